@@ -1,0 +1,53 @@
+//! The one error type server functions return, so pages can match on what went wrong.
+//! Database and internal error text never reaches the browser: it is logged on the server.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// The input was refused; the message says why and is safe to show.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Please sign in first.")]
+    Unauthorized,
+    #[error("Only administrators can do that.")]
+    Forbidden,
+    #[error("{0} was not found.")]
+    NotFound(String),
+    #[error("Something went wrong on the hub; the error has been logged.")]
+    Internal,
+    /// Transport-level failure (network, encoding) reported by the server-function machinery.
+    #[error("The request failed: {0}")]
+    Request(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Request(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// Logs an unexpected error once, here, and hides it from the client.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "server function failed");
+        AppError::Internal
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<hub::accounts::AccountError> for AppError {
+    fn from(e: hub::accounts::AccountError) -> Self {
+        use hub::accounts::AccountError as E;
+        match e {
+            E::Unexpected(e) => AppError::internal(format!("{e:#}")),
+            E::NoSuchUser(name) => AppError::NotFound(format!("User {name}")),
+            other => AppError::Invalid(other.to_string()),
+        }
+    }
+}

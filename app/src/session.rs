@@ -1,0 +1,209 @@
+//! Who is signed in, and the server functions that sign people in and out.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// What the UI knows about the signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub name: String,
+    pub is_admin: bool,
+}
+
+/// Sign-in page settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInSettings {
+    pub allow_signup: bool,
+}
+
+/// The current user as a resource, loaded once per page and shared through context.
+pub type CurrentUserResource = Resource<Result<Option<SessionUser>, AppError>>;
+
+pub fn provide_current_user() {
+    let resource: CurrentUserResource = Resource::new(|| (), |_| whoami());
+    provide_context(resource);
+}
+
+pub fn use_current_user() -> CurrentUserResource {
+    expect_context::<CurrentUserResource>()
+}
+
+#[server(prefix = "/hub/fn", endpoint = "whoami")]
+pub async fn whoami() -> Result<Option<SessionUser>, AppError> {
+    Ok(ssr::current_user().map(|u| SessionUser { name: u.name.to_string(), is_admin: u.is_admin }))
+}
+
+#[server(prefix = "/hub/fn", endpoint = "login_options")]
+pub async fn login_options() -> Result<SignInSettings, AppError> {
+    let hub = crate::state::hub()?;
+    Ok(SignInSettings { allow_signup: hub.config().auth.local.allow_signup })
+}
+
+/// Checks the password, starts a session (cookie) and sends the browser to `next` or the home page.
+#[server(prefix = "/hub/fn", endpoint = "login")]
+pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    use hub::accounts::{self, LoginError};
+    let hub = crate::state::hub()?;
+    let config = hub.config();
+    let user = match accounts::authenticate(hub.db(), &config.auth.local, &username, &password).await {
+        Ok(user) => user,
+        Err(LoginError::Unexpected(e)) => return Err(AppError::internal(format!("{e:#}"))),
+        Err(refused) => return Err(AppError::Invalid(refused.to_string())),
+    };
+    let session = hub::sessions::create(hub.db(), &user, config.session.max_age_seconds)
+        .await
+        .map_err(AppError::internal)?;
+    ssr::set_session_cookie(config, session.token.expose(), config.session.max_age_seconds);
+    leptos_axum::redirect(&ssr::safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Ends the session server-side and clears the cookie.
+#[server(prefix = "/hub/fn", endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    let hub = crate::state::hub()?;
+    if let Some(token) = ssr::presented_session_token(&hub.config().session.cookie_name) {
+        hub::sessions::revoke(hub.db(), &token).await.map_err(AppError::internal)?;
+    }
+    if let Some(user) = ssr::current_user() {
+        let _ = hub::db::events::record(hub.db(), Some(user.name.as_str()), "session.logout", Some(user.name.as_str()), serde_json::json!({})).await;
+    }
+    ssr::set_session_cookie(hub.config(), "", 0);
+    leptos_axum::redirect("/hub/login");
+    Ok(())
+}
+
+/// Requests an account; it waits for an administrator's approval.
+#[server(prefix = "/hub/fn", endpoint = "signup")]
+pub async fn signup(username: String, password: String, confirm: String) -> Result<String, AppError> {
+    let hub = crate::state::hub()?;
+    if password != confirm {
+        return Err(AppError::Invalid("The two passwords differ.".into()));
+    }
+    let user = hub::accounts::sign_up(hub.db(), &hub.config().auth.local, &username, &password).await?;
+    Ok(format!("Thanks, {}. An administrator will approve your account; then you can sign in.", user.name))
+}
+
+/// The signed-in user changes their password.
+#[server(prefix = "/hub/fn", endpoint = "change_password")]
+pub async fn change_password(current: String, new: String, confirm: String) -> Result<String, AppError> {
+    let hub = crate::state::hub()?;
+    let user = ssr::require_user()?;
+    if new != confirm {
+        return Err(AppError::Invalid("The two new passwords differ.".into()));
+    }
+    hub::accounts::change_password(hub.db(), &hub.config().auth.local, &user, &current, &new).await?;
+    Ok("Your password has been changed.".into())
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Request-side helpers: the signed-in user put there by the hub's session middleware, and cookies.
+
+    use axum::http::header::{COOKIE, SET_COOKIE};
+    use axum::http::request::Parts;
+    use axum::http::HeaderValue;
+    use hub::accounts::User;
+    use leptos::prelude::*;
+    use leptos_axum::ResponseOptions;
+
+    use crate::error::AppError;
+
+    /// Request extension set by the session middleware: the user behind a valid session cookie.
+    #[derive(Debug, Clone)]
+    pub struct Authenticated(pub User);
+
+    pub fn current_user() -> Option<User> {
+        use_context::<Parts>().and_then(|parts| parts.extensions.get::<Authenticated>().map(|a| a.0.clone()))
+    }
+
+    pub fn require_user() -> Result<User, AppError> {
+        current_user().ok_or(AppError::Unauthorized)
+    }
+
+    pub fn require_admin() -> Result<User, AppError> {
+        let user = require_user()?;
+        if user.is_admin {
+            Ok(user)
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+
+    /// The value of cookie `name` in a `Cookie` header.
+    pub fn cookie_value(header: &str, name: &str) -> Option<String> {
+        header.split(';').find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| v.to_owned())
+        })
+    }
+
+    pub fn presented_session_token(cookie_name: &str) -> Option<String> {
+        let parts = use_context::<Parts>()?;
+        parts
+            .headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|h| cookie_value(h, cookie_name))
+    }
+
+    /// `Set-Cookie` for the session: HttpOnly, SameSite=Lax, Path=/, Secure behind https.
+    pub fn session_cookie(config: &hub::config::Config, value: &str, max_age_seconds: u64) -> String {
+        let secure = if config.secure_cookies() { "; Secure" } else { "" };
+        format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}",
+            config.session.cookie_name
+        )
+    }
+
+    pub fn set_session_cookie(config: &hub::config::Config, value: &str, max_age_seconds: u64) {
+        if let (Some(response), Ok(header)) = (
+            use_context::<ResponseOptions>(),
+            HeaderValue::from_str(&session_cookie(config, value, max_age_seconds)),
+        ) {
+            response.append_header(SET_COOKIE, header);
+        }
+    }
+
+    /// Only local paths are followed after sign-in, so `next` cannot send people to another site.
+    pub fn safe_next(next: Option<&str>) -> String {
+        match next {
+            Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("/hub/login") => {
+                n.to_owned()
+            }
+            _ => "/hub/home".to_owned(),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn cookie_values_are_found_among_others() {
+            assert_eq!(cookie_value("a=1; ganymede-session=xyz; b=2", "ganymede-session").as_deref(), Some("xyz"));
+            assert_eq!(cookie_value("a=1", "ganymede-session"), None);
+        }
+
+        #[test]
+        fn next_urls_stay_on_this_site() {
+            assert_eq!(safe_next(Some("/hub/admin")), "/hub/admin");
+            assert_eq!(safe_next(Some("//evil.example/")), "/hub/home");
+            assert_eq!(safe_next(Some("https://evil.example/")), "/hub/home");
+            assert_eq!(safe_next(Some("/\\evil.example")), "/hub/home");
+            assert_eq!(safe_next(None), "/hub/home");
+        }
+
+        #[test]
+        fn the_session_cookie_is_http_only_and_same_site() {
+            let config = hub::config::Config::default();
+            let c = session_cookie(&config, "v", 60);
+            assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && !c.contains("Secure"), "{c}");
+            let https = hub::config::Config::from_toml_str("[hub]\npublic_url = \"https://h.example/\"").unwrap();
+            assert!(session_cookie(&https, "v", 60).contains("; Secure"));
+        }
+    }
+}

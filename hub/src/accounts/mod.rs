@@ -1,0 +1,257 @@
+//! Local accounts: creating users, checking passwords with lockout, sign-up and approval.
+
+mod password_hash;
+
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::config::LocalAuthConfig;
+use crate::db::{self, events, users, Pool};
+use crate::domain::{Password, PasswordError, UserName, UserNameError};
+
+pub use password_hash::{hash_password, verify_password};
+
+/// A user as the rest of the hub sees it (no password hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: UserName,
+    pub is_admin: bool,
+    pub approved: bool,
+    pub blocked: bool,
+    pub created_at: i64,
+    pub last_activity: Option<i64>,
+}
+
+impl User {
+    pub(crate) fn from_row(row: users::UserRow) -> Result<Self, AccountError> {
+        let name = UserName::parse(&row.name)
+            .map_err(|e| AccountError::Unexpected(anyhow::anyhow!("stored user name {:?} is invalid: {e}", row.name)))?;
+        Ok(Self {
+            id: row.id,
+            name,
+            is_admin: row.is_admin != 0,
+            approved: row.approved != 0,
+            blocked: row.blocked != 0,
+            created_at: row.created_at,
+            last_activity: row.last_activity,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    InvalidName(#[from] UserNameError),
+    #[error(transparent)]
+    InvalidPassword(#[from] PasswordError),
+    #[error("a user named {0} already exists")]
+    AlreadyExists(UserName),
+    #[error("there is no user named {0}")]
+    NoSuchUser(UserName),
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    #[error("self sign-up is turned off on this hub")]
+    SignupDisabled,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AccountError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(anyhow::Error::new(e).context("database query failed"))
+    }
+}
+
+/// Why a sign-in did not succeed. The first two say nothing about whether the name exists.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("Invalid user name or password.")]
+    InvalidCredentials,
+    #[error("Too many failed sign-ins. Try again in {retry_after_seconds} seconds.")]
+    LockedOut { retry_after_seconds: u64 },
+    #[error("Your account is waiting for an administrator's approval.")]
+    PendingApproval,
+    #[error("Your account is blocked. Ask an administrator.")]
+    Blocked,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for LoginError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(anyhow::Error::new(e).context("database query failed"))
+    }
+}
+
+/// What a new account looks like.
+pub struct NewAccount<'a> {
+    pub name: &'a UserName,
+    pub password: Option<&'a Password>,
+    pub is_admin: bool,
+    pub approved: bool,
+}
+
+/// Creates a user; records `user.create` with `actor`.
+pub async fn create_user(pool: &Pool, actor: Option<&str>, account: NewAccount<'_>) -> Result<User, AccountError> {
+    let password_hash = match account.password {
+        Some(p) => Some(hash_password(p).await?),
+        None => None,
+    };
+    let row = users::insert(
+        pool,
+        users::NewUser {
+            name: account.name,
+            password_hash,
+            is_admin: account.is_admin,
+            approved: account.approved,
+        },
+    )
+    .await?
+    .ok_or_else(|| AccountError::AlreadyExists(account.name.clone()))?;
+    events::record(
+        pool,
+        actor,
+        "user.create",
+        Some(account.name.as_str()),
+        json!({ "admin": account.is_admin, "approved": account.approved }),
+    )
+    .await?;
+    info!(user.name = %account.name, admin = account.is_admin, "user created");
+    User::from_row(row)
+}
+
+pub async fn find(pool: &Pool, name: &UserName) -> Result<Option<User>, AccountError> {
+    users::by_name(pool, name).await?.map(User::from_row).transpose()
+}
+
+pub async fn find_by_id(pool: &Pool, id: i64) -> Result<Option<User>, AccountError> {
+    users::by_id(pool, id).await?.map(User::from_row).transpose()
+}
+
+pub async fn list(pool: &Pool) -> Result<Vec<User>, AccountError> {
+    users::list(pool).await?.into_iter().map(User::from_row).collect()
+}
+
+/// Checks a sign-in attempt.
+///
+/// Failures are counted per normalised name whether or not the user exists, and a password is
+/// always verified (against a dummy hash for unknown names), so neither the answer, the lockout nor
+/// the timing reveals which names exist. Only after the right password does the answer say that an
+/// account is pending or blocked.
+pub async fn authenticate(
+    pool: &Pool,
+    policy: &LocalAuthConfig,
+    raw_name: &str,
+    password: &str,
+) -> Result<User, LoginError> {
+    if password.len() > crate::domain::PASSWORD_MAX_LEN {
+        return Err(LoginError::InvalidCredentials);
+    }
+    let Ok(name) = UserName::parse(raw_name) else {
+        // No such user can exist; spend the same effort as a real check.
+        let _ = verify_password(password, None).await;
+        return Err(LoginError::InvalidCredentials);
+    };
+    let window_ms = i64::try_from(policy.lockout_window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let since = db::now_ms().saturating_sub(window_ms);
+    let failures = users::recent_failures(pool, name.as_str(), since).await?;
+    if failures >= i64::from(policy.lockout_max_failures) {
+        let oldest = users::oldest_failure_since(pool, name.as_str(), since).await?.unwrap_or(since);
+        let ends = oldest.saturating_add(window_ms);
+        let retry_after_seconds = u64::try_from((ends - db::now_ms()).max(1000) / 1000).unwrap_or(1);
+        warn!(user.name = %name, "sign-in refused: locked out");
+        return Err(LoginError::LockedOut { retry_after_seconds });
+    }
+    let row = users::by_name(pool, &name).await?;
+    let hash = row.as_ref().and_then(|r| r.password_hash.clone());
+    let ok = verify_password(password, hash.as_deref()).await? && hash.is_some();
+    if !ok {
+        users::record_failure(pool, name.as_str()).await?;
+        info!(user.name = %name, "sign-in failed");
+        return Err(LoginError::InvalidCredentials);
+    }
+    users::clear_failures(pool, name.as_str()).await?;
+    let Some(row) = row else {
+        return Err(LoginError::InvalidCredentials);
+    };
+    let user = User::from_row(row).map_err(|e| LoginError::Unexpected(anyhow::anyhow!(e)))?;
+    if user.blocked {
+        return Err(LoginError::Blocked);
+    }
+    if !user.approved {
+        return Err(LoginError::PendingApproval);
+    }
+    users::touch(pool, user.id).await?;
+    Ok(user)
+}
+
+/// A signed-in user changes their own password after proving the current one.
+pub async fn change_password(
+    pool: &Pool,
+    policy: &LocalAuthConfig,
+    user: &User,
+    current: &str,
+    new: &str,
+) -> Result<(), AccountError> {
+    let row = users::by_id(pool, user.id).await?.ok_or_else(|| AccountError::NoSuchUser(user.name.clone()))?;
+    if !verify_password(current, row.password_hash.as_deref()).await? || row.password_hash.is_none() {
+        return Err(AccountError::WrongCurrentPassword);
+    }
+    let new = Password::parse(new, &user.name, policy.password_policy())?;
+    let hash = hash_password(&new).await?;
+    users::set_password_hash(pool, user.id, &hash).await?;
+    events::record(pool, Some(user.name.as_str()), "user.password_change", Some(user.name.as_str()), json!({})).await?;
+    Ok(())
+}
+
+/// An administrator (or the CLI) sets a password; the user's sessions end.
+pub async fn set_password(pool: &Pool, actor: Option<&str>, policy: &LocalAuthConfig, name: &UserName, new: &str) -> Result<(), AccountError> {
+    let user = find(pool, name).await?.ok_or_else(|| AccountError::NoSuchUser(name.clone()))?;
+    let new = Password::parse(new, name, policy.password_policy())?;
+    let hash = hash_password(&new).await?;
+    users::set_password_hash(pool, user.id, &hash).await?;
+    db::sessions::delete_for_user(pool, user.id).await?;
+    users::clear_failures(pool, name.as_str()).await?;
+    events::record(pool, actor, "user.password_reset", Some(name.as_str()), json!({})).await?;
+    Ok(())
+}
+
+/// Someone asks for an account; it waits for approval.
+pub async fn sign_up(pool: &Pool, policy: &LocalAuthConfig, raw_name: &str, password: &str) -> Result<User, AccountError> {
+    if !policy.allow_signup {
+        return Err(AccountError::SignupDisabled);
+    }
+    let name = UserName::parse(raw_name)?;
+    let password = Password::parse(password, &name, policy.password_policy())?;
+    create_user(
+        pool,
+        Some(name.as_str()),
+        NewAccount { name: &name, password: Some(&password), is_admin: false, approved: false },
+    )
+    .await
+}
+
+pub async fn approve(pool: &Pool, actor: Option<&str>, name: &UserName) -> Result<(), AccountError> {
+    if !users::set_approved(pool, name).await? {
+        return Err(AccountError::NoSuchUser(name.clone()));
+    }
+    events::record(pool, actor, "user.approve", Some(name.as_str()), json!({})).await?;
+    Ok(())
+}
+
+pub async fn set_admin(pool: &Pool, actor: Option<&str>, name: &UserName, admin: bool) -> Result<(), AccountError> {
+    if !users::set_admin(pool, name, admin).await? {
+        return Err(AccountError::NoSuchUser(name.clone()));
+    }
+    events::record(pool, actor, "user.set_admin", Some(name.as_str()), json!({ "admin": admin })).await?;
+    Ok(())
+}
+
+pub async fn remove(pool: &Pool, actor: Option<&str>, name: &UserName) -> Result<(), AccountError> {
+    if !users::delete(pool, name).await? {
+        return Err(AccountError::NoSuchUser(name.clone()));
+    }
+    events::record(pool, actor, "user.delete", Some(name.as_str()), json!({})).await?;
+    Ok(())
+}

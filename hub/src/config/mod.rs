@@ -1,0 +1,165 @@
+//! Typed configuration: one `ganymede.toml`, overridden by `GANYMEDE_<SECTION>__<KEY>` variables.
+//!
+//! Sources, later ones winning:
+//! 1. built-in defaults (see `ganymede.example.toml` at the repository root, which documents every key);
+//! 2. the config file: `--config PATH`, else `GANYMEDE_CONFIG`, else `./ganymede.toml` when present;
+//! 3. environment variables `GANYMEDE_<SECTION>__<KEY>`, e.g. `GANYMEDE_HUB__BIND=0.0.0.0:8000`,
+//!    `GANYMEDE_AUTH__LOCAL__ALLOW_SIGNUP=true`. Variables without `__` (such as `GANYMEDE_ADMIN_USER`)
+//!    are not config keys and are left alone.
+//!
+//! Loading never panics: parse errors and validation errors come back as [`ConfigError`] naming the key.
+
+mod auth;
+mod database;
+mod hub;
+mod session;
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub use auth::{AuthConfig, LocalAuthConfig};
+pub use database::DatabaseConfig;
+pub use hub::{HubConfig, PublicUrl};
+pub use session::SessionConfig;
+
+/// The name of the config file looked for in the working directory.
+pub const DEFAULT_FILE: &str = "ganymede.toml";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub hub: HubConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub session: SessionConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("{0}")]
+    Parse(String),
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { key, message: message.into() }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then the file (explicit path, or `ganymede.toml` when it exists), then the
+    /// environment, and validates the result.
+    pub fn load(explicit_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new().merge(Serialized::defaults(Config::default()));
+        match explicit_file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Missing(path.to_owned()));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => {
+                if Path::new(DEFAULT_FILE).exists() {
+                    figment = figment.merge(Toml::file_exact(DEFAULT_FILE));
+                }
+            }
+        }
+        figment = figment.merge(
+            Env::prefixed("GANYMEDE_")
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        );
+        Self::from_figment(figment)
+    }
+
+    /// Parses a config from TOML text alone (defaults underneath, no environment): for tests and
+    /// for checking the example file.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::new().merge(Serialized::defaults(Config::default())).merge(Toml::string(text)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| {
+            let messages: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            ConfigError::Parse(messages.join("; "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.hub.validate()?;
+        self.database.validate()?;
+        self.auth.validate()?;
+        self.session.validate()?;
+        Ok(())
+    }
+
+    /// The database URL: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.hub.data_dir.join("ganymede.db").display()),
+        }
+    }
+
+    /// Whether cookies must carry `Secure` (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.hub.public_url().map(|u| u.is_https()).unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn the_example_file_parses_and_equals_the_defaults() {
+        let text = include_str!("../../../ganymede.example.toml");
+        let parsed = Config::from_toml_str(text).unwrap();
+        assert_eq!(
+            serde_json::to_value(&parsed).unwrap(),
+            serde_json::to_value(Config::default()).unwrap(),
+            "ganymede.example.toml must list the defaults"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named_in_the_error() {
+        let err = Config::from_toml_str("[hub]\nbindd = \"1.2.3.4:5\"\n").unwrap_err().to_string();
+        assert!(err.contains("bindd"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_named_in_the_error() {
+        let err = Config::from_toml_str("[session]\nmax_age_seconds = \"soon\"\n").unwrap_err().to_string();
+        assert!(err.contains("max_age_seconds"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let err = Config::from_toml_str("[hub]\npublic_url = \"ftp://x\"\n").unwrap_err().to_string();
+        assert!(err.contains("hub.public_url"), "{err}");
+        let err = Config::from_toml_str("[auth.local]\nmin_password_length = 0\n").unwrap_err().to_string();
+        assert!(err.contains("auth.local.min_password_length"), "{err}");
+    }
+
+    #[test]
+    fn https_public_url_means_secure_cookies() {
+        let c = Config::from_toml_str("[hub]\npublic_url = \"https://hub.example.org/\"\n").unwrap();
+        assert!(c.secure_cookies());
+        assert!(!Config::default().secure_cookies());
+    }
+}

@@ -1,0 +1,43 @@
+//! `events`: the audit log.
+
+use sqlx::FromRow;
+
+use super::{now_ms, Pool};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: String,
+}
+
+/// Appends one entry. `actor` is `None` for the hub itself or the command line.
+pub async fn record(
+    pool: &Pool,
+    actor: Option<&str>,
+    action: &str,
+    target: Option<&str>,
+    detail: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO events (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(now_ms())
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn recent(pool: &Pool, limit: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as::<_, EventRow>(
+        "SELECT id, at, actor, action, target, detail FROM events ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,52 @@
+//! `sessions`: browser sign-ins, looked up by the SHA-256 of the cookie value.
+
+use sqlx::FromRow;
+
+use super::{now_ms, Pool};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert(pool: &Pool, user_id: i64, token_hash: &str, expires_at: i64) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO sessions (user_id, token_hash, created_at, expires_at, last_seen) VALUES ($1, $2, $3, $4, $3)",
+    )
+    .bind(user_id)
+    .bind(token_hash)
+    .bind(now)
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The live session with this hash, if any (expired ones are not returned).
+pub async fn live_by_hash(pool: &Pool, token_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+    sqlx::query_as::<_, SessionRow>(
+        "SELECT id, user_id, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now_ms())
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn delete_by_hash(pool: &Pool, token_hash: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn delete_for_user(pool: &Pool, user_id: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(pool).await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn delete_expired(pool: &Pool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now_ms()).execute(pool).await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,145 @@
+//! `users` and `login_failures`.
+
+use sqlx::FromRow;
+
+use super::{now_ms, Pool};
+use crate::domain::UserName;
+
+/// A row of `users`. The password hash stays inside the hub crate's account logic.
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub is_admin: i64,
+    pub approved: i64,
+    pub blocked: i64,
+    pub auth_source: String,
+    pub created_at: i64,
+    pub last_activity: Option<i64>,
+}
+
+/// The columns of [`UserRow`], as a literal so queries stay static strings.
+macro_rules! user_columns {
+    () => {
+        "id, name, password_hash, is_admin, approved, blocked, auth_source, created_at, last_activity"
+    };
+}
+
+pub async fn by_name(pool: &Pool, name: &UserName) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(concat!("SELECT ", user_columns!(), " FROM users WHERE name = $1"))
+        .bind(name.as_str())
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn by_id(pool: &Pool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn list(pool: &Pool) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(concat!("SELECT ", user_columns!(), " FROM users ORDER BY name"))
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn count(pool: &Pool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users").fetch_one(pool).await
+}
+
+pub struct NewUser<'a> {
+    pub name: &'a UserName,
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub approved: bool,
+}
+
+/// Inserts a user; `Ok(None)` when the name is taken.
+pub async fn insert(pool: &Pool, user: NewUser<'_>) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(concat!(
+        "INSERT INTO users (name, password_hash, is_admin, approved, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (name) DO NOTHING RETURNING ",
+        user_columns!()
+    ))
+    .bind(user.name.as_str())
+    .bind(user.password_hash)
+    .bind(i64::from(user.is_admin))
+    .bind(i64::from(user.approved))
+    .bind(now_ms())
+    .fetch_optional(pool)
+    .await
+}
+
+/// Deletes a user (sessions, tokens, memberships and servers go with it). Returns whether a row went.
+pub async fn delete(pool: &Pool, name: &UserName) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM users WHERE name = $1").bind(name.as_str()).execute(pool).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn set_admin(pool: &Pool, name: &UserName, admin: bool) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET is_admin = $1 WHERE name = $2")
+        .bind(i64::from(admin))
+        .bind(name.as_str())
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn set_approved(pool: &Pool, name: &UserName) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET approved = 1 WHERE name = $1")
+        .bind(name.as_str())
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn set_password_hash(pool: &Pool, id: i64, hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(hash).bind(id).execute(pool).await?;
+    Ok(())
+}
+
+pub async fn touch(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET last_activity = $1 WHERE id = $2").bind(now_ms()).bind(id).execute(pool).await?;
+    Ok(())
+}
+
+/// Failed sign-ins for `username` since `since_ms`.
+pub async fn recent_failures(pool: &Pool, username: &str, since_ms: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM login_failures WHERE username = $1 AND at >= $2")
+        .bind(username)
+        .bind(since_ms)
+        .fetch_one(pool)
+        .await
+}
+
+/// The oldest failure inside the window, to tell when the lockout ends.
+pub async fn oldest_failure_since(pool: &Pool, username: &str, since_ms: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar::<_, Option<i64>>("SELECT MIN(at) FROM login_failures WHERE username = $1 AND at >= $2")
+        .bind(username)
+        .bind(since_ms)
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn record_failure(pool: &Pool, username: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO login_failures (username, at) VALUES ($1, $2)")
+        .bind(username)
+        .bind(now_ms())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn clear_failures(pool: &Pool, username: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(username).execute(pool).await?;
+    Ok(())
+}
+
+/// Forgets failures older than `before_ms` (housekeeping).
+pub async fn prune_failures(pool: &Pool, before_ms: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(before_ms).execute(pool).await?;
+    Ok(done.rows_affected())
+}

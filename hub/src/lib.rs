@@ -1,0 +1,14 @@
+//! Ganymede's domain crate: configuration, database, accounts and sessions.
+//!
+//! Server-only. It knows nothing about HTTP or Leptos: `server` and `app` (with `ssr`) call it.
+
+pub mod accounts;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod secret;
+pub mod sessions;
+
+mod hub;
+
+pub use hub::{Hub, HubError};

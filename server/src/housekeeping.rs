@@ -1,0 +1,26 @@
+//! Background housekeeping: drops expired sessions and old failed-sign-in records.
+
+use std::time::Duration;
+
+use hub::db;
+use hub::Hub;
+use tracing::{info, warn};
+
+const EVERY: Duration = Duration::from_secs(600);
+
+/// Runs until the task is dropped; errors are logged and the loop goes on.
+pub async fn run(hub: Hub) {
+    let mut tick = tokio::time::interval(EVERY);
+    loop {
+        tick.tick().await;
+        let window_ms = i64::try_from(hub.config().auth.local.lockout_window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+        match db::sessions::delete_expired(hub.db()).await {
+            Ok(n) if n > 0 => info!(count = n, "expired sessions removed"),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "removing expired sessions failed"),
+        }
+        if let Err(e) = db::users::prune_failures(hub.db(), db::now_ms().saturating_sub(window_ms)).await {
+            warn!(error = %e, "pruning failed sign-ins failed");
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Builds the whole application, bound to its port, so `serve` and the tests run the same thing.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use app::state::AppState;
+use app::{shell, App};
+use axum::routing::get;
+use axum::Router;
+use hub::config::Config;
+use hub::Hub;
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::web;
+
+/// Largest request body accepted by the hub's own routes (forms, server functions).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    hub: Hub,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Opens the database (running migrations), binds `config.hub.bind` and assembles the router.
+    pub async fn build(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+        let bind = config.hub.bind;
+        let hub = Hub::open(config).await.context("opening the hub's database")?;
+        let listener = TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let router = router(AppState { leptos_options, hub: hub.clone() });
+        Ok(Self { listener, router, hub, addr })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let housekeeping = tokio::spawn(crate::housekeeping::run(self.hub.clone()));
+        let result = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        housekeeping.abort();
+        result
+    }
+}
+
+/// Every route of the hub, with its middleware.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/", get(web::pages::to_home))
+        .route("/hub", get(web::pages::to_home))
+        .route("/hub/", get(web::pages::to_home))
+        .route("/hub/health", get(web::health::health))
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(web::pages::guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::session::resolve))
+        .layer(axum::middleware::from_fn(web::csrf::protect))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,6 @@
+//! HTTP pieces around the Leptos routes: session resolution, CSRF protection, page guards, health.
+
+pub mod csrf;
+pub mod health;
+pub mod pages;
+pub mod session;

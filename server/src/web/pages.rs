@@ -1,0 +1,59 @@
+//! Page-level access rules, enforced before any page renders: signed-out people are sent to the
+//! sign-in page, non-admins get 403 on admin pages, signed-in people skip the sign-in page.
+
+use app::session::ssr::Authenticated;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+/// Pages that need a signed-in user.
+const SIGNED_IN_PAGES: &[&str] = &["/hub/home", "/hub/account", "/hub/admin"];
+/// Pages only for admins (a subset of the above).
+const ADMIN_PAGES: &[&str] = &["/hub/admin"];
+
+pub async fn to_home() -> Redirect {
+    Redirect::to("/hub/home")
+}
+
+pub async fn guard(request: Request, next: Next) -> Response {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().trim_end_matches('/').to_owned();
+    let user = request.extensions().get::<Authenticated>().map(|a| a.0.clone());
+    if path == "/hub/login" && user.is_some() {
+        return Redirect::to("/hub/home").into_response();
+    }
+    if SIGNED_IN_PAGES.contains(&path.as_str()) {
+        let Some(user) = user else {
+            return Redirect::to(&format!("/hub/login?next={}", encode_query_value(&path))).into_response();
+        };
+        if ADMIN_PAGES.contains(&path.as_str()) && !user.is_admin {
+            return (
+                StatusCode::FORBIDDEN,
+                Html(
+                    "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden</title>\
+                     <link rel=\"stylesheet\" href=\"/pkg/ganymede.css\"></head><body><main class=\"page\">\
+                     <section class=\"card narrow\"><h1>Forbidden</h1><p>This page is for administrators.</p>\
+                     <p><a href=\"/hub/home\">Go to your dashboard</a></p></section></main></body></html>",
+                ),
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

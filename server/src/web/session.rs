@@ -1,0 +1,30 @@
+//! Resolves the session cookie into the signed-in user, stored as a request extension
+//! ([`app::session::ssr::Authenticated`]) for page guards and server functions.
+
+use app::session::ssr::{cookie_value, Authenticated};
+use app::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::header::COOKIE;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::warn;
+
+pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let cookie_name = &state.hub.config().session.cookie_name;
+    let presented = request
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| cookie_value(h, cookie_name));
+    if let Some(token) = presented {
+        match hub::sessions::resolve(state.hub.db(), &token).await {
+            Ok(Some(user)) => {
+                request.extensions_mut().insert(Authenticated(user));
+            }
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "session lookup failed; treating the request as signed out"),
+        }
+    }
+    next.run(request).await
+}
