@@ -47,22 +47,31 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    session::provide_current_user();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/ganymede.css"/>
         <Title text="Ganymede"/>
         <Router>
-            <Nav/>
-            <main class="page">
-                <Routes fallback=NotFound>
-                    <Route path=path!("/hub/home") view=HomePage/>
-                    <Route path=path!("/hub/login") view=LoginPage/>
-                    <Route path=path!("/hub/signup") view=SignupPage/>
-                    <Route path=path!("/hub/account") view=AccountPage/>
-                    <Route path=path!("/hub/admin") view=AdminPage/>
-                </Routes>
-            </main>
+            <Layout/>
         </Router>
+    }
+}
+
+/// Inside the router: the current user (re-read on every navigation, so signing in or out shows
+/// at once), the nav bar and the pages.
+#[component]
+fn Layout() -> impl IntoView {
+    session::provide_current_user();
+    view! {
+        <Nav/>
+        <main class="page">
+            <Routes fallback=NotFound>
+                <Route path=path!("/hub/home") view=HomePage/>
+                <Route path=path!("/hub/login") view=LoginPage/>
+                <Route path=path!("/hub/signup") view=SignupPage/>
+                <Route path=path!("/hub/account") view=AccountPage/>
+                <Route path=path!("/hub/admin") view=AdminPage/>
+            </Routes>
+        </main>
     }
 }

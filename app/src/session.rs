@@ -21,8 +21,10 @@ pub struct SignInSettings {
 /// The current user as a resource, loaded once per page and shared through context.
 pub type CurrentUserResource = Resource<Result<Option<SessionUser>, AppError>>;
 
+/// Must be called inside the `<Router>`: the resource is keyed on the path.
 pub fn provide_current_user() {
-    let resource: CurrentUserResource = Resource::new(|| (), |_| whoami());
+    let location = leptos_router::hooks::use_location();
+    let resource: CurrentUserResource = Resource::new(move || location.pathname.get(), |_| whoami());
     provide_context(resource);
 }
 

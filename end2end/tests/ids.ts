@@ -1,0 +1,7 @@
+// The element ids of app/src/ids.rs, repeated for the tests. Keep the two in step.
+export const NAV_USER = 'nav-user';
+export const NAV_LOGOUT = 'nav-logout';
+export const LOGIN_ERROR = 'login-error';
+export const FORM_MESSAGE = 'form-message';
+export const DASHBOARD = 'dashboard';
+export const ADMIN_USERS = 'admin-users';
