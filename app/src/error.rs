@@ -10,6 +10,9 @@ pub enum AppError {
     /// The input was refused; the message says why and is safe to show.
     #[error("{0}")]
     Invalid(String),
+    /// Too many attempts; the message says when to try again.
+    #[error("{0}")]
+    Throttled(String),
     #[error("Please sign in first.")]
     Unauthorized,
     #[error("Only administrators can do that.")]
@@ -28,6 +31,20 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         AppError::Request(value.to_string())
+    }
+}
+
+impl AppError {
+    /// The HTTP status a server function answers with when it fails this way.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::Invalid(_) | AppError::Request(_) => 400,
+            AppError::Unauthorized => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound(_) => 404,
+            AppError::Throttled(_) => 429,
+            AppError::Internal => 500,
+        }
     }
 }
 

@@ -52,6 +52,7 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     let user = match accounts::authenticate(hub.db(), &config.auth.local, &username, &password).await {
         Ok(user) => user,
         Err(LoginError::Unexpected(e)) => return Err(AppError::internal(format!("{e:#}"))),
+        Err(locked @ LoginError::LockedOut { .. }) => return Err(AppError::Throttled(locked.to_string())),
         Err(refused) => return Err(AppError::Invalid(refused.to_string())),
     };
     let session = hub::sessions::create(hub.db(), &user, config.session.max_age_seconds)

@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(web::pages::guard))
+        .layer(axum::middleware::from_fn(web::server_fn_status::map))
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::session::resolve))
         .layer(axum::middleware::from_fn(web::csrf::protect))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -1,1 +1,12 @@
+//! Black-box tests: the real hub on a random port with its own SQLite database, driven over HTTP.
+//! One binary, modules named for what they cover. Set `TEST_LOG=1` to see the hub's logs.
 
+mod helpers;
+
+mod cli;
+mod csrf;
+mod health;
+mod login;
+mod pages;
+mod sessions;
+mod signup;

@@ -1,0 +1,193 @@
+//! The `ganymede` binary itself, run as a process.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ganymede");
+
+/// A command with a clean environment apart from the data directory.
+fn ganymede(data: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(data)
+        .env_remove("GANYMEDE_CONFIG")
+        .env_remove("GANYMEDE_ADMIN_USER")
+        .env_remove("GANYMEDE_ADMIN_PASSWORD")
+        .env("GANYMEDE_HUB__DATA_DIR", data.join("state"))
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn version_is_printed() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).trim(), format!("ganymede {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn config_check_names_the_bad_key_and_fails_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ganymede.toml"), "[session]\nmax_age_seconds = \"soon\"\n").unwrap();
+    let out = ganymede(dir.path()).args(["config", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("max_age_seconds"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = ganymede(dir.path()).arg("serve").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("max_age_seconds"));
+}
+
+#[test]
+fn config_check_reports_invalid_values_and_env_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ganymede(dir.path())
+        .args(["config", "check"])
+        .env("GANYMEDE_AUTH__LOCAL__MIN_PASSWORD_LENGTH", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("auth.local.min_password_length"));
+
+    let out = ganymede(dir.path())
+        .args(["config", "check"])
+        .env("GANYMEDE_HUB__BIND", "127.0.0.1:9999")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("bind = \"127.0.0.1:9999\""));
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ganymede(dir.path()).args(["--config", "nope.toml", "config", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nope.toml does not exist"));
+}
+
+#[test]
+fn users_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut add = ganymede(dir.path());
+    add.args(["user", "add", "Alice", "--admin", "--password-stdin"]);
+    let out = run_with_stdin(add, "alice-password\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = ganymede(dir.path()).args(["user", "list"]).output().unwrap();
+    assert_eq!(text(&out.stdout), "alice\tadmin\n");
+
+    let out = ganymede(dir.path()).args(["user", "set-admin", "alice", "--revoke"]).output().unwrap();
+    assert!(out.status.success());
+    let out = ganymede(dir.path()).args(["user", "list"]).output().unwrap();
+    assert_eq!(text(&out.stdout), "alice\t\n");
+
+    let mut set = ganymede(dir.path());
+    set.args(["user", "set-password", "alice"]);
+    let out = run_with_stdin(set, "short\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("at least 8 characters"));
+
+    let out = ganymede(dir.path()).args(["user", "remove", "alice"]).output().unwrap();
+    assert!(out.status.success());
+    let out = ganymede(dir.path()).args(["user", "remove", "alice"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("there is no user named alice"));
+
+    let out = ganymede(dir.path()).args(["db", "migrate"]).output().unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn invalid_names_and_weak_passwords_are_refused_by_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut add = ganymede(dir.path());
+    add.args(["user", "add", "bad name", "--password-stdin"]);
+    let out = run_with_stdin(add, "a-fine-password\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("may contain only"), "{}", text(&out.stderr));
+
+    let mut add = ganymede(dir.path());
+    add.args(["user", "add", "carol", "--password-stdin"]);
+    let out = run_with_stdin(add, "carol\n");
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = ganymede(dir.path()).args(["user", "add", "carol"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--password-stdin"));
+}
+
+/// Starts `ganymede serve` on a random port and returns the child and its base URL.
+fn serve(dir: &Path, extra_env: &[(&str, &str)]) -> (std::process::Child, String, Vec<String>) {
+    let mut cmd = ganymede(dir);
+    cmd.arg("serve").env("GANYMEDE_HUB__BIND", "127.0.0.1:0").env("RUST_LOG", "info").env("NO_COLOR", "1");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        lines.push(line.clone());
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap().to_owned();
+            return (child, format!("http://{addr}"), lines);
+        }
+        assert!(Instant::now() < deadline, "hub did not start: {lines:?}");
+    }
+    panic!("hub exited: {lines:?}");
+}
+
+#[tokio::test]
+async fn serve_creates_the_bootstrap_admin_who_can_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, lines) =
+        serve(dir.path(), &[("GANYMEDE_ADMIN_USER", "root"), ("GANYMEDE_ADMIN_PASSWORD", "root-password")]);
+    assert!(lines.iter().any(|l| l.contains("created the administrator root")), "{lines:?}");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let health = http.get(format!("{base}/hub/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let login = http
+        .post(format!("{base}/hub/fn/login"))
+        .form(&[("username", "root"), ("password", "root-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    assert!(crate::helpers::session_cookie(login.headers()).is_some());
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A restart keeps the user, and does not create it twice.
+    let (mut child, _base, lines) =
+        serve(dir.path(), &[("GANYMEDE_ADMIN_USER", "root"), ("GANYMEDE_ADMIN_PASSWORD", "root-password")]);
+    assert!(!lines.iter().any(|l| l.contains("created the administrator")), "{lines:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn serve_on_an_empty_database_explains_how_to_make_the_first_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _base, lines) = serve(dir.path(), &[]);
+    let all = lines.join("\n");
+    assert!(all.contains("There are no users yet"), "{all}");
+    assert!(all.contains("ganymede user add admin --admin --password-stdin"), "{all}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

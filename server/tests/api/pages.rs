@@ -1,0 +1,67 @@
+use crate::helpers::{is_login_redirect, TestApp};
+
+#[tokio::test]
+async fn signed_out_visitors_are_sent_to_sign_in_with_next() {
+    let app = TestApp::spawn().await;
+    for page in ["/hub/home", "/hub/account", "/hub/admin"] {
+        let response = app.get(page, None).await;
+        assert!(is_login_redirect(&response), "{page}");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(location, format!("/hub/login?next={page}"));
+    }
+    let root = app.get("/", None).await;
+    assert_eq!(root.headers()["location"], "/hub/home");
+}
+
+#[tokio::test]
+async fn the_login_page_renders_a_form() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/hub/login", None).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("<form action=\"/hub/fn/login\" method=\"post\""), "{body}");
+}
+
+#[tokio::test]
+async fn non_admins_are_refused_from_admin_pages_and_functions() {
+    let app = TestApp::spawn().await;
+    app.add_user("bob", "bob-password", false).await;
+    let session = app.session("bob", "bob-password").await;
+    assert_eq!(app.get("/hub/admin", Some(&session)).await.status(), 403);
+    let listed = app.server_fn("admin_list_users", &[], Some(&session)).await;
+    assert_eq!(listed.status(), 403);
+    let approved = app.server_fn("admin_approve_user", &[("name", "bob")], Some(&session)).await;
+    assert_eq!(approved.status(), 403);
+    let anonymous = app.server_fn("admin_list_users", &[], None).await;
+    assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test]
+async fn admins_see_the_users() {
+    let app = TestApp::spawn().await;
+    app.add_user("root", "root-password", true).await;
+    app.add_user("bob", "bob-password", false).await;
+    let session = app.session("root", "root-password").await;
+    let page = app.get("/hub/admin", Some(&session)).await;
+    assert_eq!(page.status(), 200);
+    let listed = app.server_fn("admin_list_users", &[], Some(&session)).await;
+    assert_eq!(listed.status(), 200);
+    let rows: serde_json::Value = listed.json().await.unwrap();
+    let names: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["bob", "root"]);
+}
+
+#[tokio::test]
+async fn signed_in_people_skip_the_login_page() {
+    let app = TestApp::spawn().await;
+    app.add_user("bob", "bob-password", false).await;
+    let session = app.session("bob", "bob-password").await;
+    let response = app.get("/hub/login", Some(&session)).await;
+    assert_eq!(response.headers()["location"], "/hub/home");
+}
+
+#[tokio::test]
+async fn unknown_pages_are_404() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/hub/no-such-page", None).await.status(), 404);
+}
