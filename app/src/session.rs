@@ -71,7 +71,14 @@ pub async fn logout() -> Result<(), AppError> {
         hub::sessions::revoke(hub.db(), &token).await.map_err(AppError::internal)?;
     }
     if let Some(user) = ssr::current_user() {
-        let _ = hub::db::events::record(hub.db(), Some(user.name.as_str()), "session.logout", Some(user.name.as_str()), serde_json::json!({})).await;
+        let _ = hub::db::events::record(
+            hub.db(),
+            Some(user.name.as_str()),
+            "session.logout",
+            Some(user.name.as_str()),
+            serde_json::json!({}),
+        )
+        .await;
     }
     ssr::set_session_cookie(hub.config(), "", 0);
     leptos_axum::redirect("/hub/login");
@@ -174,7 +181,12 @@ pub mod ssr {
     /// Only local paths are followed after sign-in, so `next` cannot send people to another site.
     pub fn safe_next(next: Option<&str>) -> String {
         match next {
-            Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("/hub/login") => {
+            Some(n)
+                if n.starts_with('/')
+                    && !n.starts_with("//")
+                    && !n.contains('\\')
+                    && !n.contains("/hub/login") =>
+            {
                 n.to_owned()
             }
             _ => "/hub/home".to_owned(),
@@ -187,7 +199,10 @@ pub mod ssr {
 
         #[test]
         fn cookie_values_are_found_among_others() {
-            assert_eq!(cookie_value("a=1; ganymede-session=xyz; b=2", "ganymede-session").as_deref(), Some("xyz"));
+            assert_eq!(
+                cookie_value("a=1; ganymede-session=xyz; b=2", "ganymede-session").as_deref(),
+                Some("xyz")
+            );
             assert_eq!(cookie_value("a=1", "ganymede-session"), None);
         }
 
@@ -205,7 +220,8 @@ pub mod ssr {
             let config = hub::config::Config::default();
             let c = session_cookie(&config, "v", 60);
             assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && !c.contains("Secure"), "{c}");
-            let https = hub::config::Config::from_toml_str("[hub]\npublic_url = \"https://h.example/\"").unwrap();
+            let https =
+                hub::config::Config::from_toml_str("[hub]\npublic_url = \"https://h.example/\"").unwrap();
             assert!(session_cookie(&https, "v", 60).contains("; Secure"));
         }
     }

@@ -18,7 +18,14 @@ pub async fn create(pool: &Pool, user: &User, max_age_seconds: u64) -> Result<Ne
     let max_age_ms = i64::try_from(max_age_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let expires_at_ms = db::now_ms().saturating_add(max_age_ms);
     sessions::insert(pool, user.id, &token.hash(), expires_at_ms).await?;
-    events::record(pool, Some(user.name.as_str()), "session.login", Some(user.name.as_str()), serde_json::json!({})).await?;
+    events::record(
+        pool,
+        Some(user.name.as_str()),
+        "session.login",
+        Some(user.name.as_str()),
+        serde_json::json!({}),
+    )
+    .await?;
     info!(user.name = %user.name, "signed in");
     Ok(NewSession { token, expires_at_ms })
 }

@@ -13,7 +13,8 @@ pub async fn run(hub: Hub) {
     let mut tick = tokio::time::interval(EVERY);
     loop {
         tick.tick().await;
-        let window_ms = i64::try_from(hub.config().auth.local.lockout_window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let window_ms = i64::try_from(hub.config().auth.local.lockout_window_seconds.saturating_mul(1000))
+            .unwrap_or(i64::MAX);
         match db::sessions::delete_expired(hub.db()).await {
             Ok(n) if n > 0 => info!(count = n, "expired sessions removed"),
             Ok(_) => {}

@@ -25,8 +25,9 @@ pub struct User {
 
 impl User {
     pub(crate) fn from_row(row: users::UserRow) -> Result<Self, AccountError> {
-        let name = UserName::parse(&row.name)
-            .map_err(|e| AccountError::Unexpected(anyhow::anyhow!("stored user name {:?} is invalid: {e}", row.name)))?;
+        let name = UserName::parse(&row.name).map_err(|e| {
+            AccountError::Unexpected(anyhow::anyhow!("stored user name {:?} is invalid: {e}", row.name))
+        })?;
         Ok(Self {
             id: row.id,
             name,
@@ -93,7 +94,11 @@ pub struct NewAccount<'a> {
 }
 
 /// Creates a user; records `user.create` with `actor`.
-pub async fn create_user(pool: &Pool, actor: Option<&str>, account: NewAccount<'_>) -> Result<User, AccountError> {
+pub async fn create_user(
+    pool: &Pool,
+    actor: Option<&str>,
+    account: NewAccount<'_>,
+) -> Result<User, AccountError> {
     let password_hash = match account.password {
         Some(p) => Some(hash_password(p).await?),
         None => None,
@@ -194,19 +199,33 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> Result<(), AccountError> {
-    let row = users::by_id(pool, user.id).await?.ok_or_else(|| AccountError::NoSuchUser(user.name.clone()))?;
+    let row =
+        users::by_id(pool, user.id).await?.ok_or_else(|| AccountError::NoSuchUser(user.name.clone()))?;
     if !verify_password(current, row.password_hash.as_deref()).await? || row.password_hash.is_none() {
         return Err(AccountError::WrongCurrentPassword);
     }
     let new = Password::parse(new, &user.name, policy.password_policy())?;
     let hash = hash_password(&new).await?;
     users::set_password_hash(pool, user.id, &hash).await?;
-    events::record(pool, Some(user.name.as_str()), "user.password_change", Some(user.name.as_str()), json!({})).await?;
+    events::record(
+        pool,
+        Some(user.name.as_str()),
+        "user.password_change",
+        Some(user.name.as_str()),
+        json!({}),
+    )
+    .await?;
     Ok(())
 }
 
 /// An administrator (or the CLI) sets a password; the user's sessions end.
-pub async fn set_password(pool: &Pool, actor: Option<&str>, policy: &LocalAuthConfig, name: &UserName, new: &str) -> Result<(), AccountError> {
+pub async fn set_password(
+    pool: &Pool,
+    actor: Option<&str>,
+    policy: &LocalAuthConfig,
+    name: &UserName,
+    new: &str,
+) -> Result<(), AccountError> {
     let user = find(pool, name).await?.ok_or_else(|| AccountError::NoSuchUser(name.clone()))?;
     let new = Password::parse(new, name, policy.password_policy())?;
     let hash = hash_password(&new).await?;
@@ -218,7 +237,12 @@ pub async fn set_password(pool: &Pool, actor: Option<&str>, policy: &LocalAuthCo
 }
 
 /// Someone asks for an account; it waits for approval.
-pub async fn sign_up(pool: &Pool, policy: &LocalAuthConfig, raw_name: &str, password: &str) -> Result<User, AccountError> {
+pub async fn sign_up(
+    pool: &Pool,
+    policy: &LocalAuthConfig,
+    raw_name: &str,
+    password: &str,
+) -> Result<User, AccountError> {
     if !policy.allow_signup {
         return Err(AccountError::SignupDisabled);
     }
@@ -240,7 +264,12 @@ pub async fn approve(pool: &Pool, actor: Option<&str>, name: &UserName) -> Resul
     Ok(())
 }
 
-pub async fn set_admin(pool: &Pool, actor: Option<&str>, name: &UserName, admin: bool) -> Result<(), AccountError> {
+pub async fn set_admin(
+    pool: &Pool,
+    actor: Option<&str>,
+    name: &UserName,
+    admin: bool,
+) -> Result<(), AccountError> {
     if !users::set_admin(pool, name, admin).await? {
         return Err(AccountError::NoSuchUser(name.clone()));
     }

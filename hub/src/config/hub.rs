@@ -38,7 +38,8 @@ pub struct PublicUrl {
 
 impl PublicUrl {
     pub fn parse(input: &str) -> Result<Self, String> {
-        let (scheme, rest) = input.split_once("://").ok_or("expected a URL such as https://hub.example.org/")?;
+        let (scheme, rest) =
+            input.split_once("://").ok_or("expected a URL such as https://hub.example.org/")?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
             return Err(format!("the scheme must be http or https, not {scheme:?}"));

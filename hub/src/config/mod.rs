@@ -71,18 +71,17 @@ impl Config {
                 }
             }
         }
-        figment = figment.merge(
-            Env::prefixed("GANYMEDE_")
-                .filter(|key| key.as_str().contains("__"))
-                .split("__"),
-        );
+        figment =
+            figment.merge(Env::prefixed("GANYMEDE_").filter(|key| key.as_str().contains("__")).split("__"));
         Self::from_figment(figment)
     }
 
     /// Parses a config from TOML text alone (defaults underneath, no environment): for tests and
     /// for checking the example file.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        Self::from_figment(Figment::new().merge(Serialized::defaults(Config::default())).merge(Toml::string(text)))
+        Self::from_figment(
+            Figment::new().merge(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+        )
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {

@@ -37,7 +37,8 @@ pub async fn live_by_hash(pool: &Pool, token_hash: &str) -> Result<Option<Sessio
 }
 
 pub async fn delete_by_hash(pool: &Pool, token_hash: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await?;
+    let done =
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -47,6 +48,7 @@ pub async fn delete_for_user(pool: &Pool, user_id: i64) -> Result<u64, sqlx::Err
 }
 
 pub async fn delete_expired(pool: &Pool) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now_ms()).execute(pool).await?;
+    let done =
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now_ms()).execute(pool).await?;
     Ok(done.rows_affected())
 }

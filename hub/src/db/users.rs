@@ -97,12 +97,20 @@ pub async fn set_approved(pool: &Pool, name: &UserName) -> Result<bool, sqlx::Er
 }
 
 pub async fn set_password_hash(pool: &Pool, id: i64, hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(hash).bind(id).execute(pool).await?;
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
 pub async fn touch(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET last_activity = $1 WHERE id = $2").bind(now_ms()).bind(id).execute(pool).await?;
+    sqlx::query("UPDATE users SET last_activity = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
@@ -116,12 +124,18 @@ pub async fn recent_failures(pool: &Pool, username: &str, since_ms: i64) -> Resu
 }
 
 /// The oldest failure inside the window, to tell when the lockout ends.
-pub async fn oldest_failure_since(pool: &Pool, username: &str, since_ms: i64) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar::<_, Option<i64>>("SELECT MIN(at) FROM login_failures WHERE username = $1 AND at >= $2")
-        .bind(username)
-        .bind(since_ms)
-        .fetch_one(pool)
-        .await
+pub async fn oldest_failure_since(
+    pool: &Pool,
+    username: &str,
+    since_ms: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT MIN(at) FROM login_failures WHERE username = $1 AND at >= $2",
+    )
+    .bind(username)
+    .bind(since_ms)
+    .fetch_one(pool)
+    .await
 }
 
 pub async fn record_failure(pool: &Pool, username: &str) -> Result<(), sqlx::Error> {

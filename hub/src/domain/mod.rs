@@ -3,5 +3,5 @@
 mod password;
 mod user_name;
 
-pub use password::{MAX_LEN as PASSWORD_MAX_LEN, Password, PasswordError, PasswordPolicy};
+pub use password::{Password, PasswordError, PasswordPolicy, MAX_LEN as PASSWORD_MAX_LEN};
 pub use user_name::{UserName, UserNameError};

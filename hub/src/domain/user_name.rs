@@ -151,9 +151,10 @@ mod tests {
                     let s: String = [a, b, c].iter().collect();
                     if let Ok(name) = UserName::parse(&s) {
                         assert_eq!(UserName::parse(name.as_str()).as_ref(), Ok(&name));
-                        assert!(name.as_str().bytes().all(|b| b.is_ascii_lowercase()
-                            || b.is_ascii_digit()
-                            || b"._-".contains(&b)));
+                        assert!(name
+                            .as_str()
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)));
                     }
                 }
             }

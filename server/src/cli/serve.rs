@@ -24,9 +24,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Leptos' own settings (site root, output name) from `LEPTOS_*` variables, bound where the hub binds.
 pub fn leptos_options(config: &Config) -> anyhow::Result<LeptosOptions> {
-    let mut options = leptos::prelude::get_configuration(None)
-        .context("reading LEPTOS_* settings")?
-        .leptos_options;
+    let mut options =
+        leptos::prelude::get_configuration(None).context("reading LEPTOS_* settings")?.leptos_options;
     if options.output_name.is_empty() {
         options.output_name = "ganymede".into();
     }
@@ -41,10 +40,10 @@ async fn bootstrap_admin(hub: &Hub) -> anyhow::Result<()> {
     let password = std::env::var(ADMIN_PASSWORD_VAR).ok().filter(|v| !v.is_empty());
     match (user, password) {
         (Some(user), Some(password)) => {
-            let name = UserName::parse(&user).with_context(|| format!("{ADMIN_USER_VAR}"))?;
+            let name = UserName::parse(&user).context(ADMIN_USER_VAR)?;
             if accounts::find(hub.db(), &name).await?.is_none() {
                 let password = Password::parse(&password, &name, hub.config().auth.local.password_policy())
-                    .with_context(|| format!("{ADMIN_PASSWORD_VAR}"))?;
+                    .context(ADMIN_PASSWORD_VAR)?;
                 accounts::create_user(
                     hub.db(),
                     None,

@@ -36,7 +36,9 @@ pub fn is_same_origin(headers: &HeaderMap) -> bool {
         return false;
     };
     match origin.split_once("://") {
-        Some((scheme, authority)) if scheme == "http" || scheme == "https" => authority.eq_ignore_ascii_case(host),
+        Some((scheme, authority)) if scheme == "http" || scheme == "https" => {
+            authority.eq_ignore_ascii_case(host)
+        }
         _ => false,
     }
 }

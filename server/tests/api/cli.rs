@@ -130,34 +130,49 @@ fn invalid_names_and_weak_passwords_are_refused_by_the_cli() {
     assert!(text(&out.stderr).contains("--password-stdin"));
 }
 
-/// Starts `ganymede serve` on a random port and returns the child and its base URL.
-fn serve(dir: &Path, extra_env: &[(&str, &str)]) -> (std::process::Child, String, Vec<String>) {
+/// A running `ganymede serve`; killed when dropped.
+struct Served {
+    child: std::process::Child,
+    base: String,
+    lines: Vec<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ganymede serve` on a random port and waits for its "listening" line.
+fn serve(dir: &Path, extra_env: &[(&str, &str)]) -> Served {
     let mut cmd = ganymede(dir);
     cmd.arg("serve").env("GANYMEDE_HUB__BIND", "127.0.0.1:0").env("RUST_LOG", "info").env("NO_COLOR", "1");
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut served = Served { child, base: String::new(), lines: Vec::new() };
+    let stdout = BufReader::new(served.child.stdout.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(30);
     for line in stdout.lines() {
         let line = line.unwrap();
-        lines.push(line.clone());
+        served.lines.push(line.clone());
         if let Some(rest) = line.split("listening on http://").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap().to_owned();
-            return (child, format!("http://{addr}"), lines);
+            served.base = format!("http://{}", rest.split_whitespace().next().unwrap());
+            return served;
         }
-        assert!(Instant::now() < deadline, "hub did not start: {lines:?}");
+        assert!(Instant::now() < deadline, "hub did not start: {:?}", served.lines);
     }
-    panic!("hub exited: {lines:?}");
+    panic!("hub exited: {:?}", served.lines);
 }
 
 #[tokio::test]
 async fn serve_creates_the_bootstrap_admin_who_can_sign_in() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base, lines) =
+    let served =
         serve(dir.path(), &[("GANYMEDE_ADMIN_USER", "root"), ("GANYMEDE_ADMIN_PASSWORD", "root-password")]);
+    let (base, lines) = (&served.base, &served.lines);
     assert!(lines.iter().any(|l| l.contains("created the administrator root")), "{lines:?}");
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let health = http.get(format!("{base}/hub/health")).send().await.unwrap();
@@ -170,24 +185,19 @@ async fn serve_creates_the_bootstrap_admin_who_can_sign_in() {
         .unwrap();
     assert_eq!(login.status(), 200);
     assert!(crate::helpers::session_cookie(login.headers()).is_some());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(served);
 
     // A restart keeps the user, and does not create it twice.
-    let (mut child, _base, lines) =
+    let served =
         serve(dir.path(), &[("GANYMEDE_ADMIN_USER", "root"), ("GANYMEDE_ADMIN_PASSWORD", "root-password")]);
-    assert!(!lines.iter().any(|l| l.contains("created the administrator")), "{lines:?}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    assert!(!served.lines.iter().any(|l| l.contains("created the administrator")), "{:?}", served.lines);
 }
 
 #[test]
 fn serve_on_an_empty_database_explains_how_to_make_the_first_admin() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, _base, lines) = serve(dir.path(), &[]);
-    let all = lines.join("\n");
+    let served = serve(dir.path(), &[]);
+    let all = served.lines.join("\n");
     assert!(all.contains("There are no users yet"), "{all}");
     assert!(all.contains("ganymede user add admin --admin --password-stdin"), "{all}");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

@@ -71,7 +71,8 @@ impl TestApp {
     /// Creates an approved local user directly in the database.
     pub async fn add_user(&self, name: &str, password: &str, admin: bool) {
         let name = UserName::parse(name).expect("valid name");
-        let password = Password::parse(password, &name, self.hub.config().auth.local.password_policy()).expect("valid password");
+        let password = Password::parse(password, &name, self.hub.config().auth.local.password_policy())
+            .expect("valid password");
         accounts::create_user(
             self.hub.db(),
             None,

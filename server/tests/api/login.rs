@@ -34,11 +34,15 @@ async fn the_session_is_stored_hashed() {
     let app = TestApp::spawn().await;
     app.add_user("alice", "alice-password", false).await;
     let session = app.session("alice", "alice-password").await;
-    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions").fetch_all(app.hub.db()).await.unwrap();
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT token_hash FROM sessions").fetch_all(app.hub.db()).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], session);
     assert!(!stored[0].contains(&session));
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE name = 'alice'").fetch_one(app.hub.db()).await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE name = 'alice'")
+        .fetch_one(app.hub.db())
+        .await
+        .unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
 }
 
@@ -118,11 +122,19 @@ async fn a_successful_sign_in_redirects_to_a_local_next_only() {
     let app = TestApp::spawn().await;
     app.add_user("alice", "alice-password", false).await;
     let local = app
-        .server_fn("login", &[("username", "alice"), ("password", "alice-password"), ("next", "/hub/account")], None)
+        .server_fn(
+            "login",
+            &[("username", "alice"), ("password", "alice-password"), ("next", "/hub/account")],
+            None,
+        )
         .await;
     assert_eq!(local.headers().get("location").and_then(|v| v.to_str().ok()), Some("/hub/account"));
     let offsite = app
-        .server_fn("login", &[("username", "alice"), ("password", "alice-password"), ("next", "//evil.example/")], None)
+        .server_fn(
+            "login",
+            &[("username", "alice"), ("password", "alice-password"), ("next", "//evil.example/")],
+            None,
+        )
         .await;
     assert_eq!(offsite.headers().get("location").and_then(|v| v.to_str().ok()), Some("/hub/home"));
 }

@@ -26,7 +26,8 @@ async fn logout_revokes_the_session_on_the_server() {
     assert_eq!(session_cookie(response.headers()).as_deref(), Some(""));
     // ...and a copy of the old value no longer works.
     assert!(is_login_redirect(&app.get("/hub/home", Some(&session)).await));
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(app.hub.db()).await.unwrap();
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(app.hub.db()).await.unwrap();
     assert_eq!(count, 0);
 }
 
@@ -47,9 +48,15 @@ async fn a_password_reset_ends_existing_sessions() {
     app.add_user("alice", "alice-password", false).await;
     let session = app.session("alice", "alice-password").await;
     let name = hub::domain::UserName::parse("alice").unwrap();
-    hub::accounts::set_password(app.hub.db(), None, &app.hub.config().auth.local, &name, "brand-new-password")
-        .await
-        .unwrap();
+    hub::accounts::set_password(
+        app.hub.db(),
+        None,
+        &app.hub.config().auth.local,
+        &name,
+        "brand-new-password",
+    )
+    .await
+    .unwrap();
     assert!(is_login_redirect(&app.get("/hub/home", Some(&session)).await));
     assert_eq!(app.login("alice", "alice-password").await.status(), 400);
     assert_eq!(app.login("alice", "brand-new-password").await.status(), 200);
@@ -61,16 +68,28 @@ async fn users_change_their_own_password() {
     app.add_user("alice", "alice-password", false).await;
     let session = app.session("alice", "alice-password").await;
     let wrong = app
-        .server_fn("change_password", &[("current", "nope"), ("new", "alice-new-pass"), ("confirm", "alice-new-pass")], Some(&session))
+        .server_fn(
+            "change_password",
+            &[("current", "nope"), ("new", "alice-new-pass"), ("confirm", "alice-new-pass")],
+            Some(&session),
+        )
         .await;
     assert_eq!(wrong.status(), 400);
     assert!(wrong.text().await.unwrap().contains("current password is wrong"));
     let short = app
-        .server_fn("change_password", &[("current", "alice-password"), ("new", "short"), ("confirm", "short")], Some(&session))
+        .server_fn(
+            "change_password",
+            &[("current", "alice-password"), ("new", "short"), ("confirm", "short")],
+            Some(&session),
+        )
         .await;
     assert!(short.text().await.unwrap().contains("at least 8 characters"));
     let same_as_name = app
-        .server_fn("change_password", &[("current", "alice-password"), ("new", "ALICE"), ("confirm", "ALICE")], Some(&session))
+        .server_fn(
+            "change_password",
+            &[("current", "alice-password"), ("new", "ALICE"), ("confirm", "ALICE")],
+            Some(&session),
+        )
         .await;
     assert_eq!(same_as_name.status(), 400);
     let ok = app
@@ -89,7 +108,11 @@ async fn users_change_their_own_password() {
 async fn changing_a_password_needs_a_session() {
     let app = TestApp::spawn().await;
     let response = app
-        .server_fn("change_password", &[("current", "a"), ("new", "bbbbbbbbb"), ("confirm", "bbbbbbbbb")], None)
+        .server_fn(
+            "change_password",
+            &[("current", "a"), ("new", "bbbbbbbbb"), ("confirm", "bbbbbbbbb")],
+            None,
+        )
         .await;
     assert_eq!(response.status(), 401);
 }

@@ -28,7 +28,10 @@ async fn a_signed_up_account_waits_for_approval() {
     assert_eq!(app.login("dave", "dave-password").await.status(), 200);
 
     let events: Vec<(Option<String>, String)> =
-        sqlx::query_as("SELECT actor, action FROM events WHERE target = 'dave' ORDER BY id").fetch_all(app.hub.db()).await.unwrap();
+        sqlx::query_as("SELECT actor, action FROM events WHERE target = 'dave' ORDER BY id")
+            .fetch_all(app.hub.db())
+            .await
+            .unwrap();
     assert!(events.contains(&(Some("root".into()), "user.approve".into())), "{events:?}");
 }
 
@@ -65,7 +68,11 @@ async fn a_taken_name_cannot_be_signed_up_again() {
 async fn mismatched_passwords_are_refused() {
     let app = TestApp::spawn_with(|c| c.auth.local.allow_signup = true).await;
     let response = app
-        .server_fn("signup", &[("username", "fred"), ("password", "fred-password"), ("confirm", "fred-passw0rd")], None)
+        .server_fn(
+            "signup",
+            &[("username", "fred"), ("password", "fred-password"), ("confirm", "fred-passw0rd")],
+            None,
+        )
         .await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("differ"));

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs what Ganymede needs on a Debian machine, and only what is missing. Safe to run again.
+#
+#   scripts/setup.sh run    the tools to build and run the hub (release build)
+#   scripts/setup.sh test   the above, plus Chromium, Playwright's npm packages and a running Docker engine
+#
+# Every install is announced on a line starting with "setup:".
+set -euo pipefail
+
+mode="${1:-test}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+say() { echo "setup: $*"; }
+
+CARGO_LEPTOS_VERSION="0.3.10"
+BINARYEN_VERSION="132.0.0"
+# wasm-bindgen's CLI must equal the crate version pinned in Cargo.lock.
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
+
+export PATH="$HOME/.cargo/bin:$root/.tools/node_modules/.bin:$PATH"
+
+# --- Debian packages -------------------------------------------------------
+packages=()
+command -v cc >/dev/null || packages+=(build-essential)
+command -v pkg-config >/dev/null || packages+=(pkg-config)
+command -v curl >/dev/null || packages+=(curl ca-certificates)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+if [ "$mode" = "test" ]; then
+  command -v chromium >/dev/null || packages+=(chromium)
+  command -v dockerd >/dev/null || packages+=(docker.io)
+  command -v debootstrap >/dev/null || packages+=(debootstrap)
+fi
+if [ "${#packages[@]}" -gt 0 ]; then
+  say "installing Debian packages: ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+
+# --- Rust toolchain pieces -------------------------------------------------
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo is missing; install Rust with rustup (https://rustup.rs) and run this again" >&2
+  exit 1
+fi
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown Rust target"
+  rustup target add wasm32-unknown-unknown
+fi
+if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes on 2 cores, once)"
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (matches Cargo.lock)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+# --- npm tools ---------------------------------------------------------------
+if [ "$mode" = "run" ]; then
+  # wasm-opt for release builds. Debian's binaryen is too old (its output never hydrates).
+  if [ "$(cat .tools/node_modules/binaryen/package.json 2>/dev/null | grep -o "\"version\": \"$BINARYEN_VERSION\"")" = "" ]; then
+    say "installing wasm-opt (npm binaryen $BINARYEN_VERSION) into .tools/"
+    mkdir -p .tools
+    npm install --prefix .tools --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION"
+  fi
+fi
+if [ "$mode" = "test" ]; then
+  if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+    say "installing Playwright's npm packages (npm ci in end2end/)"
+    (cd end2end && npm ci --no-audit --no-fund --silent)
+  fi
+fi
+
+# --- Docker engine (tests of the spawner and image builds) -----------------
+if [ "$mode" = "test" ]; then
+  if ! docker info >/dev/null 2>&1; then
+    say "starting the Docker engine (dockerd)"
+    setsid dockerd >/var/log/dockerd.log 2>&1 </dev/null &
+    for _ in $(seq 1 60); do
+      docker info >/dev/null 2>&1 && break
+      sleep 1
+    done
+    docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
+  fi
+fi
+
+say "ready ($mode)"
