@@ -3,11 +3,14 @@
 //! Server-only. It knows nothing about HTTP or Leptos: `server` and `app` (with `ssr`) call it.
 
 pub mod accounts;
+pub mod catalogue;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod secret;
 pub mod sessions;
+pub mod servers;
+pub mod spawner;
 
 mod hub;
 

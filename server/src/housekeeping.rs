@@ -25,3 +25,17 @@ pub async fn run(hub: Hub) {
         }
     }
 }
+
+/// How often proxied activity is written to the database.
+const ACTIVITY_EVERY: Duration = Duration::from_secs(10);
+
+/// Writes batched proxy activity (servers' and users' last activity) every few seconds.
+pub async fn flush_activity(hub: Hub) {
+    let mut tick = tokio::time::interval(ACTIVITY_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = hub.activity().flush(hub.db()).await {
+            warn!(error = %e, "writing activity failed");
+        }
+    }
+}

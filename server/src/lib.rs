@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod housekeeping;
+pub mod proxy;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

@@ -17,6 +17,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::proxy::{self, ProxyState};
 use crate::web;
 
 /// Largest request body accepted by the hub's own routes (forms, server functions).
@@ -34,6 +35,14 @@ impl Application {
     pub async fn build(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
         let bind = config.hub.bind;
         let hub = Hub::open(config).await.context("opening the hub's database")?;
+        Self::build_with_hub(hub, bind, leptos_options).await
+    }
+
+    /// Like [`Application::build`] with a hub opened by the caller.
+    pub async fn build_with_hub(hub: Hub, bind: SocketAddr, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+        if let Err(e) = hub::servers::reconcile(&hub).await {
+            tracing::warn!(error = %e, "reconciling servers after start-up failed");
+        }
         let listener = TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let router = router(AppState { leptos_options, hub: hub.clone() });
@@ -64,23 +73,29 @@ impl Application {
     }
 }
 
-/// Every route of the hub, with its middleware.
+/// Every route of the hub, with its middleware. The proxy (`/user/…`) skips the body limit and
+/// compression that the hub's own pages get: uploads and downloads stream through untouched.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
-    Router::new()
+    let hub_routes = Router::new()
         .route("/", get(web::pages::to_home))
         .route("/hub", get(web::pages::to_home))
         .route("/hub/", get(web::pages::to_home))
         .route("/hub/health", get(web::health::health))
+        .route("/hub/api/users/{name}/server/progress", get(web::progress::default_server))
+        .route("/hub/api/users/{name}/servers/{server}/progress", get(web::progress::named_server))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(web::pages::guard))
         .layer(axum::middleware::from_fn(web::server_fn_status::map))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(CompressionLayer::new());
+    Router::new()
+        .merge(proxy::router(ProxyState::new(state.hub.clone())))
+        .merge(hub_routes)
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::session::resolve))
         .layer(axum::middleware::from_fn(web::csrf::protect))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

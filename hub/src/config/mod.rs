@@ -13,6 +13,7 @@ mod auth;
 mod database;
 mod hub;
 mod session;
+mod spawner;
 
 use std::path::{Path, PathBuf};
 
@@ -24,17 +25,37 @@ pub use auth::{AuthConfig, LocalAuthConfig};
 pub use database::DatabaseConfig;
 pub use hub::{HubConfig, PublicUrl};
 pub use session::SessionConfig;
+pub use spawner::{FlavourConfig, SizeConfig, SpawnerConfig};
 
 /// The name of the config file looked for in the working directory.
 pub const DEFAULT_FILE: &str = "ganymede.toml";
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub hub: HubConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub session: SessionConfig,
+    pub spawner: SpawnerConfig,
+    /// Notebook flavours (images) people can pick. A list in the file replaces the defaults.
+    pub flavours: Vec<FlavourConfig>,
+    /// Sizes (CPU, memory, GPUs) people can pick. A list in the file replaces the defaults.
+    pub sizes: Vec<SizeConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            hub: HubConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+            session: SessionConfig::default(),
+            spawner: SpawnerConfig::default(),
+            flavours: spawner::default_flavours(),
+            sizes: spawner::default_sizes(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +119,8 @@ impl Config {
         self.database.validate()?;
         self.auth.validate()?;
         self.session.validate()?;
+        self.spawner.validate()?;
+        spawner::validate_catalogue(&self.flavours, &self.sizes)?;
         Ok(())
     }
 

@@ -3,7 +3,9 @@
 //! Queries take a `&Pool` (or a transaction) and return domain rows. SQL is portable; placeholders are `$N`.
 
 pub mod events;
+pub mod servers;
 pub mod sessions;
+pub mod settings;
 pub mod users;
 
 use std::str::FromStr;

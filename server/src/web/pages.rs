@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 /// Pages that need a signed-in user.
-const SIGNED_IN_PAGES: &[&str] = &["/hub/home", "/hub/account", "/hub/admin"];
+const SIGNED_IN_PAGES: &[&str] = &["/hub/home", "/hub/account", "/hub/admin", "/hub/spawn-pending"];
 /// Pages only for admins (a subset of the above).
 const ADMIN_PAGES: &[&str] = &["/hub/admin"];
 
@@ -25,7 +25,8 @@ pub async fn guard(request: Request, next: Next) -> Response {
     if path == "/hub/login" && user.is_some() {
         return Redirect::to("/hub/home").into_response();
     }
-    if SIGNED_IN_PAGES.contains(&path.as_str()) {
+    let needs_user = SIGNED_IN_PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    if needs_user {
         let Some(user) = user else {
             return Redirect::to(&format!("/hub/login?next={}", encode_query_value(&path))).into_response();
         };

@@ -1,0 +1,144 @@
+//! `servers`: one row per (user, server name); `status` is the state machine
+//! stopped → pending → running → stopping → stopped, changed only by conditional updates so
+//! concurrent requests cannot both win.
+
+use sqlx::FromRow;
+
+use super::{now_ms, Pool};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ServerRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub name: String,
+    pub status: String,
+    pub flavour: Option<String>,
+    pub size: Option<String>,
+    pub url: Option<String>,
+    pub spawner_state: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub last_activity: Option<i64>,
+}
+
+macro_rules! server_select {
+    () => {
+        "SELECT s.id, s.user_id, u.name AS user_name, s.name, s.status, s.flavour, s.size, s.url, \
+         s.spawner_state, s.created_at, s.started_at, s.last_activity FROM servers s JOIN users u ON u.id = s.user_id "
+    };
+}
+
+pub async fn for_user(pool: &Pool, user_id: i64) -> Result<Vec<ServerRow>, sqlx::Error> {
+    sqlx::query_as::<_, ServerRow>(concat!(server_select!(), "WHERE s.user_id = $1 ORDER BY s.name"))
+        .bind(user_id)
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn get(pool: &Pool, user_id: i64, name: &str) -> Result<Option<ServerRow>, sqlx::Error> {
+    sqlx::query_as::<_, ServerRow>(concat!(server_select!(), "WHERE s.user_id = $1 AND s.name = $2"))
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn with_status(pool: &Pool, status: &str) -> Result<Vec<ServerRow>, sqlx::Error> {
+    sqlx::query_as::<_, ServerRow>(concat!(server_select!(), "WHERE s.status = $1"))
+        .bind(status)
+        .fetch_all(pool)
+        .await
+}
+
+/// Makes sure the row exists (stopped when new).
+pub async fn ensure(pool: &Pool, user_id: i64, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO servers (user_id, name, status, created_at) VALUES ($1, $2, 'stopped', $3) \
+         ON CONFLICT (user_id, name) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(name)
+    .bind(now_ms())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn count_named(pool: &Pool, user_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE user_id = $1 AND name <> ''")
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
+}
+
+/// stopped → pending, recording the choice. False when the server was not stopped.
+pub async fn begin_start(pool: &Pool, id: i64, flavour: &str, size: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE servers SET status = 'pending', flavour = $1, size = $2, url = NULL WHERE id = $3 AND status = 'stopped'",
+    )
+    .bind(flavour)
+    .bind(size)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// pending → running.
+pub async fn mark_running(pool: &Pool, id: i64, url: &str, state: &str) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "UPDATE servers SET status = 'running', url = $1, spawner_state = $2, started_at = $3, last_activity = $3 \
+         WHERE id = $4 AND status = 'pending'",
+    )
+    .bind(url)
+    .bind(state)
+    .bind(now)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// running → stopping. False when it was not running.
+pub async fn begin_stop(pool: &Pool, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE servers SET status = 'stopping' WHERE id = $1 AND status = 'running'")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// any → stopped.
+pub async fn mark_stopped(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE servers SET status = 'stopped', url = NULL, spawner_state = '{}', started_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a stopped server's row. False when it is not stopped (or gone).
+pub async fn delete_stopped(pool: &Pool, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM servers WHERE id = $1 AND status = 'stopped'").bind(id).execute(pool).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records activity seen by the proxy (batched by the caller).
+pub async fn record_activity(pool: &Pool, id: i64, at_ms: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE servers SET last_activity = $1 WHERE id = $2 AND (last_activity IS NULL OR last_activity < $1)")
+        .bind(at_ms)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "UPDATE users SET last_activity = $1 WHERE id = (SELECT user_id FROM servers WHERE id = $2) \
+         AND (last_activity IS NULL OR last_activity < $1)",
+    )
+    .bind(at_ms)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

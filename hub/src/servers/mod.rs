@@ -1,0 +1,327 @@
+//! Server lifecycle: start (with progress), stop, delete, list, and reconciling after a restart.
+//! The database row's `status` is the source of truth; conditional updates make concurrent
+//! requests for the same server safe (one wins, the others see it busy).
+
+pub mod activity;
+pub mod progress;
+pub mod routes;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use crate::accounts::User;
+use crate::catalogue::{self, LaunchError};
+use crate::db::{self, events, servers::ServerRow};
+use crate::domain::{ServerName, ServerNameError, UserName};
+use crate::secret::SecretToken;
+use crate::spawner::{ProgressStep, ServerStatus, SpawnError, SpawnSpec, SpawnerState};
+use crate::Hub;
+use progress::ProgressEvent;
+use routes::Route;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error(transparent)]
+    InvalidName(#[from] ServerNameError),
+    #[error("named servers are turned off on this hub")]
+    NamedServersDisabled,
+    #[error("you already have {0} named servers, the most allowed")]
+    TooManyNamed(u32),
+    #[error("there is no such server")]
+    NotFound,
+    #[error("the server is {0}; try again when it has finished")]
+    Busy(String),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ServerError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(anyhow::Error::new(e).context("database query failed"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// A start began; follow its progress.
+    Started,
+    AlreadyPending,
+    AlreadyRunning,
+}
+
+/// A server as pages and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub id: i64,
+    pub name: String,
+    pub status: String,
+    pub flavour: Option<String>,
+    pub size: Option<String>,
+    pub url: String,
+    pub started_at: Option<i64>,
+    pub last_activity: Option<i64>,
+}
+
+/// `/user/{name}/` or `/user/{name}/{server}/`.
+pub fn base_url(user: &UserName, server: &ServerName) -> String {
+    if server.is_default() {
+        format!("/user/{user}/")
+    } else {
+        format!("/user/{user}/{server}/")
+    }
+}
+
+fn info_from(row: ServerRow, user: &UserName) -> ServerInfo {
+    let server = ServerName::parse(&row.name).unwrap_or_default();
+    ServerInfo {
+        id: row.id,
+        url: base_url(user, &server),
+        name: row.name,
+        status: row.status,
+        flavour: row.flavour,
+        size: row.size,
+        started_at: row.started_at,
+        last_activity: row.last_activity,
+    }
+}
+
+pub async fn list(hub: &Hub, user: &User) -> Result<Vec<ServerInfo>, ServerError> {
+    Ok(db::servers::for_user(hub.db(), user.id).await?.into_iter().map(|r| info_from(r, &user.name)).collect())
+}
+
+pub async fn get(hub: &Hub, user: &User, server: &ServerName) -> Result<Option<ServerInfo>, ServerError> {
+    Ok(db::servers::get(hub.db(), user.id, server.as_str()).await?.map(|r| info_from(r, &user.name)))
+}
+
+/// The token Jupyter accepts for one start: derived from the hub's secret and a per-start nonce, so
+/// the database never holds it.
+fn upstream_token(hub: &Hub, nonce: &str) -> String {
+    hex::encode(Sha256::digest(format!("{}:{nonce}", hub.secret()).as_bytes()))
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct StoredState {
+    #[serde(flatten)]
+    spawner: SpawnerState,
+    #[serde(default)]
+    token_nonce: String,
+}
+
+/// Begins starting `server` for `user` with the chosen flavour and size; returns at once.
+#[tracing::instrument(skip(hub, user), fields(user.name = %user.name, server.name = %server))]
+pub async fn start(
+    hub: &Hub,
+    user: &User,
+    server: &ServerName,
+    flavour: &str,
+    size: &str,
+) -> Result<StartOutcome, ServerError> {
+    let launch = catalogue::resolve(hub.config(), flavour, size)?;
+    let pool = hub.db();
+    if !server.is_default() {
+        let limit = hub.config().spawner.named_servers_limit;
+        if limit == 0 {
+            return Err(ServerError::NamedServersDisabled);
+        }
+        if db::servers::get(pool, user.id, server.as_str()).await?.is_none()
+            && db::servers::count_named(pool, user.id).await? >= i64::from(limit)
+        {
+            return Err(ServerError::TooManyNamed(limit));
+        }
+    }
+    db::servers::ensure(pool, user.id, server.as_str()).await?;
+    let row = db::servers::get(pool, user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
+    if !db::servers::begin_start(pool, row.id, &launch.flavour.id, &launch.size.id).await? {
+        let now = db::servers::get(pool, user.id, server.as_str()).await?.map(|r| r.status).unwrap_or_default();
+        return Ok(match now.as_str() {
+            "running" => StartOutcome::AlreadyRunning,
+            "pending" => StartOutcome::AlreadyPending,
+            other => return Err(ServerError::Busy(other.to_owned())),
+        });
+    }
+    events::record(
+        pool,
+        Some(user.name.as_str()),
+        "server.start",
+        Some(&format!("{}/{}", user.name, server)),
+        json!({ "flavour": launch.flavour.id, "size": launch.size.id }),
+    )
+    .await?;
+
+    let progress = hub.progress().clone();
+    progress.begin(row.id);
+    progress.publish(row.id, ProgressEvent { progress: 5, message: "Server requested".into(), ready: false, failed: false, url: None });
+
+    let nonce = SecretToken::generate().expose().to_owned();
+    let spec = SpawnSpec {
+        user: user.name.clone(),
+        server: server.clone(),
+        image: launch.flavour.image.clone(),
+        cpu: launch.size.cpu,
+        memory_mib: launch.size.memory_mib,
+        gpus: launch.size.gpus,
+        base_url: base_url(&user.name, server),
+        token: SecretToken::from_presented(&upstream_token(hub, &nonce)),
+    };
+    let hub = hub.clone();
+    let server_id = row.id;
+    let user_id = user.id;
+    tokio::spawn(async move {
+        let sink = {
+            let progress = progress.clone();
+            move |step: ProgressStep| {
+                progress.publish(
+                    server_id,
+                    ProgressEvent { progress: step.progress, message: step.message, ready: false, failed: false, url: None },
+                )
+            }
+        };
+        let result = hub.spawner().start(&spec, &sink).await;
+        finish_start(&hub, server_id, user_id, &spec, nonce, result).await;
+    });
+    Ok(StartOutcome::Started)
+}
+
+async fn finish_start(
+    hub: &Hub,
+    server_id: i64,
+    user_id: i64,
+    spec: &SpawnSpec,
+    nonce: String,
+    result: Result<crate::spawner::Spawned, SpawnError>,
+) {
+    let pool = hub.db();
+    let progress = hub.progress();
+    match result {
+        Ok(spawned) => {
+            let stored = StoredState { spawner: spawned.state.clone(), token_nonce: nonce };
+            let state = serde_json::to_string(&stored).unwrap_or_else(|_| "{}".into());
+            match db::servers::mark_running(pool, server_id, &spawned.url, &state).await {
+                Ok(true) => {
+                    hub.routes().add(
+                        spec.user.as_str(),
+                        spec.server.as_str(),
+                        Route {
+                            server_id,
+                            user_id,
+                            upstream: spawned.url.clone(),
+                            token: spec.token.expose().to_owned(),
+                        },
+                    );
+                    progress.publish(
+                        server_id,
+                        ProgressEvent {
+                            progress: 100,
+                            message: "Server ready".into(),
+                            ready: true,
+                            failed: false,
+                            url: Some(spec.base_url.clone()),
+                        },
+                    );
+                }
+                Ok(false) | Err(_) => {
+                    warn!(server.id = server_id, "server started but its row changed meanwhile; stopping it");
+                    let _ = hub.spawner().stop(&spawned.state).await;
+                    let _ = db::servers::mark_stopped(pool, server_id).await;
+                    progress.publish(server_id, failed_event("The server was stopped while it started."));
+                }
+            }
+        }
+        Err(e) => {
+            warn!(user.name = %spec.user, server.name = %spec.server, error = %e, "server failed to start");
+            let _ = db::servers::mark_stopped(pool, server_id).await;
+            let _ = events::record(
+                pool,
+                None,
+                "server.start_failed",
+                Some(&format!("{}/{}", spec.user, spec.server)),
+                json!({ "reason": e.to_string() }),
+            )
+            .await;
+            progress.publish(server_id, failed_event(&format!("Start failed: {e}")));
+        }
+    }
+}
+
+fn failed_event(message: &str) -> ProgressEvent {
+    ProgressEvent { progress: 100, message: message.to_owned(), ready: false, failed: true, url: None }
+}
+
+/// Stops a running server and waits for it to be gone. Stopping a stopped server is a no-op.
+#[tracing::instrument(skip(hub, user), fields(user.name = %user.name, server.name = %server))]
+pub async fn stop(hub: &Hub, user: &User, server: &ServerName) -> Result<(), ServerError> {
+    let pool = hub.db();
+    let row = db::servers::get(pool, user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
+    if row.status == "stopped" {
+        return Ok(());
+    }
+    if !db::servers::begin_stop(pool, row.id).await? {
+        return Err(ServerError::Busy(row.status));
+    }
+    hub.routes().remove(user.name.as_str(), server.as_str());
+    let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
+    let stopped = hub.spawner().stop(&stored.spawner).await;
+    db::servers::mark_stopped(pool, row.id).await?;
+    events::record(pool, Some(user.name.as_str()), "server.stop", Some(&format!("{}/{}", user.name, server)), json!({}))
+        .await?;
+    stopped?;
+    info!("server stopped");
+    Ok(())
+}
+
+/// Stops (when needed) and forgets a server. The user's home volume stays.
+pub async fn delete(hub: &Hub, user: &User, server: &ServerName) -> Result<(), ServerError> {
+    stop(hub, user, server).await?;
+    let row = db::servers::get(hub.db(), user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
+    if !db::servers::delete_stopped(hub.db(), row.id).await? {
+        return Err(ServerError::Busy(row.status));
+    }
+    events::record(hub.db(), Some(user.name.as_str()), "server.delete", Some(&format!("{}/{}", user.name, server)), json!({}))
+        .await?;
+    Ok(())
+}
+
+/// After a restart: routes for servers still running, `stopped` for those that are gone, and
+/// starts or stops that were cut off are settled.
+pub async fn reconcile(hub: &Hub) -> Result<(), ServerError> {
+    let pool = hub.db();
+    for row in db::servers::with_status(pool, "running").await? {
+        let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
+        match hub.spawner().poll(&stored.spawner).await {
+            Ok(ServerStatus::Running) => {
+                if let Some(upstream) = row.url.clone() {
+                    hub.routes().add(
+                        &row.user_name,
+                        &row.name,
+                        Route {
+                            server_id: row.id,
+                            user_id: row.user_id,
+                            upstream,
+                            token: upstream_token(hub, &stored.token_nonce),
+                        },
+                    );
+                }
+            }
+            Ok(_) => {
+                info!(user.name = %row.user_name, server.name = %row.name, "server is gone; marking it stopped");
+                let _ = hub.spawner().stop(&stored.spawner).await;
+                db::servers::mark_stopped(pool, row.id).await?;
+            }
+            // Engine down: keep the row as it is; the route comes back at the next reconcile.
+            Err(e) => warn!(error = %e, "cannot check a running server"),
+        }
+    }
+    for status in ["pending", "stopping"] {
+        for row in db::servers::with_status(pool, status).await? {
+            let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
+            let _ = hub.spawner().stop(&stored.spawner).await;
+            db::servers::mark_stopped(pool, row.id).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Progress of server starts, kept per server so a page that subscribes late still sees every step.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// One event on `/hub/api/users/{name}/servers/{server}/progress`, shaped as JupyterHub sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProgressEvent {
+    pub progress: u8,
+    pub message: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ready: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl ProgressEvent {
+    pub fn is_final(&self) -> bool {
+        self.ready || self.failed
+    }
+}
+
+struct Log {
+    events: Vec<ProgressEvent>,
+    tx: broadcast::Sender<ProgressEvent>,
+}
+
+/// Per-server progress logs, keyed by server id.
+#[derive(Default, Clone)]
+pub struct ProgressHub {
+    logs: Arc<Mutex<HashMap<i64, Log>>>,
+}
+
+impl ProgressHub {
+    /// Starts a fresh log for a server that is starting.
+    pub fn begin(&self, server_id: i64) {
+        let (tx, _) = broadcast::channel(64);
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.insert(server_id, Log { events: Vec::new(), tx });
+        }
+    }
+
+    pub fn publish(&self, server_id: i64, event: ProgressEvent) {
+        if let Ok(mut logs) = self.logs.lock() {
+            if let Some(log) = logs.get_mut(&server_id) {
+                log.events.push(event.clone());
+                let _ = log.tx.send(event);
+            }
+        }
+    }
+
+    /// Everything so far, and a receiver for what comes next; `None` when nothing is known.
+    pub fn subscribe(&self, server_id: i64) -> Option<(Vec<ProgressEvent>, broadcast::Receiver<ProgressEvent>)> {
+        let logs = self.logs.lock().ok()?;
+        let log = logs.get(&server_id)?;
+        Some((log.events.clone(), log.tx.subscribe()))
+    }
+}

@@ -1,0 +1,130 @@
+//! Plain HTTP forwarding: bodies stream both ways (nothing is buffered).
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::header::{AUTHORIZATION, CONNECTION, COOKIE, HOST};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, Version};
+use axum::response::Response;
+use hub::servers::routes::Route;
+use tracing::warn;
+
+use super::{pages, ProxyState};
+
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] =
+    &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/// Removes hop-by-hop headers, including any that `Connection` names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+/// Drops the hub's session cookie from `Cookie`, keeping Jupyter's own cookies.
+pub fn strip_cookie(headers: &mut HeaderMap, cookie_name: &str) {
+    let kept: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(cookie_name))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(COOKIE);
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(COOKIE, v);
+        }
+    }
+}
+
+/// Sets what Jupyter should see: its token, and where the request really came from.
+pub fn prepare_upstream_headers(headers: &mut HeaderMap, state: &ProxyState, route: &Route, peer: Option<SocketAddr>) {
+    strip_cookie(headers, &state.hub.config().session.cookie_name);
+    if let Ok(v) = HeaderValue::from_str(&format!("token {}", route.token)) {
+        headers.insert(AUTHORIZATION, v);
+    }
+    if let Some(peer) = peer {
+        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prior) => format!("{prior}, {}", peer.ip()),
+            None => peer.ip().to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+            headers.insert("x-forwarded-for", v);
+        }
+    }
+    let proto = if state.hub.config().secure_cookies() { "https" } else { "http" };
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    if let Some(host) = headers.get(HOST).cloned() {
+        headers.insert("x-forwarded-host", host);
+    }
+}
+
+pub async fn forward(state: &ProxyState, route: &Route, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let Ok(uri) = format!("{}{}", route.upstream, path_and_query).parse::<Uri>() else {
+        return pages::error(axum::http::StatusCode::BAD_REQUEST, "That address cannot be forwarded.");
+    };
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    strip_hop_by_hop(&mut parts.headers);
+    prepare_upstream_headers(&mut parts.headers, state, route, peer);
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    parts.extensions = Default::default();
+    let upstream_request = axum::http::Request::from_parts(parts, body);
+    match state.client.request(upstream_request).await {
+        Ok(response) => {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, Body::new(body))
+        }
+        Err(e) => {
+            warn!(upstream = %route.upstream, error = %e, "upstream request failed");
+            pages::upstream_down(if e.is_connect() { "connection refused" } else { "the connection failed" })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hub_cookie_is_removed_and_others_kept() {
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_static("_xsrf=abc; ganymede-session=secret; other=1"));
+        strip_cookie(&mut h, "ganymede-session");
+        assert_eq!(h.get(COOKIE).unwrap(), "_xsrf=abc; other=1");
+        let mut only = HeaderMap::new();
+        only.insert(COOKIE, HeaderValue::from_static("ganymede-session=secret"));
+        strip_cookie(&mut only, "ganymede-session");
+        assert!(only.get(COOKIE).is_none());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_in_connection_go() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("keep-alive, x-secret-hop"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert!(h.get("x-secret-hop").is_none() && h.get("keep-alive").is_none() && h.get(CONNECTION).is_none());
+        assert!(h.get("x-kept").is_some());
+    }
+}

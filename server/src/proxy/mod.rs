@@ -1,0 +1,132 @@
+//! The proxy: `/user/{name}/[{server}/]…` to the user's Jupyter, HTTP streamed both ways and
+//! websockets relayed frame by frame. Only the owner (or an admin, where
+//! `spawner.admin_access` allows) gets through; the hub's session cookie and the browser's own
+//! `Authorization` never reach Jupyter; the container's token never reaches the browser.
+
+mod forward;
+mod pages;
+mod quickack;
+mod websocket;
+
+use std::time::Duration;
+
+use app::session::ssr::Authenticated;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::any;
+use axum::Router;
+use hub::domain::UserName;
+use hub::servers::routes::Route;
+use hub::Hub;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// State of the proxy routes: the hub, and one pooled HTTP client for every upstream.
+#[derive(Clone)]
+pub struct ProxyState {
+    pub hub: Hub,
+    pub client: Client<HttpConnector, axum::body::Body>,
+}
+
+impl ProxyState {
+    pub fn new(hub: Hub) -> Self {
+        let mut connector = HttpConnector::new();
+        // Jupyter leaves Nagle on; without NODELAY here each small write waits for a delayed ACK.
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
+        Self { hub, client }
+    }
+}
+
+/// `/user/{name}` and everything below it.
+pub fn router<S: Clone + Send + Sync + 'static>(state: ProxyState) -> Router<S> {
+    Router::new().route("/user/{*rest}", any(handle)).with_state(state)
+}
+
+/// Splits `/user/{name}/{rest}`. Segments are compared raw (never percent-decoded), so encoded
+/// slashes or dots cannot move a request to another user; `.`/`..` segments are refused.
+pub(crate) fn parse_path(path: &str) -> Result<(UserName, Vec<&str>), StatusCode> {
+    let rest = path.strip_prefix("/user/").ok_or(StatusCode::NOT_FOUND)?;
+    let mut segments = rest.split('/');
+    let raw_user = segments.next().unwrap_or_default();
+    let others: Vec<&str> = segments.collect();
+    if others.iter().any(|s| *s == ".." || *s == ".") {
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    let user = UserName::parse(raw_user).map_err(|_| StatusCode::NOT_FOUND)?;
+    // Only the canonical spelling routes: `/user/Alice/` is not alice's.
+    if user.as_str() != raw_user {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    Ok((user, others))
+}
+
+async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let (user, rest) = match parse_path(&path) {
+        Ok(parsed) => parsed,
+        Err(status) => return pages::error(status, "There is nothing here."),
+    };
+    if rest.is_empty() {
+        // `/user/alice` → `/user/alice/`
+        return Redirect::permanent(&format!("/user/{user}/")).into_response();
+    }
+    let viewer = request.extensions().get::<Authenticated>().map(|a| a.0.clone());
+    let Some(viewer) = viewer else {
+        if request.method() == Method::GET {
+            let next = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            return Redirect::to(&format!("/hub/login?next={}", pages::encode(next))).into_response();
+        }
+        return pages::error(StatusCode::UNAUTHORIZED, "Please sign in.");
+    };
+    let allowed = viewer.name == user || (viewer.is_admin && state.hub.config().spawner.admin_access);
+    if !allowed {
+        return pages::error(StatusCode::FORBIDDEN, "This server belongs to someone else.");
+    }
+
+    let (route, server) = match lookup(&state.hub, &user, &rest) {
+        Some(found) => found,
+        None => return pages::not_running(&state.hub, &user, &rest).await,
+    };
+    state.hub.activity().touch(route.server_id);
+    tracing::debug!(user.name = %user, server.name = %server, "proxying");
+    if websocket::is_upgrade(&request) {
+        websocket::relay(state, route, request).await
+    } else {
+        forward::forward(&state, &route, request).await
+    }
+}
+
+/// A named server when the first segment after the user names a running one, else the default.
+fn lookup(hub: &Hub, user: &UserName, rest: &[&str]) -> Option<(Route, String)> {
+    if let Some(first) = rest.first().filter(|s| !s.is_empty()) {
+        if let Some(route) = hub.routes().get(user.as_str(), first) {
+            return Some((route, (*first).to_owned()));
+        }
+    }
+    hub.routes().get(user.as_str(), "").map(|r| (r, String::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_into_user_and_rest() {
+        let (user, rest) = parse_path("/user/alice/lab/tree").unwrap();
+        assert_eq!(user.as_str(), "alice");
+        assert_eq!(rest, ["lab", "tree"]);
+    }
+
+    #[test]
+    fn traversal_and_encoded_tricks_are_refused() {
+        assert_eq!(parse_path("/user/alice/../bob/api").unwrap_err(), StatusCode::BAD_REQUEST);
+        assert_eq!(parse_path("/user/alice/./api").unwrap_err(), StatusCode::BAD_REQUEST);
+        assert_eq!(parse_path("/user/alice%2f..%2fbob/api").unwrap_err(), StatusCode::NOT_FOUND);
+        assert_eq!(parse_path("/user/Alice/api").unwrap_err(), StatusCode::NOT_FOUND);
+        assert_eq!(parse_path("/user/%61lice/api").unwrap_err(), StatusCode::NOT_FOUND);
+    }
+}

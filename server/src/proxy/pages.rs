@@ -1,0 +1,75 @@
+//! The proxy's own answers: small HTML pages that say what happened.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use hub::domain::{ServerName, UserName};
+use hub::Hub;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Percent-encodes a value for a query string.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/ganymede.css\"></head><body><main class=\"page\">\
+         <section class=\"card narrow\"><h1>{title}</h1>{body}\
+         <p><a href=\"/hub/home\">Go to your dashboard</a></p></section></main></body></html>",
+        title = escape(title)
+    );
+    (status, Html(html)).into_response()
+}
+
+pub fn error(status: StatusCode, message: &str) -> Response {
+    page(status, status.canonical_reason().unwrap_or("Error"), &format!("<p>{}</p>", escape(message)))
+}
+
+pub fn upstream_down(detail: &str) -> Response {
+    page(
+        StatusCode::BAD_GATEWAY,
+        "Your server is not answering",
+        &format!(
+            "<p>The notebook server did not answer ({}). It may have stopped or crashed; stop and start it again from the dashboard.</p>",
+            escape(detail)
+        ),
+    )
+}
+
+/// The server for this path is not running: say so, with a way to start it.
+pub async fn not_running(hub: &Hub, user: &UserName, rest: &[&str]) -> Response {
+    // The first segment may name a server; otherwise it is the default server.
+    let named = rest.first().and_then(|s| ServerName::parse(s).ok()).filter(|s| !s.is_default());
+    let mut status = "stopped".to_owned();
+    let mut name = String::new();
+    if let Ok(Some(owner)) = hub::accounts::find(hub.db(), user).await {
+        for candidate in named.iter().chain(std::iter::once(&ServerName::default_server())) {
+            if let Ok(Some(info)) = hub::servers::get(hub, &owner, candidate).await {
+                status = info.status;
+                name = info.name;
+                break;
+            }
+        }
+    }
+    let label = if name.is_empty() { "Your default server".to_owned() } else { format!("Server {name}") };
+    let body = if status == "pending" {
+        "<p>It is starting; this page will work once it is ready.</p>".to_owned()
+    } else {
+        "<p>Start it from the dashboard, then open it again.</p>\
+         <p><a class=\"button\" href=\"/hub/home\">Start it</a></p>"
+            .to_owned()
+    };
+    page(StatusCode::SERVICE_UNAVAILABLE, &format!("{label} is not running"), &body)
+}
