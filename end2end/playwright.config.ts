@@ -5,7 +5,8 @@ const port = process.env.E2E_PORT ?? '8765';
 
 export default defineConfig({
   testDir: './tests',
-  timeout: 60_000,
+  globalTeardown: './global-teardown.ts',
+  timeout: 240_000,
   expect: { timeout: 15_000 },
   fullyParallel: false,
   workers: 1,

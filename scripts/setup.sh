@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Ganymede needs on a Debian machine, and only what is missing. Safe to run again.
 #
-#   scripts/setup.sh run    the tools to build and run the hub (release build)
-#   scripts/setup.sh test   the above, plus Chromium, Playwright's npm packages and a running Docker engine
+#   scripts/setup.sh run    the tools to build and run the hub (release build), and a running Docker engine
+#   scripts/setup.sh test   the above, plus Chromium and Playwright's npm packages
 #
 # Every install is announced on a line starting with "setup:".
 set -euo pipefail
@@ -27,10 +27,10 @@ command -v pkg-config >/dev/null || packages+=(pkg-config)
 command -v curl >/dev/null || packages+=(curl ca-certificates)
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+command -v dockerd >/dev/null || packages+=(docker.io)
+command -v debootstrap >/dev/null || packages+=(debootstrap)
 if [ "$mode" = "test" ]; then
   command -v chromium >/dev/null || packages+=(chromium)
-  command -v dockerd >/dev/null || packages+=(docker.io)
-  command -v debootstrap >/dev/null || packages+=(debootstrap)
 fi
 if [ "${#packages[@]}" -gt 0 ]; then
   say "installing Debian packages: ${packages[*]}"
@@ -73,17 +73,25 @@ if [ "$mode" = "test" ]; then
   fi
 fi
 
-# --- Docker engine (tests of the spawner and image builds) -----------------
+# --- Docker engine (the spawner, image builds) -----------------------------
+if ! docker info >/dev/null 2>&1; then
+  say "starting the Docker engine (dockerd)"
+  setsid dockerd >/var/log/dockerd.log 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
+fi
+
+# --- Notebook images ---------------------------------------------------------
+# The machine's CA bundle goes in as an extra CA, for pip behind a TLS-intercepting proxy.
+extra_ca=()
+[ -f /etc/ssl/certs/ca-certificates.crt ] && extra_ca=(--extra-ca /etc/ssl/certs/ca-certificates.crt)
 if [ "$mode" = "test" ]; then
-  if ! docker info >/dev/null 2>&1; then
-    say "starting the Docker engine (dockerd)"
-    setsid dockerd >/var/log/dockerd.log 2>&1 </dev/null &
-    for _ in $(seq 1 60); do
-      docker info >/dev/null 2>&1 && break
-      sleep 1
-    done
-    docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
-  fi
+  images/build.sh "${extra_ca[@]}" base
+else
+  images/build.sh "${extra_ca[@]}" base scipy
 fi
 
 say "ready ($mode)"

@@ -58,6 +58,18 @@ impl AppError {
 }
 
 #[cfg(feature = "ssr")]
+impl From<hub::servers::ServerError> for AppError {
+    fn from(e: hub::servers::ServerError) -> Self {
+        use hub::servers::ServerError as E;
+        match e {
+            E::Unexpected(e) => AppError::internal(format!("{e:#}")),
+            E::NotFound => AppError::NotFound("The server".into()),
+            other => AppError::Invalid(other.to_string()),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
 impl From<hub::accounts::AccountError> for AppError {
     fn from(e: hub::accounts::AccountError) -> Self {
         use hub::accounts::AccountError as E;

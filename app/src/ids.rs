@@ -7,3 +7,6 @@ pub const LOGIN_ERROR: &str = "login-error";
 pub const FORM_MESSAGE: &str = "form-message";
 pub const DASHBOARD: &str = "dashboard";
 pub const ADMIN_USERS: &str = "admin-users";
+pub const SERVERS: &str = "servers";
+pub const SPAWN_PROGRESS: &str = "spawn-progress";
+pub const SPAWN_MESSAGE: &str = "spawn-message";

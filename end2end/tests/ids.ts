@@ -5,3 +5,6 @@ export const LOGIN_ERROR = 'login-error';
 export const FORM_MESSAGE = 'form-message';
 export const DASHBOARD = 'dashboard';
 export const ADMIN_USERS = 'admin-users';
+export const SERVERS = 'servers';
+export const SPAWN_PROGRESS = 'spawn-progress';
+export const SPAWN_MESSAGE = 'spawn-message';

@@ -38,12 +38,20 @@ pub fn resolve(config: &Config, flavour: &str, size: &str) -> Result<Launch, Lau
         .iter()
         .find(|f| f.id == flavour)
         .ok_or_else(|| LaunchError::UnknownFlavour(flavour.to_owned()))?;
-    let s = config.sizes.iter().find(|s| s.id == size).ok_or_else(|| LaunchError::UnknownSize(size.to_owned()))?;
+    let s = config
+        .sizes
+        .iter()
+        .find(|s| s.id == size)
+        .ok_or_else(|| LaunchError::UnknownSize(size.to_owned()))?;
     if !f.sizes.is_empty() && !f.sizes.contains(&s.id) {
         return Err(LaunchError::SizeNotAllowed { flavour: f.id.clone(), size: s.id.clone() });
     }
     if s.gpus > config.spawner.gpus {
-        return Err(LaunchError::NotEnoughGpus { size: s.id.clone(), needed: s.gpus, available: config.spawner.gpus });
+        return Err(LaunchError::NotEnoughGpus {
+            size: s.id.clone(),
+            needed: s.gpus,
+            available: config.spawner.gpus,
+        });
     }
     Ok(Launch { flavour: f.clone(), size: s.clone() })
 }
@@ -69,7 +77,10 @@ mod tests {
     #[test]
     fn gpu_sizes_need_gpus() {
         let mut c = Config::default();
-        assert!(matches!(resolve(&c, "base", "gpu-1"), Err(LaunchError::NotEnoughGpus { needed: 1, available: 0, .. })));
+        assert!(matches!(
+            resolve(&c, "base", "gpu-1"),
+            Err(LaunchError::NotEnoughGpus { needed: 1, available: 0, .. })
+        ));
         assert!(sizes_for(&c, &c.flavours[0]).iter().all(|s| s.gpus == 0));
         c.spawner.gpus = 1;
         assert!(resolve(&c, "base", "gpu-1").is_ok());

@@ -39,7 +39,8 @@ impl Hub {
     /// Connects to the database, applies migrations, and sets up the Docker spawner (which
     /// connects to the engine on first use).
     pub async fn open(config: Config) -> Result<Self, HubError> {
-        Self::open_with(config, |config, hub_id| Arc::new(DockerSpawner::new(config.spawner.clone(), hub_id))).await
+        Self::open_with(config, |config, hub_id| Arc::new(DockerSpawner::new(config.spawner.clone(), hub_id)))
+            .await
     }
 
     /// Like [`Hub::open`] with another spawner (unit tests of hub logic).

@@ -8,8 +8,8 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod secret;
-pub mod sessions;
 pub mod servers;
+pub mod sessions;
 pub mod spawner;
 
 mod hub;

@@ -39,7 +39,11 @@ impl Application {
     }
 
     /// Like [`Application::build`] with a hub opened by the caller.
-    pub async fn build_with_hub(hub: Hub, bind: SocketAddr, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+    pub async fn build_with_hub(
+        hub: Hub,
+        bind: SocketAddr,
+        leptos_options: LeptosOptions,
+    ) -> anyhow::Result<Self> {
         if let Err(e) = hub::servers::reconcile(&hub).await {
             tracing::warn!(error = %e, "reconciling servers after start-up failed");
         }

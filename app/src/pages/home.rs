@@ -1,9 +1,142 @@
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
 use crate::ids;
 use crate::session::use_current_user;
+use crate::time::format_ms;
 
-/// `/hub/home`: the dashboard. Launching servers arrives with the spawner; until then it is the shell.
+/// A flavour card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlavourView {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    pub icon: String,
+    pub tags: Vec<String>,
+    /// Ids of the sizes this flavour can use here.
+    pub sizes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SizeView {
+    pub id: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchChoices {
+    pub flavours: Vec<FlavourView>,
+    pub sizes: Vec<SizeView>,
+    pub named_servers: bool,
+}
+
+/// A row of "Your servers".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerView {
+    pub name: String,
+    pub status: String,
+    pub flavour: Option<String>,
+    pub size: Option<String>,
+    pub url: String,
+    pub progress_page: String,
+    pub started_at: Option<i64>,
+    pub last_activity: Option<i64>,
+}
+
+#[server(prefix = "/hub/fn", endpoint = "launch_options")]
+pub async fn launch_options() -> Result<LaunchChoices, AppError> {
+    crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    let config = hub.config();
+    let flavours = config
+        .flavours
+        .iter()
+        .map(|f| FlavourView {
+            id: f.id.clone(),
+            display_name: f.display_name.clone(),
+            description: f.description.clone(),
+            icon: f.icon.clone(),
+            tags: f.tags.clone(),
+            sizes: hub::catalogue::sizes_for(config, f).iter().map(|s| s.id.clone()).collect(),
+        })
+        .collect();
+    let sizes = config
+        .sizes
+        .iter()
+        .filter(|s| s.gpus <= config.spawner.gpus)
+        .map(|s| SizeView { id: s.id.clone(), display_name: s.display_name.clone() })
+        .collect();
+    Ok(LaunchChoices { flavours, sizes, named_servers: config.spawner.named_servers_limit > 0 })
+}
+
+#[server(prefix = "/hub/fn", endpoint = "my_servers")]
+pub async fn my_servers() -> Result<Vec<ServerView>, AppError> {
+    let user = crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    let servers = hub::servers::list(&hub, &user).await?;
+    Ok(servers
+        .into_iter()
+        .map(|s| ServerView {
+            progress_page: ssr::progress_page(user.name.as_str(), &s.name),
+            name: s.name,
+            status: s.status,
+            flavour: s.flavour,
+            size: s.size,
+            url: s.url,
+            started_at: s.started_at,
+            last_activity: s.last_activity,
+        })
+        .collect())
+}
+
+/// Starts a server and sends the browser to its progress page (or straight to it when running).
+#[server(prefix = "/hub/fn", endpoint = "start_server")]
+pub async fn start_server(flavour: String, size: String, name: Option<String>) -> Result<(), AppError> {
+    use hub::servers::StartOutcome;
+    let user = crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    let server = hub::domain::ServerName::parse(name.as_deref().unwrap_or_default())
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
+    match hub::servers::start(&hub, &user, &server, &flavour, &size).await? {
+        StartOutcome::Started | StartOutcome::AlreadyPending => {
+            leptos_axum::redirect(&ssr::progress_page(user.name.as_str(), server.as_str()))
+        }
+        StartOutcome::AlreadyRunning => leptos_axum::redirect(&hub::servers::base_url(&user.name, &server)),
+    }
+    Ok(())
+}
+
+#[server(prefix = "/hub/fn", endpoint = "stop_server")]
+pub async fn stop_server(name: String) -> Result<(), AppError> {
+    let user = crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    let server = hub::domain::ServerName::parse(&name).map_err(|e| AppError::Invalid(e.to_string()))?;
+    hub::servers::stop(&hub, &user, &server).await?;
+    Ok(())
+}
+
+#[server(prefix = "/hub/fn", endpoint = "delete_server")]
+pub async fn delete_server(name: String) -> Result<(), AppError> {
+    let user = crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    let server = hub::domain::ServerName::parse(&name).map_err(|e| AppError::Invalid(e.to_string()))?;
+    hub::servers::delete(&hub, &user, &server).await?;
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    pub fn progress_page(user: &str, server: &str) -> String {
+        if server.is_empty() {
+            format!("/hub/spawn-pending/{user}")
+        } else {
+            format!("/hub/spawn-pending/{user}/{server}")
+        }
+    }
+}
+
+/// `/hub/home`: the dashboard: launch a server, and the list of your servers.
 #[component]
 pub fn HomePage() -> impl IntoView {
     let user = use_current_user();
@@ -14,15 +147,150 @@ pub fn HomePage() -> impl IntoView {
                     Ok(Some(u)) => view! {
                         <section class="dashboard" data-testid=ids::DASHBOARD>
                             <h1>"Welcome, " {u.name.clone()}</h1>
-                            <div class="card">
-                                <h2>"Your servers"</h2>
-                                <p class="muted">"You have no notebook servers yet."</p>
-                            </div>
+                            <Servers/>
+                            <Launcher/>
                         </section>
                     }.into_any(),
                     _ => view! { <p>"Please " <a href="/hub/login">"sign in"</a> "."</p> }.into_any(),
                 })
             }}
         </Transition>
+    }
+}
+
+#[component]
+fn Launcher() -> impl IntoView {
+    let options = Resource::new(|| (), |_| launch_options());
+    let start = ServerAction::<StartServer>::new();
+    let chosen = RwSignal::new(String::new());
+    view! {
+        <div class="card">
+            <h2>"Start a server"</h2>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || options.get().map(|o| match o {
+                    Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(o) => {
+                        let first = o.flavours.first().map(|f| f.id.clone()).unwrap_or_default();
+                        if chosen.get_untracked().is_empty() { chosen.set(first.clone()); }
+                        let flavours = o.flavours.clone();
+                        let sizes = o.sizes.clone();
+                        let allowed = move || {
+                            let id = chosen.get();
+                            flavours.iter().find(|f| f.id == id).map(|f| f.sizes.clone()).unwrap_or_default()
+                        };
+                        view! {
+                            <ActionForm action=start>
+                                <fieldset class="flavours">
+                                    <legend>"Flavour"</legend>
+                                    {o.flavours.iter().map(|f| {
+                                        let id = f.id.clone();
+                                        let id_for_change = f.id.clone();
+                                        let checked = f.id == first;
+                                        view! {
+                                            <label class="flavour-card">
+                                                <input type="radio" name="flavour" value=id.clone() checked=checked
+                                                    on:change=move |_| chosen.set(id_for_change.clone())/>
+                                                <span class="icon">{f.icon.clone()}</span>
+                                                <strong>{f.display_name.clone()}</strong>
+                                                <span class="muted">{f.description.clone()}</span>
+                                            </label>
+                                        }
+                                    }).collect_view()}
+                                </fieldset>
+                                <label for="size">"Size"</label>
+                                <select id="size" name="size">
+                                    {move || {
+                                        let allowed = allowed();
+                                        sizes.iter().filter(|s| allowed.contains(&s.id)).map(|s| view! {
+                                            <option value=s.id.clone()>{s.display_name.clone()}</option>
+                                        }).collect_view()
+                                    }}
+                                </select>
+                                {o.named_servers.then(|| view! {
+                                    <label for="server-name">"Server name (optional)"</label>
+                                    <input id="server-name" name="name" type="text" placeholder="leave empty for your default server"/>
+                                })}
+                                <button type="submit" class="primary" disabled=move || start.pending().get()>"Start"</button>
+                            </ActionForm>
+                        }.into_any()
+                    }
+                })}
+            </Transition>
+            {move || start.value().get().and_then(|r| r.err()).map(|e| view! {
+                <p class="notice error" role="alert" data-testid=ids::FORM_MESSAGE>{e.to_string()}</p>
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn Servers() -> impl IntoView {
+    let stop = ServerAction::<StopServer>::new();
+    let delete = ServerAction::<DeleteServer>::new();
+    let servers = Resource::new(move || (stop.version().get(), delete.version().get()), |_| my_servers());
+    view! {
+        <div class="card">
+            <h2>"Your servers"</h2>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || servers.get().map(|r| match r {
+                    Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="muted">"You have no notebook servers yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table class="table" data-testid=ids::SERVERS>
+                            <thead><tr>
+                                <th scope="col">"Server"</th><th scope="col">"Status"</th><th scope="col">"Flavour"</th>
+                                <th scope="col">"Size"</th><th scope="col">"Started"</th><th scope="col">"Last activity"</th><th scope="col"></th>
+                            </tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|s| server_row(s, stop, delete)).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+            {move || stop.value().get().and_then(|r| r.err()).or_else(|| delete.value().get().and_then(|r| r.err())).map(|e| view! {
+                <p class="notice error" role="alert">{e.to_string()}</p>
+            })}
+        </div>
+    }
+}
+
+fn server_row(
+    s: ServerView,
+    stop: ServerAction<StopServer>,
+    delete: ServerAction<DeleteServer>,
+) -> impl IntoView {
+    let label = if s.name.is_empty() { "default".to_owned() } else { s.name.clone() };
+    let running = s.status == "running";
+    let pending = s.status == "pending";
+    let stopped = s.status == "stopped";
+    let name_for_stop = s.name.clone();
+    let name_for_delete = s.name.clone();
+    let row_key = label.clone();
+    view! {
+        <tr data-server=row_key>
+            <td>{label}</td>
+            <td><span class=format!("status {}", s.status)>{s.status.clone()}</span></td>
+            <td>{s.flavour.clone().unwrap_or_default()}</td>
+            <td>{s.size.clone().unwrap_or_default()}</td>
+            <td>{s.started_at.map(format_ms).unwrap_or_default()}</td>
+            <td>{s.last_activity.map(format_ms).unwrap_or_else(|| "never".into())}</td>
+            <td class="actions">
+                {running.then(|| view! { <a class="button" href=s.url.clone() rel="external">"Open"</a> })}
+                {pending.then(|| view! { <a class="button" href=s.progress_page.clone()>"Progress"</a> })}
+                {running.then(|| view! {
+                    <ActionForm action=stop>
+                        <input type="hidden" name="name" value=name_for_stop/>
+                        <button type="submit">"Stop"</button>
+                    </ActionForm>
+                })}
+                {stopped.then(|| view! {
+                    <ActionForm action=delete>
+                        <input type="hidden" name="name" value=name_for_delete/>
+                        <button type="submit">"Delete"</button>
+                    </ActionForm>
+                })}
+            </td>
+        </tr>
     }
 }

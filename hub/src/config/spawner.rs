@@ -105,10 +105,34 @@ pub fn default_flavours() -> Vec<FlavourConfig> {
 
 pub fn default_sizes() -> Vec<SizeConfig> {
     vec![
-        SizeConfig { id: "small".into(), display_name: "Small (1 CPU, 2 GiB)".into(), cpu: 1.0, memory_mib: 2048, gpus: 0 },
-        SizeConfig { id: "medium".into(), display_name: "Medium (2 CPU, 4 GiB)".into(), cpu: 2.0, memory_mib: 4096, gpus: 0 },
-        SizeConfig { id: "gpu-1".into(), display_name: "1 GPU (4 CPU, 16 GiB)".into(), cpu: 4.0, memory_mib: 16384, gpus: 1 },
-        SizeConfig { id: "gpu-2".into(), display_name: "2 GPUs (8 CPU, 32 GiB)".into(), cpu: 8.0, memory_mib: 32768, gpus: 2 },
+        SizeConfig {
+            id: "small".into(),
+            display_name: "Small (1 CPU, 2 GiB)".into(),
+            cpu: 1.0,
+            memory_mib: 2048,
+            gpus: 0,
+        },
+        SizeConfig {
+            id: "medium".into(),
+            display_name: "Medium (2 CPU, 4 GiB)".into(),
+            cpu: 2.0,
+            memory_mib: 4096,
+            gpus: 0,
+        },
+        SizeConfig {
+            id: "gpu-1".into(),
+            display_name: "1 GPU (4 CPU, 16 GiB)".into(),
+            cpu: 4.0,
+            memory_mib: 16384,
+            gpus: 1,
+        },
+        SizeConfig {
+            id: "gpu-2".into(),
+            display_name: "2 GPUs (8 CPU, 32 GiB)".into(),
+            cpu: 8.0,
+            memory_mib: 32768,
+            gpus: 2,
+        },
     ]
 }
 
@@ -133,13 +157,19 @@ impl SpawnerConfig {
             return Err(ConfigError::invalid("spawner.notebook_dir", "must be an absolute path"));
         }
         if !valid_id(&self.prefix) {
-            return Err(ConfigError::invalid("spawner.prefix", "use 1-32 characters of a-z, 0-9, '-' and '_'"));
+            return Err(ConfigError::invalid(
+                "spawner.prefix",
+                "use 1-32 characters of a-z, 0-9, '-' and '_'",
+            ));
         }
         Ok(())
     }
 }
 
-pub(super) fn validate_catalogue(flavours: &[FlavourConfig], sizes: &[SizeConfig]) -> Result<(), ConfigError> {
+pub(super) fn validate_catalogue(
+    flavours: &[FlavourConfig],
+    sizes: &[SizeConfig],
+) -> Result<(), ConfigError> {
     if flavours.is_empty() {
         return Err(ConfigError::invalid("flavours", "at least one flavour is needed"));
     }
@@ -149,22 +179,34 @@ pub(super) fn validate_catalogue(flavours: &[FlavourConfig], sizes: &[SizeConfig
     let mut seen = std::collections::HashSet::new();
     for s in sizes {
         if !valid_id(&s.id) {
-            return Err(ConfigError::invalid("sizes.id", format!("{:?}: use 1-32 characters of a-z, 0-9, '-' and '_'", s.id)));
+            return Err(ConfigError::invalid(
+                "sizes.id",
+                format!("{:?}: use 1-32 characters of a-z, 0-9, '-' and '_'", s.id),
+            ));
         }
         if !seen.insert(s.id.as_str()) {
             return Err(ConfigError::invalid("sizes.id", format!("{:?} appears twice", s.id)));
         }
         if !(s.cpu > 0.0 && s.cpu <= 1024.0) {
-            return Err(ConfigError::invalid("sizes.cpu", format!("size {:?}: must be above 0 and at most 1024", s.id)));
+            return Err(ConfigError::invalid(
+                "sizes.cpu",
+                format!("size {:?}: must be above 0 and at most 1024", s.id),
+            ));
         }
         if s.memory_mib < 64 {
-            return Err(ConfigError::invalid("sizes.memory_mib", format!("size {:?}: must be at least 64", s.id)));
+            return Err(ConfigError::invalid(
+                "sizes.memory_mib",
+                format!("size {:?}: must be at least 64", s.id),
+            ));
         }
     }
     let mut seen_f = std::collections::HashSet::new();
     for f in flavours {
         if !valid_id(&f.id) {
-            return Err(ConfigError::invalid("flavours.id", format!("{:?}: use 1-32 characters of a-z, 0-9, '-' and '_'", f.id)));
+            return Err(ConfigError::invalid(
+                "flavours.id",
+                format!("{:?}: use 1-32 characters of a-z, 0-9, '-' and '_'", f.id),
+            ));
         }
         if !seen_f.insert(f.id.as_str()) {
             return Err(ConfigError::invalid("flavours.id", format!("{:?} appears twice", f.id)));
@@ -173,7 +215,10 @@ pub(super) fn validate_catalogue(flavours: &[FlavourConfig], sizes: &[SizeConfig
             return Err(ConfigError::invalid("flavours.image", format!("flavour {:?} needs an image", f.id)));
         }
         if let Some(unknown) = f.sizes.iter().find(|s| !seen.contains(s.as_str())) {
-            return Err(ConfigError::invalid("flavours.sizes", format!("flavour {:?} names unknown size {unknown:?}", f.id)));
+            return Err(ConfigError::invalid(
+                "flavours.sizes",
+                format!("flavour {:?} names unknown size {unknown:?}", f.id),
+            ));
         }
     }
     Ok(())

@@ -121,7 +121,10 @@ pub async fn mark_stopped(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
 
 /// Deletes a stopped server's row. False when it is not stopped (or gone).
 pub async fn delete_stopped(pool: &Pool, id: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM servers WHERE id = $1 AND status = 'stopped'").bind(id).execute(pool).await?;
+    let done = sqlx::query("DELETE FROM servers WHERE id = $1 AND status = 'stopped'")
+        .bind(id)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -5,7 +5,8 @@ use crate::secret::SecretToken;
 
 /// This hub's id: made once, then stable, so the hub can find its own containers after a restart.
 pub async fn hub_id(pool: &Pool) -> Result<String, sqlx::Error> {
-    let candidate: String = SecretToken::generate().expose().chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
+    let candidate: String =
+        SecretToken::generate().expose().chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
     sqlx::query("INSERT INTO hub_settings (key, value) VALUES ('hub_id', $1) ON CONFLICT (key) DO NOTHING")
         .bind(&candidate)
         .execute(pool)

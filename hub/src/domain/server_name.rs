@@ -2,8 +2,25 @@ use std::fmt;
 
 /// Names under `/user/{name}/` that belong to Jupyter itself, so no named server may take them.
 const RESERVED: &[&str] = &[
-    "api", "lab", "tree", "files", "static", "notebooks", "edit", "view", "kernelspecs", "nbconvert",
-    "terminals", "login", "logout", "doc", "custom", "nbextensions", "voila", "metrics", "server",
+    "api",
+    "lab",
+    "tree",
+    "files",
+    "static",
+    "notebooks",
+    "edit",
+    "view",
+    "kernelspecs",
+    "nbconvert",
+    "terminals",
+    "login",
+    "logout",
+    "doc",
+    "custom",
+    "nbextensions",
+    "voila",
+    "metrics",
+    "server",
 ];
 
 pub const MAX_LEN: usize = 32;

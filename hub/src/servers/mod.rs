@@ -91,7 +91,11 @@ fn info_from(row: ServerRow, user: &UserName) -> ServerInfo {
 }
 
 pub async fn list(hub: &Hub, user: &User) -> Result<Vec<ServerInfo>, ServerError> {
-    Ok(db::servers::for_user(hub.db(), user.id).await?.into_iter().map(|r| info_from(r, &user.name)).collect())
+    Ok(db::servers::for_user(hub.db(), user.id)
+        .await?
+        .into_iter()
+        .map(|r| info_from(r, &user.name))
+        .collect())
 }
 
 pub async fn get(hub: &Hub, user: &User, server: &ServerName) -> Result<Option<ServerInfo>, ServerError> {
@@ -137,7 +141,8 @@ pub async fn start(
     db::servers::ensure(pool, user.id, server.as_str()).await?;
     let row = db::servers::get(pool, user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
     if !db::servers::begin_start(pool, row.id, &launch.flavour.id, &launch.size.id).await? {
-        let now = db::servers::get(pool, user.id, server.as_str()).await?.map(|r| r.status).unwrap_or_default();
+        let now =
+            db::servers::get(pool, user.id, server.as_str()).await?.map(|r| r.status).unwrap_or_default();
         return Ok(match now.as_str() {
             "running" => StartOutcome::AlreadyRunning,
             "pending" => StartOutcome::AlreadyPending,
@@ -155,7 +160,16 @@ pub async fn start(
 
     let progress = hub.progress().clone();
     progress.begin(row.id);
-    progress.publish(row.id, ProgressEvent { progress: 5, message: "Server requested".into(), ready: false, failed: false, url: None });
+    progress.publish(
+        row.id,
+        ProgressEvent {
+            progress: 5,
+            message: "Server requested".into(),
+            ready: false,
+            failed: false,
+            url: None,
+        },
+    );
 
     let nonce = SecretToken::generate().expose().to_owned();
     let spec = SpawnSpec {
@@ -177,7 +191,13 @@ pub async fn start(
             move |step: ProgressStep| {
                 progress.publish(
                     server_id,
-                    ProgressEvent { progress: step.progress, message: step.message, ready: false, failed: false, url: None },
+                    ProgressEvent {
+                        progress: step.progress,
+                        message: step.message,
+                        ready: false,
+                        failed: false,
+                        url: None,
+                    },
                 )
             }
         };
@@ -267,8 +287,14 @@ pub async fn stop(hub: &Hub, user: &User, server: &ServerName) -> Result<(), Ser
     let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
     let stopped = hub.spawner().stop(&stored.spawner).await;
     db::servers::mark_stopped(pool, row.id).await?;
-    events::record(pool, Some(user.name.as_str()), "server.stop", Some(&format!("{}/{}", user.name, server)), json!({}))
-        .await?;
+    events::record(
+        pool,
+        Some(user.name.as_str()),
+        "server.stop",
+        Some(&format!("{}/{}", user.name, server)),
+        json!({}),
+    )
+    .await?;
     stopped?;
     info!("server stopped");
     Ok(())
@@ -281,8 +307,14 @@ pub async fn delete(hub: &Hub, user: &User, server: &ServerName) -> Result<(), S
     if !db::servers::delete_stopped(hub.db(), row.id).await? {
         return Err(ServerError::Busy(row.status));
     }
-    events::record(hub.db(), Some(user.name.as_str()), "server.delete", Some(&format!("{}/{}", user.name, server)), json!({}))
-        .await?;
+    events::record(
+        hub.db(),
+        Some(user.name.as_str()),
+        "server.delete",
+        Some(&format!("{}/{}", user.name, server)),
+        json!({}),
+    )
+    .await?;
     Ok(())
 }
 

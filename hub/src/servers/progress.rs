@@ -55,7 +55,10 @@ impl ProgressHub {
     }
 
     /// Everything so far, and a receiver for what comes next; `None` when nothing is known.
-    pub fn subscribe(&self, server_id: i64) -> Option<(Vec<ProgressEvent>, broadcast::Receiver<ProgressEvent>)> {
+    pub fn subscribe(
+        &self,
+        server_id: i64,
+    ) -> Option<(Vec<ProgressEvent>, broadcast::Receiver<ProgressEvent>)> {
         let logs = self.logs.lock().ok()?;
         let log = logs.get(&server_id)?;
         Some((log.events.clone(), log.tx.subscribe()))

@@ -16,7 +16,9 @@ use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
 use super::readiness::jupyter_answers;
-use super::{ProgressSink, ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawned, Spawner, SpawnerState};
+use super::{
+    ProgressSink, ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawned, Spawner, SpawnerState,
+};
 use crate::config::SpawnerConfig;
 use crate::domain::{ServerName, UserName};
 
@@ -122,7 +124,10 @@ impl DockerSpawner {
         ContainerCreateBody {
             image: Some(spec.image.clone()),
             labels: Some(labels),
-            env: Some(vec![format!("JUPYTER_TOKEN={}", spec.token.expose()), "JUPYTERHUB_USER=".to_owned() + spec.user.as_str()]),
+            env: Some(vec![
+                format!("JUPYTER_TOKEN={}", spec.token.expose()),
+                "JUPYTERHUB_USER=".to_owned() + spec.user.as_str(),
+            ]),
             cmd: Some(vec![
                 "jupyter".into(),
                 "lab".into(),
@@ -148,7 +153,12 @@ impl DockerSpawner {
         }
     }
 
-    async fn start_inner(&self, spec: &SpawnSpec, progress: ProgressSink<'_>, id_slot: &mut Option<String>) -> Result<Spawned, SpawnError> {
+    async fn start_inner(
+        &self,
+        spec: &SpawnSpec,
+        progress: ProgressSink<'_>,
+        id_slot: &mut Option<String>,
+    ) -> Result<Spawned, SpawnError> {
         let docker = self.docker().await?;
         match docker.inspect_image(&spec.image).await {
             Ok(_) => progress(ProgressStep::new(20, format!("Image {} found", spec.image))),
@@ -172,7 +182,10 @@ impl DockerSpawner {
         docker.start_container(&created.id, None).await.map_err(engine_error)?;
         progress(ProgressStep::new(60, "Container started"));
 
-        let inspected = docker.inspect_container(&created.id, None::<InspectContainerOptions>).await.map_err(engine_error)?;
+        let inspected = docker
+            .inspect_container(&created.id, None::<InspectContainerOptions>)
+            .await
+            .map_err(engine_error)?;
         let host_port = inspected
             .network_settings
             .and_then(|n| n.ports)
@@ -208,9 +221,9 @@ fn engine_error(e: DockerError) -> SpawnError {
         DockerError::DockerResponseServerError { status_code, message } => {
             SpawnError::Engine(format!("{message} (HTTP {status_code})"))
         }
-        DockerError::IOError { .. } | DockerError::HyperResponseError { .. } | DockerError::RequestTimeoutError => {
-            SpawnError::EngineUnavailable(e.to_string())
-        }
+        DockerError::IOError { .. }
+        | DockerError::HyperResponseError { .. }
+        | DockerError::RequestTimeoutError => SpawnError::EngineUnavailable(e.to_string()),
         other => SpawnError::Engine(other.to_string()),
     }
 }
@@ -220,10 +233,13 @@ impl Spawner for DockerSpawner {
     #[tracing::instrument(skip_all, fields(user.name = %spec.user, server.name = %spec.server, image = %spec.image))]
     async fn start(&self, spec: &SpawnSpec, progress: ProgressSink<'_>) -> Result<Spawned, SpawnError> {
         let mut created: Option<String> = None;
-        let outcome = match tokio::time::timeout(self.start_timeout, self.start_inner(spec, progress, &mut created)).await {
-            Ok(result) => result,
-            Err(_) => Err(SpawnError::Timeout(self.start_timeout.as_secs())),
-        };
+        let outcome =
+            match tokio::time::timeout(self.start_timeout, self.start_inner(spec, progress, &mut created))
+                .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(SpawnError::Timeout(self.start_timeout.as_secs())),
+            };
         if outcome.is_err() {
             // Clean up whatever was made; the volume stays.
             if let (Some(id), Ok(docker)) = (created.as_deref(), self.docker().await) {
@@ -240,7 +256,10 @@ impl Spawner for DockerSpawner {
             return Ok(());
         };
         let docker = self.docker().await?;
-        match docker.stop_container(id, Some(StopContainerOptions { t: Some(10), ..Default::default() })).await {
+        match docker
+            .stop_container(id, Some(StopContainerOptions { t: Some(10), ..Default::default() }))
+            .await
+        {
             Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 304 | 404, .. }) => {}
             Err(e) => return Err(engine_error(e)),
         }
@@ -259,7 +278,10 @@ impl Spawner for DockerSpawner {
                 if s.running == Some(true) {
                     Ok(ServerStatus::Running)
                 } else {
-                    Ok(ServerStatus::Exited { code: s.exit_code.unwrap_or(-1), oom_killed: s.oom_killed.unwrap_or(false) })
+                    Ok(ServerStatus::Exited {
+                        code: s.exit_code.unwrap_or(-1),
+                        oom_killed: s.oom_killed.unwrap_or(false),
+                    })
                 }
             }
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(ServerStatus::Missing),

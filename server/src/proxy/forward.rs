@@ -13,8 +13,16 @@ use tracing::warn;
 use super::{pages, ProxyState};
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] =
-    &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// Removes hop-by-hop headers, including any that `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -53,7 +61,12 @@ pub fn strip_cookie(headers: &mut HeaderMap, cookie_name: &str) {
 }
 
 /// Sets what Jupyter should see: its token, and where the request really came from.
-pub fn prepare_upstream_headers(headers: &mut HeaderMap, state: &ProxyState, route: &Route, peer: Option<SocketAddr>) {
+pub fn prepare_upstream_headers(
+    headers: &mut HeaderMap,
+    state: &ProxyState,
+    route: &Route,
+    peer: Option<SocketAddr>,
+) {
     strip_cookie(headers, &state.hub.config().session.cookie_name);
     if let Ok(v) = HeaderValue::from_str(&format!("token {}", route.token)) {
         headers.insert(AUTHORIZATION, v);
@@ -124,7 +137,9 @@ mod tests {
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("x-kept", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut h);
-        assert!(h.get("x-secret-hop").is_none() && h.get("keep-alive").is_none() && h.get(CONNECTION).is_none());
+        assert!(
+            h.get("x-secret-hop").is_none() && h.get("keep-alive").is_none() && h.get(CONNECTION).is_none()
+        );
         assert!(h.get("x-kept").is_some());
     }
 }

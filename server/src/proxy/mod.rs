@@ -36,7 +36,8 @@ impl ProxyState {
         // Jupyter leaves Nagle on; without NODELAY here each small write waits for a delayed ACK.
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
+        let client =
+            Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
         Self { hub, client }
     }
 }

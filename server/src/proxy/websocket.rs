@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::header::{CONNECTION, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
+use axum::http::header::{
+    CONNECTION, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
+};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
@@ -71,18 +73,23 @@ pub async fn relay(state: ProxyState, route: Route, mut request: Request) -> Res
         Ok(Ok(tcp)) => tcp,
         _ => return pages::upstream_down("connection refused"),
     };
-    let (upstream, upstream_response) =
-        match tokio_tungstenite::client_async_with_config(upstream_request, QuickAck::new(tcp), Some(config())).await {
-            Ok(pair) => pair,
-            Err(WsError::Http(refused)) => {
-                let status = refused.status();
-                return pages::error(status, "The notebook server refused the websocket.");
-            }
-            Err(e) => {
-                warn!(error = %e, "websocket handshake with Jupyter failed");
-                return pages::upstream_down("the websocket handshake failed");
-            }
-        };
+    let (upstream, upstream_response) = match tokio_tungstenite::client_async_with_config(
+        upstream_request,
+        QuickAck::new(tcp),
+        Some(config()),
+    )
+    .await
+    {
+        Ok(pair) => pair,
+        Err(WsError::Http(refused)) => {
+            let status = refused.status();
+            return pages::error(status, "The notebook server refused the websocket.");
+        }
+        Err(e) => {
+            warn!(error = %e, "websocket handshake with Jupyter failed");
+            return pages::upstream_down("the websocket handshake failed");
+        }
+    };
     let protocol = upstream_response.headers().get(SEC_WEBSOCKET_PROTOCOL).cloned();
 
     let on_upgrade = hyper::upgrade::on(&mut request);
@@ -91,7 +98,9 @@ pub async fn relay(state: ProxyState, route: Route, mut request: Request) -> Res
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let client = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config())).await;
+                let client =
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config()))
+                        .await;
                 pump(client, upstream, move || activity.touch(server_id)).await;
             }
             Err(e) => debug!(error = %e, "browser websocket upgrade failed"),

@@ -18,7 +18,11 @@ use hub::servers::progress::ProgressEvent;
 use serde_json::json;
 use tokio_stream::wrappers::BroadcastStream;
 
-pub async fn default_server(State(state): State<AppState>, Path(name): Path<String>, request: Request) -> Response {
+pub async fn default_server(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
     respond(state, name, String::new(), request).await
 }
 
@@ -61,38 +65,43 @@ async fn respond(state: AppState, name: String, server: String, request: Request
             return api_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error.");
         }
     };
-    let events: std::pin::Pin<Box<dyn Stream<Item = ProgressEvent> + Send>> = match hub.progress().subscribe(info.id) {
-        Some((history, live)) => {
-            let finished = history.iter().any(ProgressEvent::is_final);
-            let live = BroadcastStream::new(live).filter_map(|e| async move { e.ok() });
-            if finished {
-                Box::pin(stream::iter(history))
-            } else {
-                Box::pin(stream::iter(history).chain(live))
+    let events: std::pin::Pin<Box<dyn Stream<Item = ProgressEvent> + Send>> =
+        match hub.progress().subscribe(info.id) {
+            Some((history, live)) => {
+                let finished = history.iter().any(ProgressEvent::is_final);
+                let live = BroadcastStream::new(live).filter_map(|e| async move { e.ok() });
+                if finished {
+                    Box::pin(stream::iter(history))
+                } else {
+                    Box::pin(stream::iter(history).chain(live))
+                }
             }
+            None if info.status == "running" => Box::pin(stream::iter([ProgressEvent {
+                progress: 100,
+                message: "Server ready".into(),
+                ready: true,
+                failed: false,
+                url: Some(info.url.clone()),
+            }])),
+            None => Box::pin(stream::iter([ProgressEvent {
+                progress: 100,
+                message: format!("The server is {}.", info.status),
+                ready: false,
+                failed: true,
+                url: None,
+            }])),
+        };
+    // End the stream right after the final event.
+    let stream = stream::unfold((events, false), |(mut events, done)| async move {
+        if done {
+            return None;
         }
-        None if info.status == "running" => Box::pin(stream::iter([ProgressEvent {
-            progress: 100,
-            message: "Server ready".into(),
-            ready: true,
-            failed: false,
-            url: Some(info.url.clone()),
-        }])),
-        None => Box::pin(stream::iter([ProgressEvent {
-            progress: 100,
-            message: format!("The server is {}.", info.status),
-            ready: false,
-            failed: true,
-            url: None,
-        }])),
-    };
-    // Stop after the final event.
-    let stream = events
-        .scan(false, |done, event| {
-            let out = if *done { None } else { Some(event.clone()) };
-            *done = *done || event.is_final();
-            async move { out }
-        })
-        .map(|event| Ok::<_, Infallible>(Event::default().data(serde_json::to_string(&event).unwrap_or_default())));
+        let event = events.next().await?;
+        let done = event.is_final();
+        Some((event, (events, done)))
+    })
+    .map(|event| {
+        Ok::<_, Infallible>(Event::default().data(serde_json::to_string(&event).unwrap_or_default()))
+    });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))).into_response()
 }

@@ -1,0 +1,94 @@
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::ids;
+
+/// `/hub/spawn-pending/{user}[/{server}]`: a live progress bar fed by the progress event stream;
+/// sends the browser to JupyterLab when the server is ready.
+#[component]
+pub fn SpawnPendingPage() -> impl IntoView {
+    let params = use_params_map();
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+    let user = move || params.read().get("user").unwrap_or_default();
+    let server = move || params.read().get("server").unwrap_or_default();
+    let progress = RwSignal::new(0u8);
+    let message = RwSignal::new("Waiting for the server…".to_owned());
+    let failed = RwSignal::new(false);
+
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let url = if server().is_empty() {
+                format!("/hub/api/users/{}/server/progress", user())
+            } else {
+                format!("/hub/api/users/{}/servers/{}/progress", user(), server())
+            };
+            client::follow(&url, progress, message, failed);
+        }
+    });
+
+    view! {
+        <section class="card narrow" data-testid=ids::SPAWN_PROGRESS>
+            <h1>{move || if server().is_empty() { "Starting your server".to_owned() } else { format!("Starting server {}", server()) }}</h1>
+            <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+                aria-valuenow=move || progress.get().to_string()>
+                <div class="bar" class:failed=move || failed.get() style:width=move || format!("{}%", progress.get())></div>
+            </div>
+            <p data-testid=ids::SPAWN_MESSAGE class:notice=move || failed.get() class:error=move || failed.get()>{move || message.get()}</p>
+            <p class="muted"><a href="/hub/home">"Back to the dashboard"</a></p>
+        </section>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod client {
+    use leptos::prelude::*;
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+
+    #[derive(serde::Deserialize)]
+    struct Event {
+        progress: u8,
+        message: String,
+        #[serde(default)]
+        ready: bool,
+        #[serde(default)]
+        failed: bool,
+        url: Option<String>,
+    }
+
+    pub fn follow(url: &str, progress: RwSignal<u8>, message: RwSignal<String>, failed: RwSignal<bool>) {
+        let Ok(source) = web_sys::EventSource::new(url) else {
+            message.set("Cannot follow the server's progress.".into());
+            failed.set(true);
+            return;
+        };
+        let source_for_close = source.clone();
+        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            let Some(text) = e.data().as_string() else { return };
+            let Ok(event) = serde_json::from_str::<Event>(&text) else { return };
+            progress.set(event.progress);
+            message.set(event.message);
+            if event.failed {
+                failed.set(true);
+                source_for_close.close();
+            }
+            if event.ready {
+                source_for_close.close();
+                if let Some(url) = event.url {
+                    // Let people see the bar full before JupyterLab replaces the page.
+                    set_timeout(
+                        move || {
+                            if let Some(window) = web_sys::window() {
+                                let _ = window.location().assign(&format!("{url}lab"));
+                            }
+                        },
+                        std::time::Duration::from_millis(600),
+                    );
+                }
+            }
+        });
+        source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+    }
+}
