@@ -7,6 +7,7 @@ use anyhow::Context;
 use app::state::AppState;
 use app::{shell, App};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use hub::config::Config;
 use hub::Hub;
@@ -68,11 +69,17 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(crate::housekeeping::run(self.hub.clone()));
-        let result =
-            axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown)
-                .await;
+        let activity = tokio::spawn(crate::housekeeping::flush_activity(self.hub.clone()));
+        // Small websocket frames to the browser must not wait for Nagle either.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let result = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
         housekeeping.abort();
+        activity.abort();
+        let _ = self.hub.activity().flush(self.hub.db()).await;
         result
     }
 }
