@@ -16,6 +16,8 @@ pub const COOKIE: &str = "ganymede-session";
 
 pub struct TestApp {
     pub base: String,
+    /// Name prefix of this app's containers and volumes (unique per test).
+    pub prefix: String,
     pub hub: Hub,
     pub http: reqwest::Client,
     _data: TempDir,
@@ -47,6 +49,11 @@ impl TestApp {
         let mut config = Config::default();
         config.hub.bind = "127.0.0.1:0".parse().expect("address");
         config.hub.data_dir = data.path().to_owned();
+        let prefix = format!(
+            "gt{}",
+            &hub::secret::SecretToken::generate().expose().to_lowercase().replace(['-', '_'], "")[..8]
+        );
+        config.spawner.prefix = prefix.clone();
         change(&mut config);
         config.validate().expect("test config is valid");
         let options = LeptosOptions::builder()
@@ -61,7 +68,7 @@ impl TestApp {
             let _ = stopped.await;
         }));
         let http = reqwest::Client::builder().redirect(redirect::Policy::none()).build().expect("client");
-        Self { base, hub, http, _data: data, _stop: stop }
+        Self { base, prefix, hub, http, _data: data, _stop: stop }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -138,4 +145,91 @@ pub fn is_login_redirect(response: &Response) -> bool {
             .get("location")
             .and_then(|l| l.to_str().ok())
             .is_some_and(|l| l.starts_with("/hub/login"))
+}
+
+impl Drop for TestApp {
+    /// Removes the containers and volumes this test's hub made.
+    fn drop(&mut self) {
+        remove_docker_objects(&self.prefix);
+    }
+}
+
+pub fn remove_docker_objects(prefix: &str) {
+    let list = |args: &[&str]| -> Vec<String> {
+        std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let containers = list(&["ps", "-aq", "--filter", &format!("name={prefix}-")]);
+    if !containers.is_empty() {
+        let _ = std::process::Command::new("docker").args(["rm", "-f"]).args(&containers).output();
+    }
+    let volumes = list(&["volume", "ls", "-q", "--filter", &format!("name={prefix}-home-")]);
+    if !volumes.is_empty() {
+        let _ = std::process::Command::new("docker").args(["volume", "rm", "-f"]).args(&volumes).output();
+    }
+}
+
+/// Containers whose name starts with the prefix.
+pub fn containers(prefix: &str) -> Vec<String> {
+    std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("name={prefix}-")])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// `docker inspect` of one container, as JSON.
+pub fn inspect(container: &str) -> serde_json::Value {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", container])
+        .output()
+        .expect("docker inspect runs");
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect JSON");
+    all[0].clone()
+}
+
+impl TestApp {
+    /// Starts a server through the dashboard's server function and follows the progress stream to
+    /// its end; returns the final event.
+    pub async fn start_and_wait(
+        &self,
+        session: &str,
+        flavour: &str,
+        size: &str,
+        name: &str,
+    ) -> serde_json::Value {
+        let response = self
+            .server_fn("start_server", &[("flavour", flavour), ("size", size), ("name", name)], Some(session))
+            .await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+        self.final_progress(session, name).await
+    }
+
+    /// Reads the progress event stream until its last event.
+    pub async fn final_progress(&self, session: &str, name: &str) -> serde_json::Value {
+        let user = self.whoami(session).await;
+        let path = if name.is_empty() {
+            format!("/hub/api/users/{user}/server/progress")
+        } else {
+            format!("/hub/api/users/{user}/servers/{name}/progress")
+        };
+        let response = self.get(&path, Some(session)).await;
+        assert_eq!(response.status(), 200);
+        let body = tokio::time::timeout(std::time::Duration::from_secs(180), response.text())
+            .await
+            .expect("progress ends in time")
+            .unwrap();
+        let last =
+            body.lines().filter_map(|l| l.strip_prefix("data: ")).next_back().expect("at least one event");
+        serde_json::from_str(last).unwrap()
+    }
+
+    pub async fn whoami(&self, session: &str) -> String {
+        let response = self.server_fn("whoami", &[], Some(session)).await;
+        let user: serde_json::Value = response.json().await.unwrap();
+        user["name"].as_str().unwrap().to_owned()
+    }
 }

@@ -8,5 +8,7 @@ mod csrf;
 mod health;
 mod login;
 mod pages;
+mod proxy;
 mod sessions;
 mod signup;
+mod spawner;

@@ -1,0 +1,252 @@
+//! The proxy against real upstream servers on 127.0.0.1: an HTTP server that streams and echoes
+//! headers, and a websocket echo server. (JupyterLab itself is driven in the end-to-end tests.)
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::routing::get;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use hub::servers::routes::Route;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::{TestApp, COOKIE};
+
+const CHUNK: usize = 64 * 1024;
+const BIG_CHUNKS: usize = 160; // 10 MiB
+
+type Gate = Arc<Mutex<Option<oneshot::Receiver<()>>>>;
+
+/// An upstream that streams a big body (holding back all but the first chunk until the gate
+/// opens) and echoes request headers.
+async fn http_upstream(gate: Gate) -> SocketAddr {
+    let app = Router::new()
+        .route(
+            "/user/alice/big",
+            get(move || {
+                let gate = gate.clone();
+                async move {
+                    let waiter = gate.lock().unwrap().take();
+                    let body = futures_util::stream::unfold((0usize, waiter), |(i, waiter)| async move {
+                        if i >= BIG_CHUNKS {
+                            return None;
+                        }
+                        let mut waiter = waiter;
+                        if i == 1 {
+                            if let Some(w) = waiter.take() {
+                                let _ = w.await;
+                            }
+                        }
+                        Some((Ok::<_, std::io::Error>(vec![b'x'; CHUNK]), (i + 1, waiter)))
+                    });
+                    Body::from_stream(body)
+                }
+            }),
+        )
+        .route(
+            "/user/alice/headers",
+            get(|request: Request| async move {
+                let headers: serde_json::Map<String, serde_json::Value> = request
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().into()))
+                    .collect();
+                axum::Json(headers)
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A websocket server that echoes every message (tungstenite answers pings and closes itself).
+async fn ws_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                while let Some(Ok(message)) = ws.next().await {
+                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Routes alice's default server (or a named one) to `upstream`, as a running server would be.
+async fn route(app: &TestApp, server: &str, upstream: SocketAddr) {
+    let name = hub::domain::UserName::parse("alice").unwrap();
+    let user = hub::accounts::find(app.hub.db(), &name).await.unwrap().unwrap();
+    hub::db::servers::ensure(app.hub.db(), user.id, server).await.unwrap();
+    let row = hub::db::servers::get(app.hub.db(), user.id, server).await.unwrap().unwrap();
+    app.hub.routes().add(
+        "alice",
+        server,
+        Route {
+            server_id: row.id,
+            user_id: user.id,
+            upstream: format!("http://{upstream}"),
+            token: "upstream-token".into(),
+        },
+    );
+}
+
+async fn alice_app() -> (TestApp, String) {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    app.add_user("bob", "bob-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    (app, session)
+}
+
+#[tokio::test]
+async fn large_downloads_stream_through_without_buffering() {
+    let (app, session) = alice_app().await;
+    let (open, gate) = oneshot::channel();
+    route(&app, "", http_upstream(Arc::new(Mutex::new(Some(gate)))).await).await;
+
+    let mut response = app.get("/user/alice/big", Some(&session)).await;
+    assert_eq!(response.status(), 200);
+    // The first chunk arrives while the upstream still holds the rest back.
+    let first = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+        .await
+        .expect("first bytes stream")
+        .unwrap();
+    assert!(first.is_some_and(|c| !c.is_empty()));
+    open.send(()).unwrap();
+    let mut total = 0;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        total += chunk.len();
+    }
+    assert!(total >= (BIG_CHUNKS - 1) * CHUNK, "{total}");
+}
+
+#[tokio::test]
+async fn jupyter_sees_its_token_and_forwarded_headers_but_never_the_hub_cookie() {
+    let (app, session) = alice_app().await;
+    route(&app, "", http_upstream(Arc::new(Mutex::new(None))).await).await;
+    let response = app
+        .http
+        .get(app.url("/user/alice/headers"))
+        .header("cookie", format!("_xsrf=abc; {COOKIE}={session}"))
+        .header("authorization", "token browser-supplied")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(seen["authorization"], "token upstream-token");
+    assert_eq!(seen["cookie"], "_xsrf=abc");
+    assert_eq!(seen["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen["x-forwarded-proto"], "http");
+    assert!(seen["host"].as_str().unwrap().starts_with("127.0.0.1:"));
+}
+
+#[tokio::test]
+async fn websockets_relay_text_binary_large_frames_pings_and_close_codes() {
+    let (app, session) = alice_app().await;
+    route(&app, "ws", ws_upstream().await).await;
+
+    let mut request = format!("{}/user/alice/ws/channels", app.base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert("cookie", format!("{COOKIE}={session}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("upgrade through the proxy");
+
+    ws.send(Message::text("hello")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
+
+    let big: Vec<u8> = (0..8 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    ws.send(Message::binary(big.clone())).await.unwrap();
+    match ws.next().await.unwrap().unwrap() {
+        Message::Binary(b) => assert!(b.as_ref() == big.as_slice(), "8 MiB echoed intact"),
+        other => panic!("expected binary, got {other:?}"),
+    }
+
+    ws.send(Message::Ping(b"are you there".to_vec().into())).await.unwrap();
+    let pong = loop {
+        match ws.next().await.unwrap().unwrap() {
+            Message::Pong(p) => break p,
+            _ => continue,
+        }
+    };
+    assert_eq!(pong.as_ref(), b"are you there");
+
+    ws.send(Message::Close(Some(CloseFrame { code: CloseCode::from(4001), reason: "done".into() })))
+        .await
+        .unwrap();
+    let close = loop {
+        match ws.next().await {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(4001));
+}
+
+#[tokio::test]
+async fn a_dead_upstream_gives_502_quickly() {
+    let (app, session) = alice_app().await;
+    // Nothing listens there.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    route(&app, "", closed).await;
+    let started = std::time::Instant::now();
+    let response = app.get("/user/alice/api/status", Some(&session)).await;
+    assert_eq!(response.status(), 502);
+    assert!(response.text().await.unwrap().contains("not answering"));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn other_users_and_signed_out_visitors_do_not_get_through() {
+    let (app, _alice) = alice_app().await;
+    route(&app, "", http_upstream(Arc::new(Mutex::new(None))).await).await;
+    let bob = app.session("bob", "bob-password").await;
+    assert_eq!(app.get("/user/alice/headers", Some(&bob)).await.status(), 403);
+    let anonymous = app.get("/user/alice/headers", None).await;
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(anonymous.headers()["location"], "/hub/login?next=/user/alice/headers");
+    let post = app.http.post(app.url("/user/alice/headers")).send().await.unwrap();
+    assert_eq!(post.status(), 401);
+}
+
+/// Sends a request line exactly as given (no client-side normalisation) and returns the status.
+async fn raw_status(app: &TestApp, path: &str, session: &str) -> u16 {
+    let addr = app.base.trim_start_matches("http://");
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {COOKIE}={session}\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 12];
+    tcp.read_exact(&mut head).await.unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+}
+
+#[tokio::test]
+async fn traversal_and_encoded_slashes_cannot_reach_another_users_route() {
+    let (app, _alice) = alice_app().await;
+    route(&app, "", http_upstream(Arc::new(Mutex::new(None))).await).await;
+    let bob = app.session("bob", "bob-password").await;
+    assert_eq!(raw_status(&app, "/user/bob/../alice/headers", &bob).await, 400);
+    assert_eq!(raw_status(&app, "/user/bob/%2e%2e/alice/headers", &bob).await, 503);
+    assert_eq!(raw_status(&app, "/user/bob%2f..%2falice/headers", &bob).await, 404);
+    assert_eq!(raw_status(&app, "/user/ALICE/headers", &bob).await, 404);
+    assert_eq!(raw_status(&app, "/user/alice/headers", &bob).await, 403);
+}
