@@ -54,7 +54,13 @@ impl AsyncRead for QuickAck {
 
 impl AsyncWrite for QuickAck {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.0).poll_write(cx, buf);
+        // Sending right after receiving puts Linux back into delayed-ACK ("pingpong") mode,
+        // which would hold the ACK of Jupyter's reply: arm again.
+        if polled.is_ready() {
+            self.arm();
+        }
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
