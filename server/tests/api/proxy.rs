@@ -250,3 +250,29 @@ async fn traversal_and_encoded_slashes_cannot_reach_another_users_route() {
     assert_eq!(raw_status(&app, "/user/ALICE/headers", &bob).await, 404);
     assert_eq!(raw_status(&app, "/user/alice/headers", &bob).await, 403);
 }
+
+#[tokio::test]
+async fn proxied_traffic_is_recorded_as_activity_in_batches() {
+    let (app, session) = alice_app().await;
+    route(&app, "", http_upstream(Arc::new(Mutex::new(None))).await).await;
+    let before: Option<i64> =
+        sqlx::query_scalar("SELECT last_activity FROM servers").fetch_one(app.hub.db()).await.unwrap();
+    assert_eq!(before, None);
+    for _ in 0..5 {
+        assert_eq!(app.get("/user/alice/headers", Some(&session)).await.status(), 200);
+    }
+    // Nothing is written per request; one flush writes the batch.
+    let still: Option<i64> =
+        sqlx::query_scalar("SELECT last_activity FROM servers").fetch_one(app.hub.db()).await.unwrap();
+    assert_eq!(still, None);
+    assert_eq!(app.hub.activity().flush(app.hub.db()).await.unwrap(), 1);
+    let after: Option<i64> =
+        sqlx::query_scalar("SELECT last_activity FROM servers").fetch_one(app.hub.db()).await.unwrap();
+    assert!(after.is_some());
+    let user_activity: Option<i64> =
+        sqlx::query_scalar("SELECT last_activity FROM users WHERE name = 'alice'")
+            .fetch_one(app.hub.db())
+            .await
+            .unwrap();
+    assert!(user_activity >= after);
+}
