@@ -8,7 +8,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export PATH="$HOME/.cargo/bin:$PATH"
 
-cargo build --release -p server -p ganymede-bench
+# The hub exactly as scripts/run.sh builds it, then the measuring client.
+cargo leptos build --release
+cargo build --release -p ganymede-bench
 work="$(mktemp -d)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export GANYMEDE_HUB__DATA_DIR="$work/data" GANYMEDE_HUB__BIND="127.0.0.1:$port" GANYMEDE_SPAWNER__PREFIX=ganymede-bench

@@ -357,3 +357,15 @@ pub async fn reconcile(hub: &Hub) -> Result<(), ServerError> {
     }
     Ok(())
 }
+
+/// Stops and forgets all of a user's servers and removes their home volume: what deleting a user
+/// with their data needs.
+pub async fn purge_user(hub: &Hub, user: &User) -> Result<(), ServerError> {
+    for info in list(hub, user).await? {
+        let name = ServerName::parse(&info.name).unwrap_or_default();
+        delete(hub, user, &name).await?;
+    }
+    hub.spawner().remove_home(&user.name).await?;
+    events::record(hub.db(), None, "user.purge_home", Some(user.name.as_str()), json!({})).await?;
+    Ok(())
+}

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, Mount, MountType, PortBinding};
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    StopContainerOptions,
 };
 use bollard::Docker;
 use sha2::{Digest, Sha256};
@@ -285,6 +286,15 @@ impl Spawner for DockerSpawner {
                 }
             }
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(ServerStatus::Missing),
+            Err(e) => Err(engine_error(e)),
+        }
+    }
+
+    async fn remove_home(&self, user: &UserName) -> Result<(), SpawnError> {
+        let docker = self.docker().await?;
+        let name = self.volume_name(user);
+        match docker.remove_volume(&name, Some(RemoveVolumeOptions { force: false })).await {
+            Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
             Err(e) => Err(engine_error(e)),
         }
     }

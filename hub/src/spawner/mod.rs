@@ -90,4 +90,6 @@ pub trait Spawner: Send + Sync + 'static {
     async fn stop(&self, state: &SpawnerState) -> Result<(), SpawnError>;
     /// What the server is doing now.
     async fn poll(&self, state: &SpawnerState) -> Result<ServerStatus, SpawnError>;
+    /// Removes what a user keeps between servers (their home volume). Their servers must be stopped.
+    async fn remove_home(&self, user: &UserName) -> Result<(), SpawnError>;
 }

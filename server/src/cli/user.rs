@@ -21,8 +21,13 @@ pub enum UserCommand {
     },
     /// List users.
     List,
-    /// Delete a user (their sessions and tokens go too).
-    Remove { name: String },
+    /// Delete a user (their sessions and tokens go too). Their servers are stopped first.
+    Remove {
+        name: String,
+        /// Also delete the user's home volume (their notebooks and files).
+        #[arg(long)]
+        purge_home: bool,
+    },
     /// Grant (or with --revoke, take away) administrator rights.
     SetAdmin {
         name: String,
@@ -67,8 +72,18 @@ pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
                 println!("{}\t{}", user.name, flags.join(","));
             }
         }
-        UserCommand::Remove { name } => {
+        UserCommand::Remove { name, purge_home } => {
             let name = UserName::parse(&name)?;
+            if let Some(user) = accounts::find(pool, &name).await? {
+                if purge_home {
+                    hub::servers::purge_user(&hub, &user).await?;
+                } else {
+                    for info in hub::servers::list(&hub, &user).await? {
+                        let server = hub::domain::ServerName::parse(&info.name).unwrap_or_default();
+                        hub::servers::stop(&hub, &user, &server).await?;
+                    }
+                }
+            }
             accounts::remove(pool, None, &name).await?;
             println!("removed user {name}");
         }

@@ -161,3 +161,32 @@ async fn named_servers_are_limited_per_user() {
     assert_eq!(second.status(), 400);
     assert!(second.text().await.unwrap().contains("1 named servers"));
 }
+
+#[tokio::test]
+async fn purging_a_user_removes_their_servers_and_home_volume() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    assert_eq!(app.start_and_wait(&session, "base", "small", "").await["ready"], true);
+    let volume = format!("{}-home-alice", app.prefix);
+    let exists = |name: &str| {
+        std::process::Command::new("docker")
+            .args(["volume", "inspect", name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(exists(&volume));
+
+    let alice = hub::accounts::find(app.hub.db(), &hub::domain::UserName::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    hub::servers::purge_user(&app.hub, &alice).await.unwrap();
+    assert!(containers(&app.prefix).is_empty());
+    assert!(!exists(&volume));
+    let servers: serde_json::Value =
+        app.server_fn("my_servers", &[], Some(&session)).await.json().await.unwrap();
+    assert_eq!(servers, serde_json::json!([]));
+}
