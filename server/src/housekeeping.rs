@@ -39,3 +39,18 @@ pub async fn flush_activity(hub: Hub) {
         }
     }
 }
+
+/// How often running servers are checked (a crashed container is noticed within this time).
+const POLL_EVERY: Duration = Duration::from_secs(30);
+
+/// Polls running servers; dead ones are marked stopped and lose their route.
+pub async fn poll_servers(hub: Hub) {
+    let mut tick = tokio::time::interval(POLL_EVERY);
+    tick.tick().await; // start-up already reconciled
+    loop {
+        tick.tick().await;
+        if let Err(e) = hub::servers::poll_running(&hub).await {
+            warn!(error = %e, "polling servers failed");
+        }
+    }
+}

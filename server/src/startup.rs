@@ -70,6 +70,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(crate::housekeeping::run(self.hub.clone()));
         let activity = tokio::spawn(crate::housekeeping::flush_activity(self.hub.clone()));
+        let poller = tokio::spawn(crate::housekeeping::poll_servers(self.hub.clone()));
         // Small websocket frames to the browser must not wait for Nagle either.
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -79,6 +80,7 @@ impl Application {
             .await;
         housekeeping.abort();
         activity.abort();
+        poller.abort();
         let _ = self.hub.activity().flush(self.hub.db()).await;
         result
     }

@@ -318,36 +318,58 @@ pub async fn delete(hub: &Hub, user: &User, server: &ServerName) -> Result<(), S
     Ok(())
 }
 
-/// After a restart: routes for servers still running, `stopped` for those that are gone, and
-/// starts or stops that were cut off are settled.
-pub async fn reconcile(hub: &Hub) -> Result<(), ServerError> {
+/// Checks every server the database says is running: routes for those that are, `stopped` for
+/// those whose container is gone or has exited. Runs at start-up and then periodically, so a
+/// server that dies is noticed without anyone asking.
+pub async fn poll_running(hub: &Hub) -> Result<(), ServerError> {
     let pool = hub.db();
     for row in db::servers::with_status(pool, "running").await? {
         let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
         match hub.spawner().poll(&stored.spawner).await {
             Ok(ServerStatus::Running) => {
                 if let Some(upstream) = row.url.clone() {
-                    hub.routes().add(
-                        &row.user_name,
-                        &row.name,
-                        Route {
-                            server_id: row.id,
-                            user_id: row.user_id,
-                            upstream,
-                            token: upstream_token(hub, &stored.token_nonce),
-                        },
-                    );
+                    if hub.routes().get(&row.user_name, &row.name).is_none() {
+                        hub.routes().add(
+                            &row.user_name,
+                            &row.name,
+                            Route {
+                                server_id: row.id,
+                                user_id: row.user_id,
+                                upstream,
+                                token: upstream_token(hub, &stored.token_nonce),
+                            },
+                        );
+                    }
                 }
             }
-            Ok(_) => {
-                info!(user.name = %row.user_name, server.name = %row.name, "server is gone; marking it stopped");
+            Ok(status) => {
+                info!(user.name = %row.user_name, server.name = %row.name, ?status, "server is gone; marking it stopped");
+                hub.routes().remove(&row.user_name, &row.name);
                 let _ = hub.spawner().stop(&stored.spawner).await;
-                db::servers::mark_stopped(pool, row.id).await?;
+                // Only if nobody changed it meanwhile.
+                if db::servers::begin_stop(pool, row.id).await? {
+                    db::servers::mark_stopped(pool, row.id).await?;
+                    events::record(
+                        pool,
+                        None,
+                        "server.died",
+                        Some(&format!("{}/{}", row.user_name, row.name)),
+                        json!({}),
+                    )
+                    .await?;
+                }
             }
-            // Engine down: keep the row as it is; the route comes back at the next reconcile.
+            // Engine down: keep the row as it is and look again next time.
             Err(e) => warn!(error = %e, "cannot check a running server"),
         }
     }
+    Ok(())
+}
+
+/// After a restart: [`poll_running`], and starts or stops that the restart cut off are settled.
+pub async fn reconcile(hub: &Hub) -> Result<(), ServerError> {
+    poll_running(hub).await?;
+    let pool = hub.db();
     for status in ["pending", "stopping"] {
         for row in db::servers::with_status(pool, status).await? {
             let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();

@@ -108,6 +108,13 @@ pub async fn forward(state: &ProxyState, route: &Route, request: Request) -> Res
         }
         Err(e) => {
             warn!(upstream = %route.upstream, error = %e, "upstream request failed");
+            if e.is_connect() {
+                // Perhaps the container died: look now rather than at the next poll.
+                let hub = state.hub.clone();
+                tokio::spawn(async move {
+                    let _ = hub::servers::poll_running(&hub).await;
+                });
+            }
             pages::upstream_down(if e.is_connect() { "connection refused" } else { "the connection failed" })
         }
     }

@@ -190,3 +190,25 @@ async fn purging_a_user_removes_their_servers_and_home_volume() {
         app.server_fn("my_servers", &[], Some(&session)).await.json().await.unwrap();
     assert_eq!(servers, serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn a_server_whose_container_dies_is_noticed_and_marked_stopped() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    assert_eq!(app.start_and_wait(&session, "base", "small", "").await["ready"], true);
+    let ids = containers(&app.prefix);
+    let killed = std::process::Command::new("docker").args(["kill", &ids[0]]).output().unwrap();
+    assert!(killed.status.success());
+
+    hub::servers::poll_running(&app.hub).await.unwrap();
+    let servers: serde_json::Value =
+        app.server_fn("my_servers", &[], Some(&session)).await.json().await.unwrap();
+    assert_eq!(servers[0]["status"], "stopped");
+    assert!(app.hub.routes().get("alice", "").is_none());
+    assert!(containers(&app.prefix).is_empty());
+    // The proxy now offers to start it again.
+    let page = app.get("/user/alice/lab", Some(&session)).await;
+    assert_eq!(page.status(), 503);
+    assert!(page.text().await.unwrap().contains("is not running"));
+}
