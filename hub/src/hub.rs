@@ -7,6 +7,7 @@ use crate::db::{self, DbError, Pool};
 use crate::servers::activity::Activity;
 use crate::servers::progress::ProgressHub;
 use crate::servers::routes::RouteTable;
+use crate::sessions::SessionCache;
 use crate::spawner::docker::DockerSpawner;
 use crate::spawner::Spawner;
 
@@ -33,6 +34,7 @@ struct Inner {
     routes: RouteTable,
     progress: ProgressHub,
     activity: Activity,
+    session_cache: SessionCache,
 }
 
 impl Hub {
@@ -63,6 +65,7 @@ impl Hub {
                 routes: RouteTable::default(),
                 progress: ProgressHub::default(),
                 activity: Activity::default(),
+                session_cache: SessionCache::default(),
             }),
         })
     }
@@ -93,6 +96,10 @@ impl Hub {
 
     pub fn activity(&self) -> &Activity {
         &self.inner.activity
+    }
+
+    pub(crate) fn session_cache(&self) -> &SessionCache {
+        &self.inner.session_cache
     }
 
     pub(crate) fn secret(&self) -> &str {

@@ -1,10 +1,15 @@
 //! Browser sessions: a random id in the cookie, its SHA-256 in the database.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use tracing::info;
 
 use crate::accounts::{self, AccountError, User};
 use crate::db::{self, events, sessions, Pool};
 use crate::secret::SecretToken;
+use crate::Hub;
 
 /// A session that was just created: the cookie value (shown once) and when it ends.
 #[derive(Debug)]
@@ -30,12 +35,56 @@ pub async fn create(pool: &Pool, user: &User, max_age_seconds: u64) -> Result<Ne
     Ok(NewSession { token, expires_at_ms })
 }
 
+/// How long a resolved session is trusted without asking the database again. Sign-out, password
+/// changes and account changes made through this hub drop the cache at once (see
+/// [`db::auth_generation`]); this bounds staleness for changes made elsewhere (another replica).
+const CACHE_TTL: Duration = Duration::from_secs(10);
+const CACHE_MAX: usize = 10_000;
+
+struct Cached {
+    user: User,
+    expires_at_ms: i64,
+    cached_at: Instant,
+    generation: u64,
+}
+
+/// Recently resolved sessions, so proxied traffic does not cost a database query per request.
+#[derive(Default)]
+pub struct SessionCache {
+    entries: Mutex<HashMap<String, Cached>>,
+}
+
+impl SessionCache {
+    fn get(&self, hash: &str) -> Option<User> {
+        let entries = self.entries.lock().ok()?;
+        let c = entries.get(hash)?;
+        let fresh = c.generation == db::auth_generation()
+            && c.cached_at.elapsed() < CACHE_TTL
+            && c.expires_at_ms > db::now_ms();
+        fresh.then(|| c.user.clone())
+    }
+
+    fn put(&self, hash: String, user: User, expires_at_ms: i64, generation: u64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(hash, Cached { user, expires_at_ms, cached_at: Instant::now(), generation });
+        }
+    }
+}
+
 /// The user behind a presented cookie value, when the session is live and the account usable.
-pub async fn resolve(pool: &Pool, presented: &str) -> Result<Option<User>, AccountError> {
+pub async fn resolve(hub: &Hub, presented: &str) -> Result<Option<User>, AccountError> {
     if presented.is_empty() || presented.len() > 128 {
         return Ok(None);
     }
     let hash = SecretToken::from_presented(presented).hash();
+    if let Some(user) = hub.session_cache().get(&hash) {
+        return Ok(Some(user));
+    }
+    let generation = db::auth_generation();
+    let pool = hub.db();
     let Some(session) = sessions::live_by_hash(pool, &hash).await? else {
         return Ok(None);
     };
@@ -45,6 +94,7 @@ pub async fn resolve(pool: &Pool, presented: &str) -> Result<Option<User>, Accou
     if user.blocked || !user.approved {
         return Ok(None);
     }
+    hub.session_cache().put(hash, user.clone(), session.expires_at, generation);
     Ok(Some(user))
 }
 

@@ -63,3 +63,15 @@ pub fn now_ms() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
+
+static AUTH_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Bumped by every write that can end a session or change what a signed-in user may do
+/// (sign-out, password change, admin flag, deletion), so cached sessions are dropped at once.
+pub fn auth_generation() -> u64 {
+    AUTH_GENERATION.load(std::sync::atomic::Ordering::Acquire)
+}
+
+pub(crate) fn bump_auth_generation() {
+    AUTH_GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+}

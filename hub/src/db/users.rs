@@ -75,11 +75,13 @@ pub async fn insert(pool: &Pool, user: NewUser<'_>) -> Result<Option<UserRow>, s
 
 /// Deletes a user (sessions, tokens, memberships and servers go with it). Returns whether a row went.
 pub async fn delete(pool: &Pool, name: &UserName) -> Result<bool, sqlx::Error> {
+    super::bump_auth_generation();
     let done = sqlx::query("DELETE FROM users WHERE name = $1").bind(name.as_str()).execute(pool).await?;
     Ok(done.rows_affected() > 0)
 }
 
 pub async fn set_admin(pool: &Pool, name: &UserName, admin: bool) -> Result<bool, sqlx::Error> {
+    super::bump_auth_generation();
     let done = sqlx::query("UPDATE users SET is_admin = $1 WHERE name = $2")
         .bind(i64::from(admin))
         .bind(name.as_str())
@@ -89,6 +91,7 @@ pub async fn set_admin(pool: &Pool, name: &UserName, admin: bool) -> Result<bool
 }
 
 pub async fn set_approved(pool: &Pool, name: &UserName) -> Result<bool, sqlx::Error> {
+    super::bump_auth_generation();
     let done = sqlx::query("UPDATE users SET approved = 1 WHERE name = $1")
         .bind(name.as_str())
         .execute(pool)
@@ -97,6 +100,7 @@ pub async fn set_approved(pool: &Pool, name: &UserName) -> Result<bool, sqlx::Er
 }
 
 pub async fn set_password_hash(pool: &Pool, id: i64, hash: &str) -> Result<(), sqlx::Error> {
+    super::bump_auth_generation();
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(id)

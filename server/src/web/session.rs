@@ -18,7 +18,7 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         .filter_map(|v| v.to_str().ok())
         .find_map(|h| cookie_value(h, cookie_name));
     if let Some(token) = presented {
-        match hub::sessions::resolve(state.hub.db(), &token).await {
+        match hub::sessions::resolve(&state.hub, &token).await {
             Ok(Some(user)) => {
                 request.extensions_mut().insert(Authenticated(user));
             }
