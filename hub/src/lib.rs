@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod scopes;
 pub mod secret;
 pub mod servers;
 pub mod sessions;
