@@ -12,6 +12,7 @@ pub mod secret;
 pub mod servers;
 pub mod sessions;
 pub mod spawner;
+pub mod tokens;
 
 mod hub;
 

@@ -6,6 +6,7 @@ pub mod events;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
+pub mod tokens;
 pub mod users;
 
 use std::str::FromStr;

@@ -1,0 +1,272 @@
+//! API tokens: random, shown once, stored as SHA-256, with a note, an optional expiry and scopes
+//! that never exceed the owner's.
+
+use serde_json::json;
+
+use crate::accounts::{self, AccountError, User};
+use crate::db::{self, events, tokens::TokenRow, Pool};
+use crate::scopes::{self, Requested, ScopeError, Scopes};
+use crate::secret::SecretToken;
+
+/// Longest note kept with a token.
+pub const MAX_NOTE: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error("the token cannot have scope {0}: its owner does not have it")]
+    ExceedsOwner(String),
+    #[error("the note is longer than {MAX_NOTE} characters")]
+    NoteTooLong,
+    #[error("expires_in must be a positive number of seconds")]
+    BadExpiry,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for TokenError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(anyhow::Error::new(e).context("database query failed"))
+    }
+}
+
+impl From<AccountError> for TokenError {
+    fn from(e: AccountError) -> Self {
+        Self::Unexpected(anyhow::anyhow!(e))
+    }
+}
+
+/// A token as listed (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub user: String,
+    pub prefix: String,
+    pub note: String,
+    /// As requested (`inherit`, `self`, or scopes with filters).
+    pub requested: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_activity: Option<i64>,
+}
+
+/// A new token: the value, shown to its owner once, and its listing.
+#[derive(Debug)]
+pub struct NewToken {
+    pub token: SecretToken,
+    pub info: TokenInfo,
+}
+
+fn info(row: TokenRow, user: &str) -> TokenInfo {
+    TokenInfo {
+        id: row.id,
+        user: user.to_owned(),
+        prefix: row.prefix,
+        note: row.note,
+        requested: serde_json::from_str(&row.scopes).unwrap_or_default(),
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        last_activity: row.last_activity,
+    }
+}
+
+fn requested(list: &[String]) -> Result<Vec<Requested>, ScopeError> {
+    list.iter().map(|s| scopes::parse(s)).collect()
+}
+
+/// Creates a token for `owner`. Without scopes it inherits everything the owner may do.
+pub async fn create(
+    pool: &Pool,
+    actor: Option<&str>,
+    owner: &User,
+    note: &str,
+    expires_in_seconds: Option<i64>,
+    scope_list: Option<Vec<String>>,
+) -> Result<NewToken, TokenError> {
+    if note.chars().count() > MAX_NOTE {
+        return Err(TokenError::NoteTooLong);
+    }
+    let expires_at = match expires_in_seconds {
+        None => None,
+        Some(s) if s > 0 => Some(db::now_ms().saturating_add(s.saturating_mul(1000))),
+        Some(_) => return Err(TokenError::BadExpiry),
+    };
+    let scope_list = scope_list.unwrap_or_else(|| vec!["inherit".to_owned()]);
+    let asked = requested(&scope_list)?;
+    let owner_scopes = Scopes::for_user(owner.name.as_str(), owner.is_admin);
+    for (raw, r) in scope_list.iter().zip(&asked) {
+        if let Requested::Grant(g) = r {
+            let kept = Scopes::for_token(std::slice::from_ref(r), owner.name.as_str(), &owner_scopes);
+            if !kept.has_any(g.scope) {
+                return Err(TokenError::ExceedsOwner(raw.clone()));
+            }
+        }
+    }
+    let token = SecretToken::generate();
+    let prefix: String = token.expose().chars().take(4).collect();
+    let stored = serde_json::to_string(&scope_list).map_err(|e| TokenError::Unexpected(e.into()))?;
+    let row = db::tokens::insert(
+        pool,
+        db::tokens::NewTokenRow {
+            user_id: owner.id,
+            token_hash: &token.hash(),
+            prefix: &prefix,
+            note,
+            scopes: &stored,
+            expires_at,
+        },
+    )
+    .await?;
+    events::record(
+        pool,
+        actor,
+        "token.create",
+        Some(owner.name.as_str()),
+        json!({ "token_id": row.id, "note": note }),
+    )
+    .await?;
+    Ok(NewToken { token, info: info(row, owner.name.as_str()) })
+}
+
+/// Who a presented token belongs to and what it may do, when it is valid.
+pub async fn authenticate(
+    pool: &Pool,
+    presented: &str,
+) -> Result<Option<(User, Scopes, TokenInfo)>, TokenError> {
+    if presented.is_empty() || presented.len() > 256 {
+        return Ok(None);
+    }
+    let Some(row) = db::tokens::live_by_hash(pool, &SecretToken::from_presented(presented).hash()).await?
+    else {
+        return Ok(None);
+    };
+    let Some(owner) = accounts::find_by_id(pool, row.user_id).await? else {
+        return Ok(None);
+    };
+    if owner.blocked || !owner.approved {
+        return Ok(None);
+    }
+    db::tokens::touch(pool, row.id).await?;
+    let listing = info(row, owner.name.as_str());
+    let asked = requested(&listing.requested).unwrap_or_default();
+    let owner_scopes = Scopes::for_user(owner.name.as_str(), owner.is_admin);
+    let scopes = Scopes::for_token(&asked, owner.name.as_str(), &owner_scopes);
+    Ok(Some((owner, scopes, listing)))
+}
+
+pub async fn list(pool: &Pool, owner: &User) -> Result<Vec<TokenInfo>, TokenError> {
+    Ok(db::tokens::for_user(pool, owner.id)
+        .await?
+        .into_iter()
+        .map(|r| info(r, owner.name.as_str()))
+        .collect())
+}
+
+pub async fn get(pool: &Pool, owner: &User, id: i64) -> Result<Option<TokenInfo>, TokenError> {
+    Ok(db::tokens::get(pool, owner.id, id).await?.map(|r| info(r, owner.name.as_str())))
+}
+
+/// Revokes a token; false when the owner has no such token.
+pub async fn revoke(pool: &Pool, actor: Option<&str>, owner: &User, id: i64) -> Result<bool, TokenError> {
+    let gone = db::tokens::delete(pool, owner.id, id).await?;
+    if gone {
+        events::record(pool, actor, "token.revoke", Some(owner.name.as_str()), json!({ "token_id": id }))
+            .await?;
+    }
+    Ok(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::NewAccount;
+    use crate::config::Config;
+    use crate::domain::UserName;
+    use crate::scopes::{Access, Resource, Scope};
+
+    async fn hub_with(users: &[(&str, bool)]) -> (crate::Hub, Vec<User>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.hub.data_dir = dir.path().to_owned();
+        let hub = crate::Hub::open(config).await.unwrap();
+        let mut out = Vec::new();
+        for (name, admin) in users {
+            let name = UserName::parse(name).unwrap();
+            out.push(
+                accounts::create_user(
+                    hub.db(),
+                    None,
+                    NewAccount { name: &name, password: None, is_admin: *admin, approved: true },
+                )
+                .await
+                .unwrap(),
+            );
+        }
+        (hub, out, dir)
+    }
+
+    #[tokio::test]
+    async fn a_token_is_shown_once_and_stored_hashed() {
+        let (hub, users, _dir) = hub_with(&[("alice", false)]).await;
+        let new = create(hub.db(), None, &users[0], "laptop", None, None).await.unwrap();
+        let stored: Vec<String> =
+            sqlx::query_scalar("SELECT token_hash FROM api_tokens").fetch_all(hub.db()).await.unwrap();
+        assert_eq!(stored, vec![new.token.hash()]);
+        assert_ne!(stored[0], new.token.expose());
+        let (owner, scopes, info) = authenticate(hub.db(), new.token.expose()).await.unwrap().unwrap();
+        assert_eq!(owner.name.as_str(), "alice");
+        assert_eq!(info.note, "laptop");
+        assert_eq!(scopes, Scopes::for_user("alice", false));
+        assert!(authenticate(hub.db(), "not-a-token").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_limited_token_keeps_its_limits() {
+        let (hub, users, _dir) = hub_with(&[("root", true)]).await;
+        let scopes = Some(vec!["read:users!user=bob".to_owned()]);
+        let new = create(hub.db(), None, &users[0], "", None, scopes).await.unwrap();
+        let (_, granted, _) = authenticate(hub.db(), new.token.expose()).await.unwrap().unwrap();
+        assert_eq!(
+            granted.check(Scope::ReadUsers, Resource::User { name: "bob", groups: &[] }),
+            Access::Allowed
+        );
+        assert_eq!(
+            granted.check(Scope::ReadUsers, Resource::User { name: "alice", groups: &[] }),
+            Access::Hidden
+        );
+        assert_eq!(
+            granted.check(Scope::Servers, Resource::Server { user: "bob", server: "", groups: &[] }),
+            Access::Denied
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_cannot_ask_for_more_than_its_owner_has() {
+        let (hub, users, _dir) = hub_with(&[("alice", false)]).await;
+        let err =
+            create(hub.db(), None, &users[0], "", None, Some(vec!["admin:users".into()])).await.unwrap_err();
+        assert!(matches!(err, TokenError::ExceedsOwner(_)), "{err}");
+        let err = create(hub.db(), None, &users[0], "", None, Some(vec!["bogus".into()])).await.unwrap_err();
+        assert!(matches!(err, TokenError::Scope(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn expired_and_revoked_tokens_stop_working() {
+        let (hub, users, _dir) = hub_with(&[("alice", false)]).await;
+        assert!(matches!(
+            create(hub.db(), None, &users[0], "", Some(0), None).await,
+            Err(TokenError::BadExpiry)
+        ));
+        let short = create(hub.db(), None, &users[0], "", Some(1), None).await.unwrap();
+        assert!(authenticate(hub.db(), short.token.expose()).await.unwrap().is_some());
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert!(authenticate(hub.db(), short.token.expose()).await.unwrap().is_none());
+
+        let other = create(hub.db(), None, &users[0], "", None, None).await.unwrap();
+        assert!(revoke(hub.db(), None, &users[0], other.info.id).await.unwrap());
+        assert!(!revoke(hub.db(), None, &users[0], other.info.id).await.unwrap());
+        assert!(authenticate(hub.db(), other.token.expose()).await.unwrap().is_none());
+        assert_eq!(list(hub.db(), &users[0]).await.unwrap().len(), 1);
+    }
+}
