@@ -76,3 +76,13 @@ pub fn auth_generation() -> u64 {
 pub(crate) fn bump_auth_generation() {
     AUTH_GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
 }
+
+/// Names of the groups a user belongs to, sorted.
+pub async fn groups_of(pool: &Pool, user_id: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT g.name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.name",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}

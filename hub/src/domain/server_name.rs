@@ -23,10 +23,11 @@ const RESERVED: &[&str] = &[
     "server",
 ];
 
-pub const MAX_LEN: usize = 32;
+pub const MAX_LEN: usize = 30;
 
-/// A server's name: empty for a user's default server, otherwise 1–32 characters of `a-z`,
-/// `0-9`, `-`, `_`, starting with a letter or digit, and not one of Jupyter's own path segments.
+/// A server's name: empty for a user's default server, otherwise JupyterHub 6's rule — 1–30
+/// characters of `a-z`, `0-9` and single hyphens, starting with a letter and ending with a letter
+/// or digit — and not one of Jupyter's own path segments.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct ServerName(String);
 
@@ -34,10 +35,14 @@ pub struct ServerName(String);
 pub enum ServerNameError {
     #[error("the server name is longer than {MAX_LEN} characters")]
     TooLong,
-    #[error("the server name may contain only letters a-z, digits 0-9, '-' and '_' (found {0:?})")]
+    #[error("the server name may contain only letters a-z, digits 0-9 and single hyphens (found {0:?})")]
     InvalidCharacter(char),
-    #[error("the server name must start with a letter or a digit")]
+    #[error("the server name must start with a letter")]
     BadStart,
+    #[error("the server name must end with a letter or a digit")]
+    BadEnd,
+    #[error("the server name may not contain two hyphens in a row")]
+    DoubleHyphen,
     #[error("{0:?} is reserved for Jupyter's own pages; pick another server name")]
     Reserved(String),
 }
@@ -56,13 +61,17 @@ impl ServerName {
         if name.chars().count() > MAX_LEN {
             return Err(ServerNameError::TooLong);
         }
-        if let Some(c) =
-            name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_')))
-        {
+        if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
             return Err(ServerNameError::InvalidCharacter(c));
         }
-        if !name.as_bytes()[0].is_ascii_alphanumeric() {
+        if !name.as_bytes()[0].is_ascii_lowercase() {
             return Err(ServerNameError::BadStart);
+        }
+        if !name.as_bytes()[name.len() - 1].is_ascii_alphanumeric() {
+            return Err(ServerNameError::BadEnd);
+        }
+        if name.contains("--") {
+            return Err(ServerNameError::DoubleHyphen);
         }
         if RESERVED.contains(&name.as_str()) {
             return Err(ServerNameError::Reserved(name));
@@ -97,7 +106,7 @@ mod tests {
 
     #[test]
     fn named_servers_are_lowercased() {
-        assert_eq!(ServerName::parse("GPU-Run_2").unwrap().as_str(), "gpu-run_2");
+        assert_eq!(ServerName::parse("GPU-Run-2").unwrap().as_str(), "gpu-run-2");
     }
 
     #[test]
@@ -105,8 +114,13 @@ mod tests {
         assert_eq!(ServerName::parse("a/b"), Err(ServerNameError::InvalidCharacter('/')));
         assert_eq!(ServerName::parse("a.b"), Err(ServerNameError::InvalidCharacter('.')));
         assert_eq!(ServerName::parse("%2e%2e"), Err(ServerNameError::InvalidCharacter('%')));
+        assert_eq!(ServerName::parse("a_b"), Err(ServerNameError::InvalidCharacter('_')));
         assert_eq!(ServerName::parse("-x"), Err(ServerNameError::BadStart));
-        assert_eq!(ServerName::parse(&"x".repeat(33)), Err(ServerNameError::TooLong));
+        assert_eq!(ServerName::parse("1x"), Err(ServerNameError::BadStart));
+        assert_eq!(ServerName::parse("x-"), Err(ServerNameError::BadEnd));
+        assert_eq!(ServerName::parse("a--b"), Err(ServerNameError::DoubleHyphen));
+        assert_eq!(ServerName::parse(&"x".repeat(31)), Err(ServerNameError::TooLong));
+        assert!(ServerName::parse(&"x".repeat(30)).is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod health;
 mod login;
 mod pages;
 mod proxy;
+mod rest;
 mod sessions;
 mod signup;
 mod spawner;

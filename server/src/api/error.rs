@@ -1,0 +1,98 @@
+//! The API's one error shape: `{"status": <code>, "message": "…"}` with that HTTP status.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    /// Logs the real error once and answers a generic 500.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "API request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error; it has been logged.")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "status": self.status.as_u16(), "message": self.message })))
+            .into_response()
+    }
+}
+
+impl From<hub::accounts::AccountError> for ApiError {
+    fn from(e: hub::accounts::AccountError) -> Self {
+        use hub::accounts::AccountError as E;
+        match e {
+            E::Unexpected(e) => Self::internal(format!("{e:#}")),
+            E::NoSuchUser(_) => Self::not_found(e.to_string()),
+            E::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
+            other => Self::bad_request(other.to_string()),
+        }
+    }
+}
+
+impl From<hub::tokens::TokenError> for ApiError {
+    fn from(e: hub::tokens::TokenError) -> Self {
+        use hub::tokens::TokenError as E;
+        match e {
+            E::Unexpected(e) => Self::internal(format!("{e:#}")),
+            E::ExceedsOwner(_) => Self::forbidden(e.to_string()),
+            other => Self::bad_request(other.to_string()),
+        }
+    }
+}
+
+impl From<hub::servers::ServerError> for ApiError {
+    fn from(e: hub::servers::ServerError) -> Self {
+        use hub::servers::ServerError as E;
+        match e {
+            E::Unexpected(e) => Self::internal(format!("{e:#}")),
+            E::NotFound => Self::not_found(e.to_string()),
+            other => Self::bad_request(other.to_string()),
+        }
+    }
+}
+
+/// JSON bodies in the API's error shape: malformed JSON and unknown fields are a 400 with a message.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::from_slice(b"{}")
+                .map(ApiJson)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}

@@ -1,0 +1,207 @@
+//! The JupyterHub-compatible REST API: authentication, scopes, users, tokens.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{TestApp, COOKIE};
+
+impl TestApp {
+    /// An API token for `user`, made through the API with their session.
+    pub async fn api_token(&self, session: &str, user: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(self.url(&format!("/hub/api/users/{user}/tokens")))
+            .header("cookie", format!("{COOKIE}={session}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
+        response.json().await.unwrap()
+    }
+
+    pub async fn api_get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).header("authorization", format!("token {token}")).send().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_root_answers_a_version_without_authentication() {
+    let app = TestApp::spawn().await;
+    let body: Value = app.get("/hub/api/", None).await.json().await.unwrap();
+    assert!(body["version"].as_str().unwrap().starts_with('5'));
+}
+
+#[tokio::test]
+async fn requests_without_credentials_or_with_bad_tokens_are_403_in_the_error_shape() {
+    let app = TestApp::spawn().await;
+    let none = app.get("/hub/api/user", None).await;
+    assert_eq!(none.status(), 403);
+    let body: Value = none.json().await.unwrap();
+    assert_eq!(body["status"], 403);
+    assert!(body["message"].as_str().unwrap().contains("credentials"));
+    assert_eq!(app.api_get("/hub/api/user", "made-up").await.status(), 403);
+    let odd =
+        app.http.get(app.url("/hub/api/user")).header("authorization", "Basic abc").send().await.unwrap();
+    assert_eq!(odd.status(), 403);
+}
+
+#[tokio::test]
+async fn whoami_reports_the_user_and_the_scopes_of_the_credentials() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    let me: Value = app.get("/hub/api/user", Some(&session)).await.json().await.unwrap();
+    assert_eq!(me["name"], "alice");
+    assert_eq!(me["kind"], "user");
+    assert_eq!(me["admin"], false);
+    assert!(me["scopes"].as_array().unwrap().contains(&json!("read:users!user=alice")));
+    assert_eq!(me["token_id"], Value::Null);
+
+    let token =
+        app.api_token(&session, "alice", json!({ "note": "cli", "scopes": ["read:users!user=alice"] })).await;
+    let secret = token["token"].as_str().unwrap();
+    let me: Value = app.api_get("/hub/api/user", secret).await.json().await.unwrap();
+    assert_eq!(me["token_id"], token["id"]);
+    let scopes: Vec<&str> = me["scopes"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(scopes.contains(&"read:users!user=alice"));
+    assert!(!scopes.iter().any(|s| s.starts_with("servers")), "{scopes:?}");
+    // Bearer works too.
+    let bearer = app
+        .http
+        .get(app.url("/hub/api/user"))
+        .header("authorization", format!("Bearer {secret}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 200);
+}
+
+#[tokio::test]
+async fn a_token_limited_to_bob_cannot_see_alice() {
+    let app = TestApp::spawn().await;
+    app.add_user("root", "root-password", true).await;
+    app.add_user("alice", "alice-password", false).await;
+    app.add_user("bob", "bob-password", false).await;
+    let session = app.session("root", "root-password").await;
+    let token = app.api_token(&session, "root", json!({ "scopes": ["read:users!user=bob"] })).await;
+    let secret = token["token"].as_str().unwrap();
+
+    let bob = app.api_get("/hub/api/users/bob", secret).await;
+    assert_eq!(bob.status(), 200);
+    let bob: Value = bob.json().await.unwrap();
+    assert_eq!(bob["name"], "bob");
+    assert_eq!(bob["servers"], json!({}));
+    // Hidden by the filter: 404, as if alice did not exist.
+    assert_eq!(app.api_get("/hub/api/users/alice", secret).await.status(), 404);
+    assert_eq!(app.api_get("/hub/api/users/nobody", secret).await.status(), 404);
+    // No token scope at all: 403.
+    assert_eq!(app.api_get("/hub/api/users/bob/tokens", secret).await.status(), 403);
+    assert_eq!(app.api_get("/hub/api/info", secret).await.status(), 403);
+}
+
+#[tokio::test]
+async fn users_cannot_read_each_other_but_admins_can() {
+    let app = TestApp::spawn().await;
+    app.add_user("root", "root-password", true).await;
+    app.add_user("alice", "alice-password", false).await;
+    app.add_user("bob", "bob-password", false).await;
+    let alice = app.session("alice", "alice-password").await;
+    assert_eq!(app.get("/hub/api/users/alice", Some(&alice)).await.status(), 200);
+    assert_eq!(app.get("/hub/api/users/bob", Some(&alice)).await.status(), 404);
+    assert_eq!(app.get("/hub/api/info", Some(&alice)).await.status(), 403);
+    let root = app.session("root", "root-password").await;
+    let bob: Value = app.get("/hub/api/users/bob", Some(&root)).await.json().await.unwrap();
+    assert_eq!(bob["admin"], false);
+    assert_eq!(bob["roles"], json!(["user"]));
+    let info = app.get("/hub/api/info", Some(&root)).await;
+    assert_eq!(info.status(), 200);
+}
+
+#[tokio::test]
+async fn tokens_are_listed_read_and_revoked_and_never_shown_again() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    let created = app.api_token(&session, "alice", json!({ "note": "laptop", "expires_in": 3600 })).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let secret = created["token"].as_str().unwrap().to_owned();
+    assert_eq!(created["note"], "laptop");
+    assert!(created["expires_at"].is_string());
+
+    let listed: Value = app.api_get("/hub/api/users/alice/tokens", &secret).await.json().await.unwrap();
+    assert_eq!(listed["api_tokens"].as_array().unwrap().len(), 1);
+    assert!(listed.to_string().find(&secret).is_none(), "the token is never listed");
+    let one: Value =
+        app.api_get(&format!("/hub/api/users/alice/tokens/{id}"), &secret).await.json().await.unwrap();
+    assert_eq!(one["id"], id.as_str());
+    assert!(one["last_activity"].is_string());
+
+    let revoked = app
+        .http
+        .delete(app.url(&format!("/hub/api/users/alice/tokens/{id}")))
+        .header("authorization", format!("token {secret}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(app.api_get("/hub/api/user", &secret).await.status(), 403);
+    assert_eq!(app.get(&format!("/hub/api/users/alice/tokens/{id}"), Some(&session)).await.status(), 404);
+}
+
+#[tokio::test]
+async fn token_requests_are_validated() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    let post = |body: &'static str| {
+        app.http
+            .post(app.url("/hub/api/users/alice/tokens"))
+            .header("cookie", format!("{COOKIE}={session}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (body, status, message) in [
+        ("{not json", 400, "invalid JSON"),
+        (r#"{"note": "x", "colour": "red"}"#, 400, "unknown field"),
+        (r#"{"scopes": ["read:everything"]}"#, 400, "unknown scope"),
+        (r#"{"scopes": ["admin:users"]}"#, 403, "does not have it"),
+        (r#"{"expires_in": -5}"#, 400, "expires_in"),
+    ] {
+        let response = post(body).await.unwrap();
+        assert_eq!(response.status(), status, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["status"], status);
+        assert!(error["message"].as_str().unwrap().contains(message), "{body}: {error}");
+    }
+    // Another user's tokens are not alice's to make.
+    app.add_user("bob", "bob-password", false).await;
+    let response = app
+        .http
+        .post(app.url("/hub/api/users/bob/tokens"))
+        .header("cookie", format!("{COOKIE}={session}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn cookie_authenticated_api_writes_from_another_site_are_refused() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    let response = app
+        .http
+        .post(app.url("/hub/api/users/alice/tokens"))
+        .header("cookie", format!("{COOKIE}={session}"))
+        .header("origin", "http://evil.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let listed: Value = app.get("/hub/api/users/alice/tokens", Some(&session)).await.json().await.unwrap();
+    assert_eq!(listed["api_tokens"], json!([]));
+}
