@@ -284,3 +284,25 @@ pub async fn remove(pool: &Pool, actor: Option<&str>, name: &UserName) -> Result
     events::record(pool, actor, "user.delete", Some(name.as_str()), json!({})).await?;
     Ok(())
 }
+
+/// One page of users and the total matching (see [`users::PageQuery`]).
+pub async fn page(pool: &Pool, query: &users::PageQuery) -> Result<(Vec<User>, i64), AccountError> {
+    let (rows, total) = users::page(pool, query).await?;
+    let list = rows.into_iter().map(User::from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok((list, total))
+}
+
+/// Renames a user; their servers must be stopped (their URLs contain the name).
+pub async fn rename(
+    pool: &Pool,
+    actor: Option<&str>,
+    user: &User,
+    new_name: &UserName,
+) -> Result<(), AccountError> {
+    if !users::rename(pool, user.id, new_name).await? {
+        return Err(AccountError::AlreadyExists(new_name.clone()));
+    }
+    events::record(pool, actor, "user.rename", Some(user.name.as_str()), json!({ "to": new_name.as_str() }))
+        .await?;
+    Ok(())
+}

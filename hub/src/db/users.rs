@@ -161,3 +161,119 @@ pub async fn prune_failures(pool: &Pool, before_ms: i64) -> Result<u64, sqlx::Er
     let done = sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(before_ms).execute(pool).await?;
     Ok(done.rows_affected())
 }
+
+/// Which users a page lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateFilter {
+    #[default]
+    Any,
+    /// Some server pending or running.
+    Active,
+    /// Some server running.
+    Ready,
+    /// No server pending or running.
+    Inactive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Id,
+    Name,
+    LastActivity,
+}
+
+/// One page of users: filters, order, window.
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    pub state: StateFilter,
+    pub sort: SortKey,
+    pub descending: bool,
+    /// Substring of the name.
+    pub name_filter: Option<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Builds the WHERE clause from fixed fragments only; values are bound.
+fn where_clause(q: &PageQuery) -> String {
+    let mut clauses: Vec<&str> = Vec::new();
+    match q.state {
+        StateFilter::Any => {}
+        StateFilter::Active => clauses.push(
+            "EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.status IN ('pending', 'running'))",
+        ),
+        StateFilter::Ready => {
+            clauses.push("EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.status = 'running')")
+        }
+        StateFilter::Inactive => clauses.push(
+            "NOT EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.status IN ('pending', 'running'))",
+        ),
+    }
+    if q.name_filter.is_some() {
+        clauses.push("u.name LIKE $1 ESCAPE '\\'");
+    }
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
+}
+
+fn like_pattern(filter: &str) -> String {
+    let escaped = filter.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// One page of users and the total that match, in two indexed queries: the cost follows the page
+/// size, not the number of users.
+pub async fn page(pool: &Pool, q: &PageQuery) -> Result<(Vec<UserRow>, i64), sqlx::Error> {
+    let filter = where_clause(q);
+    let order = match (q.sort, q.descending) {
+        (SortKey::Id, false) => "u.id ASC",
+        (SortKey::Id, true) => "u.id DESC",
+        (SortKey::Name, false) => "u.name ASC",
+        (SortKey::Name, true) => "u.name DESC",
+        // Never-active users sort last either way.
+        (SortKey::LastActivity, false) => "u.last_activity IS NULL, u.last_activity ASC, u.id ASC",
+        (SortKey::LastActivity, true) => "u.last_activity IS NULL, u.last_activity DESC, u.id ASC",
+    };
+    let (limit_param, offset_param) = if q.name_filter.is_some() { ("$2", "$3") } else { ("$1", "$2") };
+    let sql = format!(
+        "SELECT u.id, u.name, u.password_hash, u.is_admin, u.approved, u.blocked, u.auth_source, u.created_at, \
+         u.last_activity FROM users u {filter} ORDER BY {order} LIMIT {limit_param} OFFSET {offset_param}"
+    );
+    let count_sql = format!("SELECT COUNT(*) FROM users u {filter}");
+    let mut rows = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql));
+    let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql));
+    if let Some(f) = &q.name_filter {
+        rows = rows.bind(like_pattern(f));
+        count = count.bind(like_pattern(f));
+    }
+    let rows = rows.bind(q.limit).bind(q.offset).fetch_all(pool).await?;
+    let total = count.fetch_one(pool).await?;
+    Ok((rows, total))
+}
+
+pub async fn rename(pool: &Pool, id: i64, new_name: &UserName) -> Result<bool, sqlx::Error> {
+    super::bump_auth_generation();
+    let done = sqlx::query(
+        "UPDATE users SET name = $1 WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM users WHERE name = $1)",
+    )
+    .bind(new_name.as_str())
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_last_activity(pool: &Pool, id: i64, at_ms: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET last_activity = $1 WHERE id = $2 AND (last_activity IS NULL OR last_activity < $1)",
+    )
+    .bind(at_ms)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

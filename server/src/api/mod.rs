@@ -9,7 +9,7 @@ mod tokens;
 mod users;
 
 use app::state::AppState;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
@@ -18,7 +18,12 @@ pub fn router() -> Router<AppState> {
         .route("/hub/api/", get(info::root))
         .route("/hub/api/info", get(info::info))
         .route("/hub/api/user", get(users::whoami))
-        .route("/hub/api/users/{name}", get(users::get_user))
+        .route("/hub/api/users", get(users::list).post(users::create_many))
+        .route(
+            "/hub/api/users/{name}",
+            get(users::get_user).post(users::create_one).patch(users::patch).delete(users::delete),
+        )
+        .route("/hub/api/users/{name}/activity", post(users::activity))
         .route("/hub/api/users/{name}/tokens", get(tokens::list).post(tokens::create))
         .route("/hub/api/users/{name}/tokens/{token_id}", get(tokens::get).delete(tokens::revoke))
 }

@@ -1,16 +1,24 @@
-//! `/hub/api/user` and `/hub/api/users/{name}`.
+//! `/hub/api/user`, `/hub/api/users`, `/hub/api/users/{name}` and `/activity`.
 
 use app::state::AppState;
 use axum::extract::{Path, Query, State};
+use axum::http::header::ACCEPT;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use hub::accounts::{self, NewAccount, User};
+use hub::db::users::{PageQuery, SortKey, StateFilter};
 use hub::domain::UserName;
-use hub::scopes::{Resource, Scope};
+use hub::scopes::{Access, Resource, Scope};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ApiJson};
 use super::models::user_model;
+
+/// Default and largest page sizes of `GET /users`.
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
 
 /// Who am I, with the scopes of this request's credentials.
 pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
@@ -22,18 +30,36 @@ pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Result<Jso
     Ok(Json(model))
 }
 
+/// Resolves a user named in a path, answering 404 alike for invalid and unknown names.
+pub async fn path_user(state: &AppState, raw: &str) -> Result<User, ApiError> {
+    let name = UserName::parse(raw).map_err(|_| ApiError::not_found(format!("No such user: {raw}")))?;
+    accounts::find(state.hub.db(), &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No such user: {name}")))
+}
+
+/// Group names of a user named in a path (empty when there is no such user), for scope filters.
+pub async fn groups_for(state: &AppState, raw: &str) -> Result<Vec<String>, ApiError> {
+    let Ok(name) = UserName::parse(raw) else { return Ok(Vec::new()) };
+    match accounts::find(state.hub.db(), &name).await? {
+        Some(u) => hub::db::groups_of(state.hub.db(), u.id).await.map_err(ApiError::internal),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// `?flag`, `?flag=1`, `?flag=true` are true; absent, `0`, `false` are false.
+fn flag(value: &Option<String>) -> bool {
+    match value.as_deref() {
+        None => false,
+        Some(v) => !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no"),
+    }
+}
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GetUserQuery {
     #[serde(default)]
     include_stopped_servers: Option<String>,
-}
-
-/// Resolves a user named in a path, answering 404 alike for invalid and unknown names.
-pub async fn path_user(state: &AppState, raw: &str) -> Result<hub::accounts::User, ApiError> {
-    let name = UserName::parse(raw).map_err(|_| ApiError::not_found(format!("No such user: {raw}")))?;
-    hub::accounts::find(state.hub.db(), &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("No such user: {name}")))
 }
 
 pub async fn get_user(
@@ -42,15 +68,268 @@ pub async fn get_user(
     Path(name): Path<String>,
     Query(query): Query<GetUserQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let groups = match UserName::parse(&name) {
-        Ok(n) => match hub::accounts::find(state.hub.db(), &n).await? {
-            Some(u) => hub::db::groups_of(state.hub.db(), u.id).await.map_err(ApiError::internal)?,
-            None => Vec::new(),
-        },
-        Err(_) => Vec::new(),
-    };
+    let groups = groups_for(&state, &name).await?;
     caller.require(Scope::ReadUsers, Resource::User { name: &name, groups: &groups })?;
     let user = path_user(&state, &name).await?;
-    let include_stopped = query.include_stopped_servers.is_some();
-    Ok(Json(user_model(&state.hub, &user, include_stopped).await?))
+    Ok(Json(user_model(&state.hub, &user, flag(&query.include_stopped_servers)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    offset: Option<i64>,
+    limit: Option<i64>,
+    sort: Option<String>,
+    include_stopped_servers: Option<String>,
+    name_filter: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let unfiltered = caller.scopes.check(Scope::ListUsers, Resource::Hub) == Access::Allowed;
+    if !unfiltered && !caller.scopes.has_any(Scope::ListUsers) {
+        caller.require(Scope::ListUsers, Resource::Hub)?;
+    }
+    let state_filter = match q.state.as_deref() {
+        None | Some("") => StateFilter::Any,
+        Some("active") => StateFilter::Active,
+        Some("ready") => StateFilter::Ready,
+        Some("inactive") => StateFilter::Inactive,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid state {other:?}: use active, ready or inactive"
+            )))
+        }
+    };
+    let (sort, descending) = match q.sort.as_deref().unwrap_or("id") {
+        "id" => (SortKey::Id, false),
+        "-id" => (SortKey::Id, true),
+        "name" => (SortKey::Name, false),
+        "-name" => (SortKey::Name, true),
+        "last_activity" => (SortKey::LastActivity, false),
+        "-last_activity" => (SortKey::LastActivity, true),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid sort {other:?}: use id, name or last_activity, with - for descending"
+            )))
+        }
+    };
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::bad_request("offset must not be negative"));
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit < 1 {
+        return Err(ApiError::bad_request("limit must be at least 1"));
+    }
+    let limit = limit.min(MAX_LIMIT);
+    let include_stopped = flag(&q.include_stopped_servers);
+    let name_filter = q.name_filter.filter(|f| !f.is_empty());
+
+    let (users, total) = if unfiltered {
+        let query = PageQuery { state: state_filter, sort, descending, name_filter, offset, limit };
+        accounts::page(state.hub.db(), &query).await?
+    } else {
+        // Filtered list:users: only the users the filters name (the whole match set is small).
+        let query =
+            PageQuery { state: state_filter, sort, descending, name_filter, offset: 0, limit: i64::MAX };
+        let (all, _) = accounts::page(state.hub.db(), &query).await?;
+        let mut visible = Vec::new();
+        for u in all {
+            let groups = hub::db::groups_of(state.hub.db(), u.id).await.map_err(ApiError::internal)?;
+            if caller
+                .scopes
+                .check(Scope::ListUsers, Resource::User { name: u.name.as_str(), groups: &groups })
+                == Access::Allowed
+            {
+                visible.push(u);
+            }
+        }
+        let total = visible.len() as i64;
+        let window = visible.into_iter().skip(offset as usize).take(limit as usize).collect();
+        (window, total)
+    };
+    let mut items = Vec::with_capacity(users.len());
+    for u in &users {
+        items.push(user_model(&state.hub, u, include_stopped).await?);
+    }
+    let paginated = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/jupyterhub-pagination+json"));
+    if !paginated {
+        return Ok(Json(Value::Array(items)));
+    }
+    let next_offset = offset + items.len() as i64;
+    let next = (next_offset < total).then(|| {
+        json!({ "offset": next_offset, "limit": limit, "url": format!("/hub/api/users?offset={next_offset}&limit={limit}") })
+    });
+    Ok(Json(json!({
+        "items": items,
+        "_pagination": { "offset": offset, "limit": limit, "total": total, "next": next },
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewUsers {
+    usernames: Vec<String>,
+    #[serde(default)]
+    admin: bool,
+}
+
+/// `POST /users`: several at once; all names are checked before any is created.
+pub async fn create_many(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewUsers>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::AdminUsers, Resource::Hub)?;
+    if body.usernames.is_empty() {
+        return Err(ApiError::bad_request("usernames must name at least one user"));
+    }
+    let mut names = Vec::new();
+    for raw in &body.usernames {
+        let name = UserName::parse(raw)
+            .map_err(|e| ApiError::bad_request(format!("invalid user name {raw:?}: {e}")))?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let mut fresh = Vec::new();
+    for name in &names {
+        if accounts::find(state.hub.db(), name).await?.is_none() {
+            fresh.push(name.clone());
+        }
+    }
+    if fresh.is_empty() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "All those users already exist"));
+    }
+    let mut out = Vec::new();
+    for name in &fresh {
+        let user = accounts::create_user(
+            state.hub.db(),
+            Some(caller.user.name.as_str()),
+            NewAccount { name, password: None, is_admin: body.admin, approved: true },
+        )
+        .await?;
+        out.push(user_model(&state.hub, &user, false).await?);
+    }
+    Ok((StatusCode::CREATED, Json(Value::Array(out))))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    #[serde(default)]
+    admin: bool,
+}
+
+/// `POST /users/{name}`.
+pub async fn create_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::AdminUsers, Resource::Hub)?;
+    let name = UserName::parse(&raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid user name {raw:?}: {e}")))?;
+    let user = accounts::create_user(
+        state.hub.db(),
+        Some(caller.user.name.as_str()),
+        NewAccount { name: &name, password: None, is_admin: body.admin, approved: true },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(user_model(&state.hub, &user, false).await?)))
+}
+
+/// `DELETE /users/{name}`: their servers are stopped first; their home volume stays.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let groups = groups_for(&state, &raw).await?;
+    caller.require(Scope::DeleteUsers, Resource::User { name: &raw, groups: &groups })?;
+    let user = path_user(&state, &raw).await?;
+    for info in hub::servers::list(&state.hub, &user).await? {
+        let server = hub::domain::ServerName::parse(&info.name).unwrap_or_default();
+        hub::servers::stop(&state.hub, &user, &server).await?;
+    }
+    accounts::remove(state.hub.db(), Some(caller.user.name.as_str()), &user.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUser {
+    name: Option<String>,
+    admin: Option<bool>,
+}
+
+/// `PATCH /users/{name}`: rename and/or change the admin flag.
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<PatchUser>,
+) -> Result<Json<Value>, ApiError> {
+    let groups = groups_for(&state, &raw).await?;
+    caller.require(Scope::AdminUsers, Resource::User { name: &raw, groups: &groups })?;
+    let mut user = path_user(&state, &raw).await?;
+    let actor = Some(caller.user.name.as_str());
+    if let Some(new) = body.name {
+        let new = UserName::parse(&new)
+            .map_err(|e| ApiError::bad_request(format!("invalid user name {new:?}: {e}")))?;
+        if new != user.name {
+            let busy = hub::servers::list(&state.hub, &user).await?.iter().any(|s| s.status != "stopped");
+            if busy {
+                return Err(ApiError::bad_request("stop the user's servers before renaming them"));
+            }
+            accounts::rename(state.hub.db(), actor, &user, &new).await?;
+        }
+    }
+    if let Some(admin) = body.admin {
+        let current = accounts::find_by_id(state.hub.db(), user.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("No such user"))?;
+        accounts::set_admin(state.hub.db(), actor, &current.name, admin).await?;
+    }
+    user = accounts::find_by_id(state.hub.db(), user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No such user"))?;
+    Ok(Json(user_model(&state.hub, &user, false).await?))
+}
+
+#[derive(Deserialize, Default)]
+pub struct Activity {
+    last_activity: Option<String>,
+}
+
+/// `POST /users/{name}/activity`: a server reports activity.
+pub async fn activity(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<Activity>,
+) -> Result<StatusCode, ApiError> {
+    let groups = groups_for(&state, &raw).await?;
+    caller.require(Scope::UsersActivity, Resource::User { name: &raw, groups: &groups })?;
+    let user = path_user(&state, &raw).await?;
+    let at = match body.last_activity {
+        None => hub::db::now_ms(),
+        Some(text) => {
+            let t = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| ApiError::bad_request(format!("last_activity must be an ISO 8601 time: {e}")))?;
+            i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+        }
+    };
+    hub::db::users::set_last_activity(state.hub.db(), user.id, at).await.map_err(ApiError::internal)?;
+    Ok(StatusCode::OK)
 }

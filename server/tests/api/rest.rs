@@ -205,3 +205,178 @@ async fn cookie_authenticated_api_writes_from_another_site_are_refused() {
     let listed: Value = app.get("/hub/api/users/alice/tokens", Some(&session)).await.json().await.unwrap();
     assert_eq!(listed["api_tokens"], json!([]));
 }
+
+async fn admin_app() -> (TestApp, String) {
+    let app = TestApp::spawn().await;
+    app.add_user("root", "root-password", true).await;
+    let session = app.session("root", "root-password").await;
+    let token = app.api_token(&session, "root", json!({})).await;
+    (app, token["token"].as_str().unwrap().to_owned())
+}
+
+impl TestApp {
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request =
+            self.http.request(method, self.url(path)).header("authorization", format!("token {token}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn admins_create_patch_and_delete_users() {
+    let (app, root) = admin_app().await;
+    use reqwest::Method;
+    let created = app
+        .api(
+            Method::POST,
+            "/hub/api/users",
+            &root,
+            Some(json!({ "usernames": ["Ann", "ben", "ann"], "admin": false })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let names: Vec<&str> = created.as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ann", "ben"]);
+
+    let bad =
+        app.api(Method::POST, "/hub/api/users", &root, Some(json!({ "usernames": ["ok", "not ok"] }))).await;
+    assert_eq!(bad.status(), 400);
+    assert!(
+        app.api(Method::GET, "/hub/api/users/ok", &root, None).await.status() == 404,
+        "nothing created on a bad batch"
+    );
+    assert_eq!(
+        app.api(Method::POST, "/hub/api/users", &root, Some(json!({ "usernames": ["ann"] }))).await.status(),
+        409
+    );
+
+    let one = app.api(Method::POST, "/hub/api/users/cara", &root, Some(json!({ "admin": true }))).await;
+    assert_eq!(one.status(), 201);
+    assert_eq!(one.json::<Value>().await.unwrap()["admin"], true);
+    assert_eq!(app.api(Method::POST, "/hub/api/users/cara", &root, None).await.status(), 409);
+
+    let patched = app
+        .api(Method::PATCH, "/hub/api/users/ben", &root, Some(json!({ "name": "benjamin", "admin": true })))
+        .await;
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!((patched["name"].as_str(), patched["admin"].as_bool()), (Some("benjamin"), Some(true)));
+    assert_eq!(app.api(Method::GET, "/hub/api/users/ben", &root, None).await.status(), 404);
+    let clash =
+        app.api(Method::PATCH, "/hub/api/users/benjamin", &root, Some(json!({ "name": "ann" }))).await;
+    assert_eq!(clash.status(), 409);
+    let unknown_field =
+        app.api(Method::PATCH, "/hub/api/users/ann", &root, Some(json!({ "colour": "red" }))).await;
+    assert_eq!(unknown_field.status(), 400);
+
+    assert_eq!(app.api(Method::DELETE, "/hub/api/users/ann", &root, None).await.status(), 204);
+    assert_eq!(app.api(Method::DELETE, "/hub/api/users/ann", &root, None).await.status(), 404);
+}
+
+#[tokio::test]
+async fn plain_users_cannot_manage_users() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    let token = app.api_token(&session, "alice", json!({})).await;
+    let token = token["token"].as_str().unwrap();
+    use reqwest::Method;
+    assert_eq!(app.api(Method::GET, "/hub/api/users", token, None).await.status(), 403);
+    assert_eq!(app.api(Method::POST, "/hub/api/users/eve", token, None).await.status(), 403);
+    assert_eq!(
+        app.api(Method::PATCH, "/hub/api/users/alice", token, Some(json!({ "admin": true }))).await.status(),
+        403
+    );
+    assert_eq!(app.api(Method::DELETE, "/hub/api/users/alice", token, None).await.status(), 403);
+    // Reporting one's own activity is allowed.
+    let activity = app
+        .api(
+            Method::POST,
+            "/hub/api/users/alice/activity",
+            token,
+            Some(json!({ "last_activity": "2030-01-02T03:04:05Z" })),
+        )
+        .await;
+    assert_eq!(activity.status(), 200);
+    let me: Value = app.api(Method::GET, "/hub/api/users/alice", token, None).await.json().await.unwrap();
+    assert!(me["last_activity"].as_str().unwrap().starts_with("2030-01-02T03:04:05"));
+    let bad = app
+        .api(
+            Method::POST,
+            "/hub/api/users/alice/activity",
+            token,
+            Some(json!({ "last_activity": "yesterday" })),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn listing_a_thousand_users_pages_and_sorts() {
+    let (app, root) = admin_app().await;
+    let names: Vec<String> = (0..1000).map(|i| format!("user{i:04}")).collect();
+    for chunk in names.chunks(250) {
+        let created = app
+            .api(reqwest::Method::POST, "/hub/api/users", &root, Some(json!({ "usernames": chunk })))
+            .await;
+        assert_eq!(created.status(), 201);
+    }
+    // Default: 50, by id.
+    let page: Value = app.api_get("/hub/api/users", &root).await.json().await.unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 50);
+    assert_eq!(page[0]["name"], "root");
+
+    let paged = app
+        .http
+        .get(app.url("/hub/api/users?sort=-name&offset=10&limit=500&name_filter=user0"))
+        .header("authorization", format!("token {root}"))
+        .header("accept", "application/jupyterhub-pagination+json")
+        .send()
+        .await
+        .unwrap();
+    let paged: Value = paged.json().await.unwrap();
+    let items = paged["items"].as_array().unwrap();
+    assert_eq!(items.len(), 200, "limit is capped at 200");
+    assert_eq!(paged["_pagination"]["total"], 1000);
+    assert_eq!(paged["_pagination"]["limit"], 200);
+    assert_eq!(paged["_pagination"]["next"]["offset"], 210);
+    assert_eq!(items[0]["name"], "user0989");
+    assert_eq!(items[1]["name"], "user0988");
+
+    let last: Value = app
+        .http
+        .get(app.url("/hub/api/users?sort=name&offset=990&limit=50"))
+        .header("authorization", format!("token {root}"))
+        .header("accept", "application/jupyterhub-pagination+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(last["items"].as_array().unwrap().len(), 11);
+    assert_eq!(last["_pagination"]["next"], Value::Null);
+
+    for bad in [
+        "/hub/api/users?sort=age",
+        "/hub/api/users?state=sleepy",
+        "/hub/api/users?limit=0",
+        "/hub/api/users?offset=-1",
+        "/hub/api/users?colour=red",
+    ] {
+        let response = app.api_get(bad, &root).await;
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+    let inactive: Value = app.api_get("/hub/api/users?state=active", &root).await.json().await.unwrap();
+    assert_eq!(inactive, json!([]));
+}
