@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 mod info;
 pub mod models;
+mod servers;
 mod tokens;
 mod users;
 
@@ -24,6 +25,11 @@ pub fn router() -> Router<AppState> {
             get(users::get_user).post(users::create_one).patch(users::patch).delete(users::delete),
         )
         .route("/hub/api/users/{name}/activity", post(users::activity))
+        .route("/hub/api/users/{name}/server", post(servers::start_default).delete(servers::stop_default))
+        .route(
+            "/hub/api/users/{name}/servers/{server}",
+            get(servers::get_named).post(servers::start_named).delete(servers::stop_named),
+        )
         .route("/hub/api/users/{name}/tokens", get(tokens::list).post(tokens::create))
         .route("/hub/api/users/{name}/tokens/{token_id}", get(tokens::get).delete(tokens::revoke))
 }

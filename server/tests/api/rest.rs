@@ -380,3 +380,59 @@ async fn listing_a_thousand_users_pages_and_sorts() {
     let inactive: Value = app.api_get("/hub/api/users?state=active", &root).await.json().await.unwrap();
     assert_eq!(inactive, json!([]));
 }
+
+#[tokio::test]
+async fn servers_start_and_stop_through_the_api() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    let token = app.api_token(&session, "alice", json!({})).await;
+    let token = token["token"].as_str().unwrap();
+
+    let started = app
+        .api(
+            Method::POST,
+            "/hub/api/users/alice/server",
+            token,
+            Some(json!({ "user_options": { "flavour": "base", "size": "small" } })),
+        )
+        .await;
+    assert_eq!(started.status(), 202);
+    assert_eq!(app.final_progress(&session, "").await["ready"], true);
+    let me: Value = app.api_get("/hub/api/users/alice", token).await.json().await.unwrap();
+    assert_eq!(me["server"], "/user/alice/");
+    assert_eq!(me["servers"][""]["ready"], true);
+    assert_eq!(me["servers"][""]["user_options"]["size"], "small");
+    let again = app.api(Method::POST, "/hub/api/users/alice/server", token, None).await;
+    assert_eq!(again.status(), 400);
+
+    assert_eq!(app.api(Method::DELETE, "/hub/api/users/alice/server", token, None).await.status(), 204);
+    let me: Value =
+        app.api_get("/hub/api/users/alice?include_stopped_servers", token).await.json().await.unwrap();
+    assert_eq!(me["server"], Value::Null);
+    assert_eq!(me["servers"][""]["stopped"], true);
+    let me: Value = app.api_get("/hub/api/users/alice", token).await.json().await.unwrap();
+    assert_eq!(me["servers"], json!({}));
+
+    // Bad choices, and a named server removed.
+    let bad = app
+        .api(Method::POST, "/hub/api/users/alice/servers/gpu", token, Some(json!({ "size": "gpu-2" })))
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.json::<Value>().await.unwrap()["message"].as_str().unwrap().contains("GPU"));
+    assert_eq!(app.api(Method::GET, "/hub/api/users/alice/servers/gpu", token, None).await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_read_only_token_cannot_start_servers() {
+    use reqwest::Method;
+    let (app, root) = admin_app().await;
+    app.add_user("bob", "bob-password", false).await;
+    let session = app.session("root", "root-password").await;
+    let limited = app.api_token(&session, "root", json!({ "scopes": ["read:users!user=bob"] })).await;
+    let limited = limited["token"].as_str().unwrap();
+    assert_eq!(app.api(Method::POST, "/hub/api/users/bob/server", limited, None).await.status(), 403);
+    assert_eq!(app.api(Method::DELETE, "/hub/api/users/bob/server", limited, None).await.status(), 403);
+    let _ = root;
+}
