@@ -3,6 +3,7 @@
 //! Queries take a `&Pool` (or a transaction) and return domain rows. SQL is portable; placeholders are `$N`.
 
 pub mod events;
+pub mod groups;
 pub mod servers;
 pub mod sessions;
 pub mod settings;

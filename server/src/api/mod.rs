@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+mod groups;
 mod info;
 pub mod models;
 mod servers;
@@ -10,7 +11,7 @@ mod tokens;
 mod users;
 
 use app::state::AppState;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
@@ -31,5 +32,9 @@ pub fn router() -> Router<AppState> {
             get(servers::get_named).post(servers::start_named).delete(servers::stop_named),
         )
         .route("/hub/api/users/{name}/tokens", get(tokens::list).post(tokens::create))
+        .route("/hub/api/groups", get(groups::list))
+        .route("/hub/api/groups/{name}", get(groups::get).post(groups::create).delete(groups::delete))
+        .route("/hub/api/groups/{name}/users", post(groups::add_users).delete(groups::remove_users))
+        .route("/hub/api/groups/{name}/properties", put(groups::set_properties))
         .route("/hub/api/users/{name}/tokens/{token_id}", get(tokens::get).delete(tokens::revoke))
 }

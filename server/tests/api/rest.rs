@@ -436,3 +436,73 @@ async fn a_read_only_token_cannot_start_servers() {
     assert_eq!(app.api(Method::DELETE, "/hub/api/users/bob/server", limited, None).await.status(), 403);
     let _ = root;
 }
+
+#[tokio::test]
+async fn groups_are_created_filled_read_and_deleted() {
+    use reqwest::Method;
+    let (app, root) = admin_app().await;
+    app.add_user("alice", "alice-password", false).await;
+    app.add_user("bob", "bob-password", false).await;
+    let created =
+        app.api(Method::POST, "/hub/api/groups/staff", &root, Some(json!({ "users": ["alice"] }))).await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.json::<Value>().await.unwrap()["users"], json!(["alice"]));
+    assert_eq!(app.api(Method::POST, "/hub/api/groups/staff", &root, None).await.status(), 409);
+    assert_eq!(app.api(Method::POST, "/hub/api/groups/bad%20name", &root, None).await.status(), 400);
+    assert_eq!(
+        app.api(Method::POST, "/hub/api/groups/x", &root, Some(json!({ "users": ["ghost"] }))).await.status(),
+        400
+    );
+
+    let added: Value = app
+        .api(Method::POST, "/hub/api/groups/staff/users", &root, Some(json!({ "users": ["bob"] })))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(added["users"], json!(["alice", "bob"]));
+    let props: Value = app
+        .api(Method::PUT, "/hub/api/groups/staff/properties", &root, Some(json!({ "gpu": true })))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(props["properties"], json!({ "gpu": true }));
+    let alice: Value = app.api_get("/hub/api/users/alice", &root).await.json().await.unwrap();
+    assert_eq!(alice["groups"], json!(["staff"]));
+
+    // A token limited to the group sees its members, not others.
+    let session = app.session("root", "root-password").await;
+    let limited = app
+        .api_token(
+            &session,
+            "root",
+            json!({ "scopes": ["read:users!group=staff", "read:groups!group=staff"] }),
+        )
+        .await;
+    let limited = limited["token"].as_str().unwrap();
+    assert_eq!(app.api_get("/hub/api/users/bob", limited).await.status(), 200);
+    assert_eq!(app.api_get("/hub/api/users/root", limited).await.status(), 404);
+    assert_eq!(app.api_get("/hub/api/groups/staff", limited).await.status(), 200);
+
+    let removed: Value = app
+        .api(Method::DELETE, "/hub/api/groups/staff/users", &root, Some(json!({ "users": ["alice"] })))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(removed["users"], json!(["bob"]));
+    let listed: Value = app.api_get("/hub/api/groups", &root).await.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(app.api(Method::DELETE, "/hub/api/groups/staff", &root, None).await.status(), 204);
+    assert_eq!(app.api_get("/hub/api/groups/staff", &root).await.status(), 404);
+    // Plain users cannot make groups.
+    let alice_session = app.session("alice", "alice-password").await;
+    let alice_token = app.api_token(&alice_session, "alice", json!({})).await;
+    assert_eq!(
+        app.api(Method::POST, "/hub/api/groups/mine", alice_token["token"].as_str().unwrap(), None)
+            .await
+            .status(),
+        403
+    );
+}

@@ -1,0 +1,82 @@
+//! `groups` and `group_members`.
+
+use sqlx::FromRow;
+
+use super::{now_ms, Pool};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct GroupRow {
+    pub id: i64,
+    pub name: String,
+    pub properties: String,
+}
+
+pub async fn list(pool: &Pool, offset: i64, limit: i64) -> Result<Vec<GroupRow>, sqlx::Error> {
+    sqlx::query_as::<_, GroupRow>("SELECT id, name, properties FROM groups ORDER BY name LIMIT $1 OFFSET $2")
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn by_name(pool: &Pool, name: &str) -> Result<Option<GroupRow>, sqlx::Error> {
+    sqlx::query_as::<_, GroupRow>("SELECT id, name, properties FROM groups WHERE name = $1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+}
+
+/// `Ok(None)` when the name is taken.
+pub async fn insert(pool: &Pool, name: &str) -> Result<Option<GroupRow>, sqlx::Error> {
+    sqlx::query_as::<_, GroupRow>(
+        "INSERT INTO groups (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id, name, properties",
+    )
+    .bind(name)
+    .bind(now_ms())
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn delete(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
+    super::bump_auth_generation();
+    sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(pool).await?;
+    Ok(())
+}
+
+pub async fn members(pool: &Pool, id: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT u.name FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1 ORDER BY u.name",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn add_member(pool: &Pool, group_id: i64, user_id: i64) -> Result<(), sqlx::Error> {
+    super::bump_auth_generation();
+    sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(group_id)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn remove_member(pool: &Pool, group_id: i64, user_id: i64) -> Result<(), sqlx::Error> {
+    super::bump_auth_generation();
+    sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(group_id)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_properties(pool: &Pool, id: i64, properties: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE groups SET properties = $1 WHERE id = $2")
+        .bind(properties)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
