@@ -64,6 +64,7 @@ impl From<hub::servers::ServerError> for AppError {
         match e {
             E::Unexpected(e) => AppError::internal(format!("{e:#}")),
             E::NotFound => AppError::NotFound("The server".into()),
+            E::TooManySpawns { .. } | E::TooManyActive { .. } => AppError::Throttled(e.to_string()),
             other => AppError::Invalid(other.to_string()),
         }
     }

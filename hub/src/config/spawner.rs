@@ -26,6 +26,10 @@ pub struct SpawnerConfig {
     /// GPUs this machine offers to notebooks (an inventory from config until discovery arrives).
     /// GPU sizes are shown and accepted only when this is at least their GPU count. Default `0`.
     pub gpus: u32,
+    /// Servers that may be starting at once; more start requests get 429. Default `100`.
+    pub concurrent_spawn_limit: u32,
+    /// Servers that may be starting or running at once (0: no limit); more get 429. Default `0`.
+    pub active_server_limit: u32,
 }
 
 impl Default for SpawnerConfig {
@@ -40,6 +44,8 @@ impl Default for SpawnerConfig {
             prefix: "ganymede".into(),
             admin_access: false,
             gpus: 0,
+            concurrent_spawn_limit: 100,
+            active_server_limit: 0,
         }
     }
 }
@@ -149,6 +155,9 @@ impl SpawnerConfig {
         }
         if self.http_timeout_seconds == 0 {
             return Err(ConfigError::invalid("spawner.http_timeout_seconds", "must be at least 1"));
+        }
+        if self.concurrent_spawn_limit == 0 {
+            return Err(ConfigError::invalid("spawner.concurrent_spawn_limit", "must be at least 1"));
         }
         if self.pids_limit < 16 {
             return Err(ConfigError::invalid("spawner.pids_limit", "must be at least 16"));

@@ -145,3 +145,15 @@ pub async fn record_activity(pool: &Pool, id: i64, at_ms: i64) -> Result<(), sql
     .await?;
     Ok(())
 }
+
+/// Servers in one of the given states, across all users.
+pub async fn count_with_status(pool: &Pool, statuses: &[&str]) -> Result<i64, sqlx::Error> {
+    let mut total = 0;
+    for status in statuses {
+        total += sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM servers WHERE status = $1")
+            .bind(*status)
+            .fetch_one(pool)
+            .await?;
+    }
+    Ok(total)
+}

@@ -34,6 +34,10 @@ pub enum ServerError {
     NotFound,
     #[error("the server is {0}; try again when it has finished")]
     Busy(String),
+    #[error("too many servers are starting right now; try again in {retry_after_seconds} seconds")]
+    TooManySpawns { retry_after_seconds: u64 },
+    #[error("the hub is running as many servers as it may; try again later")]
+    TooManyActive { retry_after_seconds: u64 },
     #[error(transparent)]
     Spawn(#[from] SpawnError),
     #[error(transparent)]
@@ -136,6 +140,21 @@ pub async fn start(
             && db::servers::count_named(pool, user.id).await? >= i64::from(limit)
         {
             return Err(ServerError::TooManyNamed(limit));
+        }
+    }
+    let existing = db::servers::get(pool, user.id, server.as_str()).await?;
+    if existing.as_ref().is_none_or(|r| r.status == "stopped") {
+        let limits = &hub.config().spawner;
+        if db::servers::count_with_status(pool, &["pending"]).await?
+            >= i64::from(limits.concurrent_spawn_limit)
+        {
+            return Err(ServerError::TooManySpawns { retry_after_seconds: 10 });
+        }
+        if limits.active_server_limit > 0
+            && db::servers::count_with_status(pool, &["pending", "running"]).await?
+                >= i64::from(limits.active_server_limit)
+        {
+            return Err(ServerError::TooManyActive { retry_after_seconds: 60 });
         }
     }
     db::servers::ensure(pool, user.id, server.as_str()).await?;

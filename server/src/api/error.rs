@@ -9,11 +9,13 @@ use serde_json::json;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self { status, message: message.into(), retry_after: None }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -33,8 +35,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "status": self.status.as_u16(), "message": self.message })))
-            .into_response()
+        let body = Json(json!({ "status": self.status.as_u16(), "message": self.message }));
+        let mut response = (self.status, body).into_response();
+        if let Some(seconds) = self.retry_after {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        response
     }
 }
 
@@ -67,6 +75,11 @@ impl From<hub::servers::ServerError> for ApiError {
         match e {
             E::Unexpected(e) => Self::internal(format!("{e:#}")),
             E::NotFound => Self::not_found(e.to_string()),
+            E::TooManySpawns { retry_after_seconds } | E::TooManyActive { retry_after_seconds } => {
+                let mut err = Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+                err.retry_after = Some(retry_after_seconds);
+                err
+            }
             other => Self::bad_request(other.to_string()),
         }
     }

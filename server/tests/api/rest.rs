@@ -506,3 +506,33 @@ async fn groups_are_created_filled_read_and_deleted() {
         403
     );
 }
+
+#[tokio::test]
+async fn spawn_limits_answer_429_with_retry_after() {
+    use reqwest::Method;
+    let app = TestApp::spawn_with(|c| {
+        c.spawner.active_server_limit = 1;
+        c.flavours[0].image = "ganymede/no-such-image:latest".into();
+    })
+    .await;
+    app.add_user("alice", "alice-password", false).await;
+    app.add_user("bob", "bob-password", false).await;
+    // Alice's server occupies the one slot while it is pending.
+    let name = hub::domain::UserName::parse("alice").unwrap();
+    let alice = hub::accounts::find(app.hub.db(), &name).await.unwrap().unwrap();
+    hub::db::servers::ensure(app.hub.db(), alice.id, "").await.unwrap();
+    let row = hub::db::servers::get(app.hub.db(), alice.id, "").await.unwrap().unwrap();
+    assert!(hub::db::servers::begin_start(app.hub.db(), row.id, "base", "small").await.unwrap());
+
+    let session = app.session("bob", "bob-password").await;
+    let token = app.api_token(&session, "bob", json!({})).await;
+    let response =
+        app.api(Method::POST, "/hub/api/users/bob/server", token["token"].as_str().unwrap(), None).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "60");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 429);
+    // The dashboard's server function says the same.
+    let form = app.server_fn("start_server", &[("flavour", "base"), ("size", "small")], Some(&session)).await;
+    assert_eq!(form.status(), 429);
+}
