@@ -6,7 +6,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="$HOME/.cargo/bin:$root/.tools/node_modules/.bin:$PATH"
+"$root/scripts/setup.sh" run >/dev/null
 
 # The hub exactly as scripts/run.sh builds it, then the measuring client.
 cargo leptos build --release

@@ -23,6 +23,19 @@ fn opt_iso(ms: Option<i64>) -> Value {
     ms.map(iso).unwrap_or(Value::Null)
 }
 
+/// Leaves out keys whose value is null where the spec's schema does not allow null (an absent
+/// optional field is valid; a null one is not).
+fn drop_nulls(mut model: Value, keys: &[&str]) -> Value {
+    if let Some(map) = model.as_object_mut() {
+        for key in keys {
+            if map.get(*key).is_some_and(Value::is_null) {
+                map.remove(*key);
+            }
+        }
+    }
+    model
+}
+
 pub fn server_model(user: &str, s: &ServerInfo) -> Value {
     let progress_url = if s.name.is_empty() {
         format!("/hub/api/users/{user}/server/progress")
@@ -34,7 +47,7 @@ pub fn server_model(user: &str, s: &ServerInfo) -> Value {
         "stopping" => json!("stop"),
         _ => Value::Null,
     };
-    json!({
+    let model = json!({
         "name": s.name,
         "ready": s.status == "running",
         "stopped": s.status == "stopped",
@@ -47,7 +60,8 @@ pub fn server_model(user: &str, s: &ServerInfo) -> Value {
         "last_activity": opt_iso(s.last_activity),
         "state": null,
         "user_options": { "flavour": s.flavour, "size": s.size },
-    })
+    });
+    drop_nulls(model, &["pending", "started", "last_activity", "state"])
 }
 
 /// The User model; stopped servers only when asked for.
@@ -69,7 +83,7 @@ pub async fn user_model(hub: &Hub, user: &User, include_stopped: bool) -> Result
         }
     }
     let roles = if user.is_admin { json!(["admin", "user"]) } else { json!(["user"]) };
-    Ok(json!({
+    let model = json!({
         "kind": "user",
         "name": user.name.as_str(),
         "admin": user.is_admin,
@@ -81,15 +95,15 @@ pub async fn user_model(hub: &Hub, user: &User, include_stopped: bool) -> Result
         "last_activity": opt_iso(user.last_activity),
         "servers": map,
         "auth_state": null,
-    }))
+    });
+    Ok(drop_nulls(model, &["pending", "last_activity", "auth_state"]))
 }
 
 pub fn token_model(t: &TokenInfo) -> Value {
-    json!({
+    let model = json!({
         "id": format!("a{}", t.id),
         "kind": "api_token",
         "user": t.user,
-        "service": null,
         "roles": [],
         "scopes": t.requested,
         "note": t.note,
@@ -98,5 +112,6 @@ pub fn token_model(t: &TokenInfo) -> Value {
         "last_activity": opt_iso(t.last_activity),
         "session_id": null,
         "oauth_client": "Ganymede",
-    })
+    });
+    drop_nulls(model, &["expires_at", "last_activity"])
 }

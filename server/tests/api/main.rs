@@ -10,6 +10,7 @@ mod login;
 mod pages;
 mod proxy;
 mod rest;
+mod schema;
 mod sessions;
 mod signup;
 mod spawner;
