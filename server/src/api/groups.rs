@@ -143,18 +143,34 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Adds or removes members, then answers the group.
+async fn change_members(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    users: &[String],
+    add: bool,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Groups, Resource::Group { name })?;
+    let g = find(state, name).await?;
+    for u in resolve_users(state, users).await? {
+        let done = if add {
+            groups::add_member(state.hub.db(), g.id, u.id).await
+        } else {
+            groups::remove_member(state.hub.db(), g.id, u.id).await
+        };
+        done.map_err(ApiError::internal)?;
+    }
+    Ok(Json(model(state, &g).await?))
+}
+
 pub async fn add_users(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Members>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Groups, Resource::Group { name: &name })?;
-    let g = find(&state, &name).await?;
-    for u in resolve_users(&state, &body.users).await? {
-        groups::add_member(state.hub.db(), g.id, u.id).await.map_err(ApiError::internal)?;
-    }
-    Ok(Json(model(&state, &g).await?))
+    change_members(&state, &caller, &name, &body.users, true).await
 }
 
 pub async fn remove_users(
@@ -163,12 +179,7 @@ pub async fn remove_users(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Members>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Groups, Resource::Group { name: &name })?;
-    let g = find(&state, &name).await?;
-    for u in resolve_users(&state, &body.users).await? {
-        groups::remove_member(state.hub.db(), g.id, u.id).await.map_err(ApiError::internal)?;
-    }
-    Ok(Json(model(&state, &g).await?))
+    change_members(&state, &caller, &name, &body.users, false).await
 }
 
 pub async fn set_properties(

@@ -46,8 +46,8 @@ pub async fn guard(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Percent-encodes everything but unreserved characters and `/`.
-fn encode_query_value(value: &str) -> String {
+/// Percent-encodes everything but unreserved characters and `/`, for a query value.
+pub fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
