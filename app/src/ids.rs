@@ -10,3 +10,5 @@ pub const ADMIN_USERS: &str = "admin-users";
 pub const SERVERS: &str = "servers";
 pub const SPAWN_PROGRESS: &str = "spawn-progress";
 pub const SPAWN_MESSAGE: &str = "spawn-message";
+pub const NEW_TOKEN: &str = "new-token";
+pub const TOKENS: &str = "tokens";

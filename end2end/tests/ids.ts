@@ -8,3 +8,5 @@ export const ADMIN_USERS = 'admin-users';
 export const SERVERS = 'servers';
 export const SPAWN_PROGRESS = 'spawn-progress';
 export const SPAWN_MESSAGE = 'spawn-message';
+export const NEW_TOKEN = 'new-token';
+export const TOKENS = 'tokens';

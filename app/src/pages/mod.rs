@@ -7,3 +7,4 @@ pub mod login;
 pub mod not_found;
 pub mod signup;
 pub mod spawn_pending;
+pub mod tokens;

@@ -8,7 +8,8 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 /// Pages that need a signed-in user.
-const SIGNED_IN_PAGES: &[&str] = &["/hub/home", "/hub/account", "/hub/admin", "/hub/spawn-pending"];
+const SIGNED_IN_PAGES: &[&str] =
+    &["/hub/home", "/hub/account", "/hub/admin", "/hub/spawn-pending", "/hub/token"];
 /// Pages only for admins (a subset of the above).
 const ADMIN_PAGES: &[&str] = &["/hub/admin"];
 
