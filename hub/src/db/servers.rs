@@ -157,3 +157,25 @@ pub async fn count_with_status(pool: &Pool, statuses: &[&str]) -> Result<i64, sq
     }
     Ok(total)
 }
+
+/// Creates a stopped server with a recorded choice; false when it exists already.
+pub async fn create_stopped(
+    pool: &Pool,
+    user_id: i64,
+    name: &str,
+    flavour: &str,
+    size: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO servers (user_id, name, status, flavour, size, created_at) VALUES ($1, $2, 'stopped', $3, $4, $5) \
+         ON CONFLICT (user_id, name) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(name)
+    .bind(flavour)
+    .bind(size)
+    .bind(now_ms())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -410,3 +410,39 @@ pub async fn purge_user(hub: &Hub, user: &User) -> Result<(), ServerError> {
     events::record(hub.db(), None, "user.purge_home", Some(user.name.as_str()), json!({})).await?;
     Ok(())
 }
+
+/// Creates a named server without starting it (the API's PUT); false when it already exists.
+pub async fn create(
+    hub: &Hub,
+    user: &User,
+    server: &ServerName,
+    flavour: &str,
+    size: &str,
+) -> Result<bool, ServerError> {
+    if server.is_default() {
+        return Err(ServerError::InvalidName(crate::domain::ServerNameError::Reserved(String::new())));
+    }
+    let launch = catalogue::resolve(hub.config(), flavour, size)?;
+    let pool = hub.db();
+    let limit = hub.config().spawner.named_servers_limit;
+    if limit == 0 {
+        return Err(ServerError::NamedServersDisabled);
+    }
+    if db::servers::count_named(pool, user.id).await? >= i64::from(limit) {
+        return Err(ServerError::TooManyNamed(limit));
+    }
+    let created =
+        db::servers::create_stopped(pool, user.id, server.as_str(), &launch.flavour.id, &launch.size.id)
+            .await?;
+    if created {
+        events::record(
+            pool,
+            Some(user.name.as_str()),
+            "server.create",
+            Some(&format!("{}/{}", user.name, server)),
+            json!({}),
+        )
+        .await?;
+    }
+    Ok(created)
+}

@@ -1,7 +1,7 @@
 //! `/hub/api/groups`, `/hub/api/groups/{name}`, `/users`, `/properties`.
 
 use app::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use hub::db::groups::{self, GroupRow};
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiQuery};
 
 const MAX_NAME: usize = 255;
 
@@ -51,7 +51,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if !caller.scopes.has_any(Scope::ListGroups) {
         caller.require(Scope::ListGroups, Resource::Hub)?;

@@ -29,7 +29,10 @@ pub fn router() -> Router<AppState> {
         .route("/hub/api/users/{name}/server", post(servers::start_default).delete(servers::stop_default))
         .route(
             "/hub/api/users/{name}/servers/{server}",
-            get(servers::get_named).post(servers::start_named).delete(servers::stop_named),
+            get(servers::get_named)
+                .post(servers::start_named)
+                .put(servers::create_named)
+                .delete(servers::stop_named),
         )
         .route("/hub/api/users/{name}/tokens", get(tokens::list).post(tokens::create))
         .route("/hub/api/groups", get(groups::list))

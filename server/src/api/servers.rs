@@ -47,19 +47,8 @@ fn server_name(raw: &str) -> Result<ServerName, ApiError> {
     ServerName::parse(raw).map_err(|e| ApiError::bad_request(format!("invalid server name {raw:?}: {e}")))
 }
 
-async fn start(
-    state: &AppState,
-    caller: &Caller,
-    user: &str,
-    server: &str,
-    body: StartBody,
-) -> Result<StatusCode, ApiError> {
-    let groups = groups_for(state, user).await?;
-    caller.require(Scope::Servers, Resource::Server { user, server, groups: &groups })?;
-    let owner = path_user(state, user).await?;
-    let name = server_name(server)?;
-    let _ = body.display_name;
-    let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
+/// The flavour and size a request names, or the first flavour and its first size.
+fn choice(state: &AppState, options: Options) -> Result<(String, String), ApiError> {
     let config = state.hub.config();
     let flavour = match options.flavour {
         Some(f) => f,
@@ -78,6 +67,48 @@ async fn start(
             .and_then(|f| hub::catalogue::sizes_for(config, f).first().map(|s| s.id.clone()))
             .ok_or_else(|| ApiError::bad_request(format!("there is no flavour {flavour:?}")))?,
     };
+    Ok((flavour, size))
+}
+
+/// `PUT /users/{name}/servers/{server}`: create a named server without starting it.
+pub async fn create_named(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, server)): Path<(String, String)>,
+    ApiJson(body): ApiJson<StartBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let groups = groups_for(&state, &user).await?;
+    caller.require(Scope::Servers, Resource::Server { user: &user, server: &server, groups: &groups })?;
+    let owner = path_user(&state, &user).await?;
+    let name = server_name(&server)?;
+    let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
+    let (flavour, size) = choice(&state, options)?;
+    if !hub::servers::create(&state.hub, &owner, &name, &flavour, &size).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{user} already has a server named {server}"),
+        ));
+    }
+    let info = hub::servers::get(&state.hub, &owner, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No such server"))?;
+    Ok((StatusCode::CREATED, Json(server_model(&user, &info))))
+}
+
+async fn start(
+    state: &AppState,
+    caller: &Caller,
+    user: &str,
+    server: &str,
+    body: StartBody,
+) -> Result<StatusCode, ApiError> {
+    let groups = groups_for(state, user).await?;
+    caller.require(Scope::Servers, Resource::Server { user, server, groups: &groups })?;
+    let owner = path_user(state, user).await?;
+    let name = server_name(server)?;
+    let _ = body.display_name;
+    let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
+    let (flavour, size) = choice(state, options)?;
     match hub::servers::start(&state.hub, &owner, &name, &flavour, &size).await? {
         StartOutcome::Started | StartOutcome::AlreadyPending => Ok(StatusCode::ACCEPTED),
         StartOutcome::AlreadyRunning => {

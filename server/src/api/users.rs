@@ -1,7 +1,7 @@
 //! `/hub/api/user`, `/hub/api/users`, `/hub/api/users/{name}` and `/activity`.
 
 use app::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::ACCEPT;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiQuery};
 use super::models::user_model;
 
 /// Default and largest page sizes of `GET /users`.
@@ -66,7 +66,7 @@ pub async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Query(query): Query<GetUserQuery>,
+    ApiQuery(query): ApiQuery<GetUserQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let groups = groups_for(&state, &name).await?;
     caller.require(Scope::ReadUsers, Resource::User { name: &name, groups: &groups })?;
@@ -89,7 +89,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let unfiltered = caller.scopes.check(Scope::ListUsers, Resource::Hub) == Access::Allowed;
     if !unfiltered && !caller.scopes.has_any(Scope::ListUsers) {

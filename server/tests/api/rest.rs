@@ -536,3 +536,32 @@ async fn spawn_limits_answer_429_with_retry_after() {
     let form = app.server_fn("start_server", &[("flavour", "base"), ("size", "small")], Some(&session)).await;
     assert_eq!(form.status(), 429);
 }
+
+#[tokio::test]
+async fn named_servers_can_be_created_without_starting_and_bad_queries_get_the_error_shape() {
+    use reqwest::Method;
+    let (app, root) = admin_app().await;
+    let created = app
+        .api(
+            Method::PUT,
+            "/hub/api/users/root/servers/draft",
+            &root,
+            Some(json!({ "user_options": { "size": "medium" } })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let server: Value = created.json().await.unwrap();
+    assert_eq!(server["stopped"], true);
+    assert_eq!(server["user_options"], json!({ "flavour": "base", "size": "medium" }));
+    assert_eq!(app.api(Method::PUT, "/hub/api/users/root/servers/draft", &root, None).await.status(), 409);
+    let bad = app
+        .api(Method::PUT, "/hub/api/users/root/servers/x", &root, Some(json!({ "flavour": "cobol" })))
+        .await;
+    assert_eq!(bad.status(), 400);
+
+    let query = app.api_get("/hub/api/users?colour=red", &root).await;
+    assert_eq!(query.status(), 400);
+    let body: Value = query.json().await.unwrap();
+    assert_eq!(body["status"], 400);
+    assert!(body["message"].as_str().unwrap().contains("colour"), "{body}");
+}
