@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson};
 use super::models::server_model;
-use super::users::{groups_for, path_user};
+use super::users::{existing, lookup};
 
 /// A start request: `{"user_options": {"flavour": …, "size": …}}`, or (JupyterHub before 6) the
 /// options as the whole body.
@@ -77,9 +77,9 @@ pub async fn create_named(
     Path((user, server)): Path<(String, String)>,
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let groups = groups_for(&state, &user).await?;
+    let (found, groups) = lookup(&state, &user).await?;
     caller.require(Scope::Servers, Resource::Server { user: &user, server: &server, groups: &groups })?;
-    let owner = path_user(&state, &user).await?;
+    let owner = existing(found, &user)?;
     let name = server_name(&server)?;
     let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
     let (flavour, size) = choice(&state, options)?;
@@ -102,9 +102,9 @@ async fn start(
     server: &str,
     body: StartBody,
 ) -> Result<StatusCode, ApiError> {
-    let groups = groups_for(state, user).await?;
+    let (found, groups) = lookup(state, user).await?;
     caller.require(Scope::Servers, Resource::Server { user, server, groups: &groups })?;
-    let owner = path_user(state, user).await?;
+    let owner = existing(found, user)?;
     let name = server_name(server)?;
     let _ = body.display_name;
     let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
@@ -124,9 +124,9 @@ async fn stop(
     server: &str,
     body: StopBody,
 ) -> Result<StatusCode, ApiError> {
-    let groups = groups_for(state, user).await?;
+    let (found, groups) = lookup(state, user).await?;
     caller.require(Scope::DeleteServers, Resource::Server { user, server, groups: &groups })?;
-    let owner = path_user(state, user).await?;
+    let owner = existing(found, user)?;
     let name = server_name(server)?;
     if body.remove {
         hub::servers::delete(&state.hub, &owner, &name).await?;
@@ -183,9 +183,9 @@ pub async fn get_named(
     caller: Caller,
     Path((user, server)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let groups = groups_for(&state, &user).await?;
+    let (found, groups) = lookup(&state, &user).await?;
     caller.require(Scope::ReadServers, Resource::Server { user: &user, server: &server, groups: &groups })?;
-    let owner = path_user(&state, &user).await?;
+    let owner = existing(found, &user)?;
     let name = server_name(&server)?;
     let info = hub::servers::get(&state.hub, &owner, &name)
         .await?

@@ -38,13 +38,22 @@ pub async fn path_user(state: &AppState, raw: &str) -> Result<User, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("No such user: {name}")))
 }
 
-/// Group names of a user named in a path (empty when there is no such user), for scope filters.
-pub async fn groups_for(state: &AppState, raw: &str) -> Result<Vec<String>, ApiError> {
-    let Ok(name) = UserName::parse(raw) else { return Ok(Vec::new()) };
+/// The user a path names (`None` when the name is invalid or unknown) and their groups: one
+/// lookup serves both the scope check (group filters) and the handler.
+pub async fn lookup(state: &AppState, raw: &str) -> Result<(Option<User>, Vec<String>), ApiError> {
+    let Ok(name) = UserName::parse(raw) else { return Ok((None, Vec::new())) };
     match accounts::find(state.hub.db(), &name).await? {
-        Some(u) => hub::db::groups_of(state.hub.db(), u.id).await.map_err(ApiError::internal),
-        None => Ok(Vec::new()),
+        Some(u) => {
+            let groups = hub::db::groups_of(state.hub.db(), u.id).await.map_err(ApiError::internal)?;
+            Ok((Some(u), groups))
+        }
+        None => Ok((None, Vec::new())),
     }
+}
+
+/// The looked-up user, or 404 alike for invalid and unknown names.
+pub fn existing(found: Option<User>, raw: &str) -> Result<User, ApiError> {
+    found.ok_or_else(|| ApiError::not_found(format!("No such user: {raw}")))
 }
 
 /// `?flag`, `?flag=1`, `?flag=true` are true; absent, `0`, `false` are false.
@@ -68,9 +77,9 @@ pub async fn get_user(
     Path(name): Path<String>,
     ApiQuery(query): ApiQuery<GetUserQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let groups = groups_for(&state, &name).await?;
+    let (found, groups) = lookup(&state, &name).await?;
     caller.require(Scope::ReadUsers, Resource::User { name: &name, groups: &groups })?;
-    let user = path_user(&state, &name).await?;
+    let user = existing(found, &name)?;
     Ok(Json(user_model(&state.hub, &user, flag(&query.include_stopped_servers)).await?))
 }
 
@@ -255,9 +264,9 @@ pub async fn delete(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let groups = groups_for(&state, &raw).await?;
+    let (found, groups) = lookup(&state, &raw).await?;
     caller.require(Scope::DeleteUsers, Resource::User { name: &raw, groups: &groups })?;
-    let user = path_user(&state, &raw).await?;
+    let user = existing(found, &raw)?;
     for info in hub::servers::list(&state.hub, &user).await? {
         let server = hub::domain::ServerName::parse(&info.name).unwrap_or_default();
         hub::servers::stop(&state.hub, &user, &server).await?;
@@ -280,9 +289,9 @@ pub async fn patch(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<PatchUser>,
 ) -> Result<Json<Value>, ApiError> {
-    let groups = groups_for(&state, &raw).await?;
+    let (found, groups) = lookup(&state, &raw).await?;
     caller.require(Scope::AdminUsers, Resource::User { name: &raw, groups: &groups })?;
-    let mut user = path_user(&state, &raw).await?;
+    let mut user = existing(found, &raw)?;
     let actor = Some(caller.user.name.as_str());
     if let Some(new) = body.name {
         let new = UserName::parse(&new)
@@ -319,9 +328,9 @@ pub async fn activity(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<Activity>,
 ) -> Result<StatusCode, ApiError> {
-    let groups = groups_for(&state, &raw).await?;
+    let (found, groups) = lookup(&state, &raw).await?;
     caller.require(Scope::UsersActivity, Resource::User { name: &raw, groups: &groups })?;
-    let user = path_user(&state, &raw).await?;
+    let user = existing(found, &raw)?;
     let at = match body.last_activity {
         None => hub::db::now_ms(),
         Some(text) => {
