@@ -81,3 +81,27 @@ impl From<hub::accounts::AccountError> for AppError {
         }
     }
 }
+
+#[cfg(feature = "ssr")]
+impl From<hub::groups::GroupError> for AppError {
+    fn from(e: hub::groups::GroupError) -> Self {
+        use hub::groups::GroupError as E;
+        match e {
+            E::Unexpected(e) => AppError::internal(format!("{e:#}")),
+            E::NotFound(name) => AppError::NotFound(format!("Group {name}")),
+            other => AppError::Invalid(other.to_string()),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<hub::users::UserOpError> for AppError {
+    fn from(e: hub::users::UserOpError) -> Self {
+        use hub::users::UserOpError as E;
+        match e {
+            E::Account(e) => e.into(),
+            E::Server(e) => e.into(),
+            other => AppError::Invalid(other.to_string()),
+        }
+    }
+}

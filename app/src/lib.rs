@@ -20,8 +20,14 @@ use leptos_router::path;
 
 use crate::components::nav::Nav;
 use crate::pages::{
-    account::AccountPage, admin::AdminPage, home::HomePage, login::LoginPage, not_found::NotFound,
-    signup::SignupPage, spawn_pending::SpawnPendingPage, tokens::TokensPage,
+    account::AccountPage,
+    admin::{AdminGroupsPage, AdminLogPage, AdminPage},
+    home::HomePage,
+    login::LoginPage,
+    not_found::NotFound,
+    signup::SignupPage,
+    spawn_pending::SpawnPendingPage,
+    tokens::TokensPage,
 };
 
 /// The HTML document around every page.
@@ -71,6 +77,8 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/hub/signup") view=SignupPage/>
                 <Route path=path!("/hub/account") view=AccountPage/>
                 <Route path=path!("/hub/admin") view=AdminPage/>
+                <Route path=path!("/hub/admin/groups") view=AdminGroupsPage/>
+                <Route path=path!("/hub/admin/log") view=AdminLogPage/>
                 <Route path=path!("/hub/token") view=TokensPage/>
                 <Route path=path!("/hub/spawn-pending/:user") view=SpawnPendingPage/>
                 <Route path=path!("/hub/spawn-pending/:user/:server") view=SpawnPendingPage/>

@@ -1,8 +1,12 @@
-//! `ganymede-bench`: one run, two targets — Jupyter directly (with its token) and the same Jupyter
-//! through Ganymede's proxy (with a session cookie) — and the ratios between them.
+//! `ganymede-bench`: measurements in one run against a baseline, reported as ratios.
 //!
-//! Measures: small GET requests/s and latency p50/p99 at 1 and 10 connections, MB/s of a 10 MiB
-//! download, and the round trip of kernel `execute_request`s over the websocket.
+//! - `proxy`: Jupyter directly (with its token) and the same Jupyter through Ganymede's proxy (with
+//!   a session cookie): small GET requests/s and latency p50/p99 at 1 and 10 connections, MB/s of a
+//!   10 MiB download, and the round trip of kernel `execute_request`s over the websocket.
+//! - `users-api`: `GET /hub/api/users` pages, searches and single users on hubs holding the same
+//!   users (Ganymede, and JupyterHub as the baseline when given): requests/s and p50/p99.
+
+mod users_api;
 
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -19,6 +23,15 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Parser, Debug)]
+#[command(about = "Ganymede's benchmarks")]
+enum Cli {
+    /// Ganymede's proxy against the direct connection to the same Jupyter server.
+    Proxy(Args),
+    /// `GET /hub/api/users` on hubs holding the same users.
+    UsersApi(users_api::Args),
+}
+
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Jupyter directly, e.g. http://127.0.0.1:32768
     #[arg(long)]
@@ -45,7 +58,7 @@ struct Args {
 
 #[derive(Clone)]
 struct Target {
-    name: &'static str,
+    name: String,
     base: String,
     header: (&'static str, String),
 }
@@ -88,19 +101,22 @@ async fn get(client: &Client<HttpConnector, Empty<Bytes>>, t: &Target, path: &st
     Ok(n)
 }
 
-/// `connections` loops, each on its own keep-alive connection, for `seconds`.
-async fn rate(t: &Target, path: &str, connections: usize, seconds: u64) -> anyhow::Result<Rate> {
+/// `connections` loops, each on its own keep-alive connection, for `seconds`, requesting `paths`
+/// in turn.
+async fn rate(t: &Target, paths: &[String], connections: usize, seconds: u64) -> anyhow::Result<Rate> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for task in 0..connections {
         let t = t.clone();
-        let path = path.to_owned();
+        let paths = paths.to_vec();
         tasks.push(tokio::spawn(async move {
             let c = client();
             let mut latencies = Vec::new();
+            let mut i = task;
             while Instant::now() < deadline {
                 let start = Instant::now();
-                get(&c, &t, &path).await?;
+                get(&c, &t, &paths[i % paths.len()]).await?;
+                i += 1;
                 latencies.push(start.elapsed().as_secs_f64() * 1000.0);
             }
             anyhow::Ok(latencies)
@@ -245,18 +261,24 @@ async fn kernel_round_trip(t: &Target, user: &str, n: usize) -> anyhow::Result<(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    match Cli::parse() {
+        Cli::Proxy(args) => proxy(args).await,
+        Cli::UsersApi(args) => users_api::run(args).await,
+    }
+}
+
+async fn proxy(args: Args) -> anyhow::Result<()> {
     let direct = Target {
-        name: "direct",
+        name: "direct".into(),
         base: args.direct.clone(),
         header: ("authorization", format!("token {}", args.token)),
     };
     let proxy = Target {
-        name: "ganymede",
+        name: "ganymede".into(),
         base: args.proxy.clone(),
         header: ("cookie", format!("ganymede-session={}", args.session)),
     };
-    let small = format!("/user/{}/api/status", args.user);
+    let small = vec![format!("/user/{}/api/status", args.user)];
     let big = format!("/user/{}/files/bench-10MiB.bin", args.user);
 
     println!("| measurement | direct | ganymede | ratio (ganymede/direct) |");

@@ -32,6 +32,14 @@ pub fn sizes_for<'a>(config: &'a Config, flavour: &FlavourConfig) -> Vec<&'a Siz
         .collect()
 }
 
+/// The flavour and size a start uses when the request names neither: the first flavour and the
+/// first size it may use.
+pub fn default_choice(config: &Config) -> Option<(String, String)> {
+    let flavour = config.flavours.first()?;
+    let size = sizes_for(config, flavour).first()?.id.clone();
+    Some((flavour.id.clone(), size))
+}
+
 pub fn resolve(config: &Config, flavour: &str, size: &str) -> Result<Launch, LaunchError> {
     let f = config
         .flavours

@@ -7,12 +7,14 @@ pub mod catalogue;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod groups;
 pub mod scopes;
 pub mod secret;
 pub mod servers;
 pub mod sessions;
 pub mod spawner;
 pub mod tokens;
+pub mod users;
 
 mod hub;
 

@@ -98,7 +98,7 @@ pub async fn start_server(flavour: String, size: String, name: Option<String>) -
     let hub = crate::state::hub()?;
     let server = hub::domain::ServerName::parse(name.as_deref().unwrap_or_default())
         .map_err(|e| AppError::Invalid(e.to_string()))?;
-    match hub::servers::start(&hub, &user, &server, &flavour, &size).await? {
+    match hub::servers::start(&hub, Some(user.name.as_str()), &user, &server, &flavour, &size).await? {
         StartOutcome::Started | StartOutcome::AlreadyPending => {
             leptos_axum::redirect(&ssr::progress_page(user.name.as_str(), server.as_str()))
         }
@@ -112,7 +112,7 @@ pub async fn stop_server(name: String) -> Result<(), AppError> {
     let user = crate::session::ssr::require_user()?;
     let hub = crate::state::hub()?;
     let server = hub::domain::ServerName::parse(&name).map_err(|e| AppError::Invalid(e.to_string()))?;
-    hub::servers::stop(&hub, &user, &server).await?;
+    hub::servers::stop(&hub, Some(user.name.as_str()), &user, &server).await?;
     Ok(())
 }
 
@@ -121,7 +121,7 @@ pub async fn delete_server(name: String) -> Result<(), AppError> {
     let user = crate::session::ssr::require_user()?;
     let hub = crate::state::hub()?;
     let server = hub::domain::ServerName::parse(&name).map_err(|e| AppError::Invalid(e.to_string()))?;
-    hub::servers::delete(&hub, &user, &server).await?;
+    hub::servers::delete(&hub, Some(user.name.as_str()), &user, &server).await?;
     Ok(())
 }
 

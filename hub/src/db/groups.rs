@@ -80,3 +80,18 @@ pub async fn set_properties(pool: &Pool, id: i64, properties: &str) -> Result<()
         .await?;
     Ok(())
 }
+
+/// Members as (user id, name).
+pub async fn member_ids(pool: &Pool, id: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.name FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+}
+
+/// How many groups there are.
+pub async fn count(pool: &Pool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM groups").fetch_one(pool).await
+}

@@ -87,3 +87,9 @@ pub async fn groups_of(pool: &Pool, user_id: i64) -> Result<Vec<String>, sqlx::E
     .fetch_all(pool)
     .await
 }
+
+/// A `LIKE … ESCAPE '\'` pattern matching `filter` anywhere, its wildcards taken literally.
+pub(crate) fn like_pattern(filter: &str) -> String {
+    let escaped = filter.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}

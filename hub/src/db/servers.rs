@@ -179,3 +179,32 @@ pub async fn create_stopped(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Changes the flavour and size of a stopped server; false when it is not stopped.
+pub async fn set_choice_stopped(
+    pool: &Pool,
+    id: i64,
+    flavour: &str,
+    size: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE servers SET flavour = $1, size = $2 WHERE id = $3 AND status = 'stopped'")
+        .bind(flavour)
+        .bind(size)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Renames a stopped server; false when it is not stopped or the name is taken.
+pub async fn rename_stopped(pool: &Pool, id: i64, new_name: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE servers SET name = $1 WHERE id = $2 AND status = 'stopped' \
+         AND NOT EXISTS (SELECT 1 FROM servers o WHERE o.user_id = servers.user_id AND o.name = $1)",
+    )
+    .bind(new_name)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

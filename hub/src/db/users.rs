@@ -220,11 +220,6 @@ fn where_clause(q: &PageQuery) -> String {
     }
 }
 
-fn like_pattern(filter: &str) -> String {
-    let escaped = filter.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 /// One page of users and the total that match, in two indexed queries: the cost follows the page
 /// size, not the number of users.
 pub async fn page(pool: &Pool, q: &PageQuery) -> Result<(Vec<UserRow>, i64), sqlx::Error> {
@@ -247,8 +242,8 @@ pub async fn page(pool: &Pool, q: &PageQuery) -> Result<(Vec<UserRow>, i64), sql
     let mut rows = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql));
     let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql));
     if let Some(f) = &q.name_filter {
-        rows = rows.bind(like_pattern(f));
-        count = count.bind(like_pattern(f));
+        rows = rows.bind(super::like_pattern(f));
+        count = count.bind(super::like_pattern(f));
     }
     let rows = rows.bind(q.limit).bind(q.offset).fetch_all(pool).await?;
     let total = count.fetch_one(pool).await?;

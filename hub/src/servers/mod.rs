@@ -34,6 +34,14 @@ pub enum ServerError {
     NotFound,
     #[error("the server is {0}; try again when it has finished")]
     Busy(String),
+    #[error("the server is {0}; stop it before changing it")]
+    NotStopped(String),
+    #[error("nothing to change: give a new name or user_options")]
+    NothingToChange,
+    #[error("the default server cannot be renamed, and no server can be renamed to it")]
+    DefaultNotRenamed,
+    #[error("there is already a server named {0}")]
+    NameTaken(String),
     #[error("too many servers are starting right now; try again in {retry_after_seconds} seconds")]
     TooManySpawns { retry_after_seconds: u64 },
     #[error("the hub is running as many servers as it may; try again later")]
@@ -121,9 +129,11 @@ struct StoredState {
 }
 
 /// Begins starting `server` for `user` with the chosen flavour and size; returns at once.
+/// `actor` is who asked (the owner, an admin, or `None` for the hub itself): the audit log names them.
 #[tracing::instrument(skip(hub, user), fields(user.name = %user.name, server.name = %server))]
 pub async fn start(
     hub: &Hub,
+    actor: Option<&str>,
     user: &User,
     server: &ServerName,
     flavour: &str,
@@ -170,7 +180,7 @@ pub async fn start(
     }
     events::record(
         pool,
-        Some(user.name.as_str()),
+        actor,
         "server.start",
         Some(&format!("{}/{}", user.name, server)),
         json!({ "flavour": launch.flavour.id, "size": launch.size.id }),
@@ -293,7 +303,12 @@ fn failed_event(message: &str) -> ProgressEvent {
 
 /// Stops a running server and waits for it to be gone. Stopping a stopped server is a no-op.
 #[tracing::instrument(skip(hub, user), fields(user.name = %user.name, server.name = %server))]
-pub async fn stop(hub: &Hub, user: &User, server: &ServerName) -> Result<(), ServerError> {
+pub async fn stop(
+    hub: &Hub,
+    actor: Option<&str>,
+    user: &User,
+    server: &ServerName,
+) -> Result<(), ServerError> {
     let pool = hub.db();
     let row = db::servers::get(pool, user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
     if row.status == "stopped" {
@@ -306,34 +321,26 @@ pub async fn stop(hub: &Hub, user: &User, server: &ServerName) -> Result<(), Ser
     let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
     let stopped = hub.spawner().stop(&stored.spawner).await;
     db::servers::mark_stopped(pool, row.id).await?;
-    events::record(
-        pool,
-        Some(user.name.as_str()),
-        "server.stop",
-        Some(&format!("{}/{}", user.name, server)),
-        json!({}),
-    )
-    .await?;
+    events::record(pool, actor, "server.stop", Some(&format!("{}/{}", user.name, server)), json!({})).await?;
     stopped?;
     info!("server stopped");
     Ok(())
 }
 
 /// Stops (when needed) and forgets a server. The user's home volume stays.
-pub async fn delete(hub: &Hub, user: &User, server: &ServerName) -> Result<(), ServerError> {
-    stop(hub, user, server).await?;
+pub async fn delete(
+    hub: &Hub,
+    actor: Option<&str>,
+    user: &User,
+    server: &ServerName,
+) -> Result<(), ServerError> {
+    stop(hub, actor, user, server).await?;
     let row = db::servers::get(hub.db(), user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
     if !db::servers::delete_stopped(hub.db(), row.id).await? {
         return Err(ServerError::Busy(row.status));
     }
-    events::record(
-        hub.db(),
-        Some(user.name.as_str()),
-        "server.delete",
-        Some(&format!("{}/{}", user.name, server)),
-        json!({}),
-    )
-    .await?;
+    events::record(hub.db(), actor, "server.delete", Some(&format!("{}/{}", user.name, server)), json!({}))
+        .await?;
     Ok(())
 }
 
@@ -401,19 +408,20 @@ pub async fn reconcile(hub: &Hub) -> Result<(), ServerError> {
 
 /// Stops and forgets all of a user's servers and removes their home volume: what deleting a user
 /// with their data needs.
-pub async fn purge_user(hub: &Hub, user: &User) -> Result<(), ServerError> {
+pub async fn purge_user(hub: &Hub, actor: Option<&str>, user: &User) -> Result<(), ServerError> {
     for info in list(hub, user).await? {
         let name = ServerName::parse(&info.name).unwrap_or_default();
-        delete(hub, user, &name).await?;
+        delete(hub, actor, user, &name).await?;
     }
     hub.spawner().remove_home(&user.name).await?;
-    events::record(hub.db(), None, "user.purge_home", Some(user.name.as_str()), json!({})).await?;
+    events::record(hub.db(), actor, "user.purge_home", Some(user.name.as_str()), json!({})).await?;
     Ok(())
 }
 
 /// Creates a named server without starting it (the API's PUT); false when it already exists.
 pub async fn create(
     hub: &Hub,
+    actor: Option<&str>,
     user: &User,
     server: &ServerName,
     flavour: &str,
@@ -435,14 +443,79 @@ pub async fn create(
         db::servers::create_stopped(pool, user.id, server.as_str(), &launch.flavour.id, &launch.size.id)
             .await?;
     if created {
-        events::record(
-            pool,
-            Some(user.name.as_str()),
-            "server.create",
-            Some(&format!("{}/{}", user.name, server)),
-            json!({}),
-        )
-        .await?;
+        events::record(pool, actor, "server.create", Some(&format!("{}/{}", user.name, server)), json!({}))
+            .await?;
     }
     Ok(created)
+}
+
+/// What a PATCH of a stopped named server changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ServerChange {
+    pub name: Option<ServerName>,
+    pub flavour: Option<String>,
+    pub size: Option<String>,
+}
+
+/// Renames a stopped named server and/or changes the flavour and size it starts with next.
+/// Returns the server as it is afterwards.
+pub async fn modify(
+    hub: &Hub,
+    actor: Option<&str>,
+    user: &User,
+    server: &ServerName,
+    change: ServerChange,
+) -> Result<ServerInfo, ServerError> {
+    let pool = hub.db();
+    let row = db::servers::get(pool, user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
+    if row.status != "stopped" {
+        return Err(ServerError::NotStopped(row.status));
+    }
+    if change.name.is_none() && change.flavour.is_none() && change.size.is_none() {
+        return Err(ServerError::NothingToChange);
+    }
+    if change.flavour.is_some() || change.size.is_some() {
+        let flavour = change.flavour.as_deref().or(row.flavour.as_deref()).unwrap_or_default();
+        let size = change.size.as_deref().or(row.size.as_deref()).unwrap_or_default();
+        let launch = catalogue::resolve(hub.config(), flavour, size)?;
+        if !db::servers::set_choice_stopped(pool, row.id, &launch.flavour.id, &launch.size.id).await? {
+            return Err(ServerError::Busy(row.status));
+        }
+    }
+    let mut current = server.clone();
+    if let Some(new) = change.name.filter(|n| n != server) {
+        if server.is_default() || new.is_default() {
+            return Err(ServerError::DefaultNotRenamed);
+        }
+        if db::servers::get(pool, user.id, new.as_str()).await?.is_some() {
+            return Err(ServerError::NameTaken(new.to_string()));
+        }
+        if !db::servers::rename_stopped(pool, row.id, new.as_str()).await? {
+            return Err(ServerError::NameTaken(new.to_string()));
+        }
+        current = new;
+    }
+    events::record(
+        pool,
+        actor,
+        "server.modify",
+        Some(&format!("{}/{}", user.name, server)),
+        json!({ "name": current.as_str(), "flavour": row.flavour, "size": row.size }),
+    )
+    .await?;
+    get(hub, user, &current).await?.ok_or(ServerError::NotFound)
+}
+
+/// Every server that is starting or running, with its owner: what "stop all" stops.
+pub async fn active(hub: &Hub) -> Result<Vec<(User, ServerName)>, ServerError> {
+    let mut out = Vec::new();
+    for status in ["pending", "running"] {
+        for row in db::servers::with_status(hub.db(), status).await? {
+            let Some(user) = db::users::by_id(hub.db(), row.user_id).await? else { continue };
+            let user =
+                User::from_row(user).map_err(|e| ServerError::Unexpected(anyhow::anyhow!(e.to_string())))?;
+            out.push((user, ServerName::parse(&row.name).unwrap_or_default()));
+        }
+    }
+    Ok(out)
 }

@@ -69,6 +69,29 @@ impl From<hub::tokens::TokenError> for ApiError {
     }
 }
 
+impl From<hub::users::UserOpError> for ApiError {
+    fn from(e: hub::users::UserOpError) -> Self {
+        use hub::users::UserOpError as E;
+        match e {
+            E::Account(e) => e.into(),
+            E::Server(e) => e.into(),
+            E::ServersActive(_) => Self::bad_request(e.to_string()),
+        }
+    }
+}
+
+impl From<hub::groups::GroupError> for ApiError {
+    fn from(e: hub::groups::GroupError) -> Self {
+        use hub::groups::GroupError as E;
+        match e {
+            E::Unexpected(e) => Self::internal(format!("{e:#}")),
+            E::NotFound(_) => Self::not_found(e.to_string()),
+            E::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
+            E::PropertiesNotObject => Self::bad_request(e.to_string()),
+        }
+    }
+}
+
 impl From<hub::servers::ServerError> for ApiError {
     fn from(e: hub::servers::ServerError) -> Self {
         use hub::servers::ServerError as E;
@@ -80,6 +103,7 @@ impl From<hub::servers::ServerError> for ApiError {
                 err.retry_after = Some(retry_after_seconds);
                 err
             }
+            E::NameTaken(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
             other => Self::bad_request(other.to_string()),
         }
     }

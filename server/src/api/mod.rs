@@ -32,7 +32,8 @@ pub fn router() -> Router<AppState> {
             get(servers::get_named)
                 .post(servers::start_named)
                 .put(servers::create_named)
-                .delete(servers::stop_named),
+                .delete(servers::stop_named)
+                .patch(servers::patch_named),
         )
         .route("/hub/api/users/{name}/tokens", get(tokens::list).post(tokens::create))
         .route("/hub/api/groups", get(groups::list))

@@ -47,17 +47,13 @@ fn server_name(raw: &str) -> Result<ServerName, ApiError> {
     ServerName::parse(raw).map_err(|e| ApiError::bad_request(format!("invalid server name {raw:?}: {e}")))
 }
 
-/// The flavour and size a request names, or the first flavour and its first size.
+/// The flavour and size a request names; what it leaves out comes from the first flavour and its
+/// first size.
 fn choice(state: &AppState, options: Options) -> Result<(String, String), ApiError> {
     let config = state.hub.config();
-    let flavour = match options.flavour {
-        Some(f) => f,
-        None => config
-            .flavours
-            .first()
-            .map(|f| f.id.clone())
-            .ok_or_else(|| ApiError::bad_request("no flavours"))?,
-    };
+    let (default_flavour, _) =
+        hub::catalogue::default_choice(config).ok_or_else(|| ApiError::bad_request("no flavours"))?;
+    let flavour = options.flavour.unwrap_or(default_flavour);
     let size = match options.size {
         Some(s) => s,
         None => config
@@ -83,7 +79,9 @@ pub async fn create_named(
     let name = server_name(&server)?;
     let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
     let (flavour, size) = choice(&state, options)?;
-    if !hub::servers::create(&state.hub, &owner, &name, &flavour, &size).await? {
+    if !hub::servers::create(&state.hub, Some(caller.user.name.as_str()), &owner, &name, &flavour, &size)
+        .await?
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("{user} already has a server named {server}"),
@@ -109,7 +107,9 @@ async fn start(
     let _ = body.display_name;
     let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
     let (flavour, size) = choice(state, options)?;
-    match hub::servers::start(&state.hub, &owner, &name, &flavour, &size).await? {
+    match hub::servers::start(&state.hub, Some(caller.user.name.as_str()), &owner, &name, &flavour, &size)
+        .await?
+    {
         StartOutcome::Started | StartOutcome::AlreadyPending => Ok(StatusCode::ACCEPTED),
         StartOutcome::AlreadyRunning => {
             Err(ApiError::bad_request(format!("{user}'s server {server:?} is already running")))
@@ -129,9 +129,9 @@ async fn stop(
     let owner = existing(found, user)?;
     let name = server_name(server)?;
     if body.remove {
-        hub::servers::delete(&state.hub, &owner, &name).await?;
+        hub::servers::delete(&state.hub, Some(caller.user.name.as_str()), &owner, &name).await?;
     } else {
-        hub::servers::stop(&state.hub, &owner, &name).await?;
+        hub::servers::stop(&state.hub, Some(caller.user.name.as_str()), &owner, &name).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -190,5 +190,39 @@ pub async fn get_named(
     let info = hub::servers::get(&state.hub, &owner, &name)
         .await?
         .ok_or_else(|| ApiError::not_found("No such server"))?;
+    Ok(Json(server_model(&user, &info)))
+}
+
+/// A PATCH: `{"name": …}` renames, `{"user_options": {…}}` changes what the next start uses.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    user_options: Option<Options>,
+}
+
+/// `PATCH /users/{name}/servers/{server}`: modify a stopped named server (JupyterHub 6).
+pub async fn patch_named(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, server)): Path<(String, String)>,
+    ApiJson(body): ApiJson<PatchBody>,
+) -> Result<Json<Value>, ApiError> {
+    let (found, groups) = lookup(&state, &user).await?;
+    caller.require(Scope::Servers, Resource::Server { user: &user, server: &server, groups: &groups })?;
+    let owner = existing(found, &user)?;
+    let name = server_name(&server)?;
+    if body.display_name.is_some() && body.name.is_none() && body.user_options.is_none() {
+        return Err(ApiError::bad_request("display_name is not supported; rename with name"));
+    }
+    let new_name = body.name.as_deref().map(server_name).transpose()?;
+    let options = body.user_options.unwrap_or_default();
+    let change = hub::servers::ServerChange { name: new_name, flavour: options.flavour, size: options.size };
+    let info =
+        hub::servers::modify(&state.hub, Some(caller.user.name.as_str()), &owner, &name, change).await?;
     Ok(Json(server_model(&user, &info)))
 }

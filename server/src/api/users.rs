@@ -267,11 +267,7 @@ pub async fn delete(
     let (found, groups) = lookup(&state, &raw).await?;
     caller.require(Scope::DeleteUsers, Resource::User { name: &raw, groups: &groups })?;
     let user = existing(found, &raw)?;
-    for info in hub::servers::list(&state.hub, &user).await? {
-        let server = hub::domain::ServerName::parse(&info.name).unwrap_or_default();
-        hub::servers::stop(&state.hub, &user, &server).await?;
-    }
-    accounts::remove(state.hub.db(), Some(caller.user.name.as_str()), &user.name).await?;
+    hub::users::delete(&state.hub, Some(caller.user.name.as_str()), &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -296,13 +292,7 @@ pub async fn patch(
     if let Some(new) = body.name {
         let new = UserName::parse(&new)
             .map_err(|e| ApiError::bad_request(format!("invalid user name {new:?}: {e}")))?;
-        if new != user.name {
-            let busy = hub::servers::list(&state.hub, &user).await?.iter().any(|s| s.status != "stopped");
-            if busy {
-                return Err(ApiError::bad_request("stop the user's servers before renaming them"));
-            }
-            accounts::rename(state.hub.db(), actor, &user, &new).await?;
-        }
+        hub::users::rename(&state.hub, actor, &user, &new).await?;
     }
     if let Some(admin) = body.admin {
         let current = accounts::find_by_id(state.hub.db(), user.id)

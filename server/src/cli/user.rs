@@ -76,11 +76,11 @@ pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             let name = UserName::parse(&name)?;
             if let Some(user) = accounts::find(pool, &name).await? {
                 if purge_home {
-                    hub::servers::purge_user(&hub, &user).await?;
+                    hub::servers::purge_user(&hub, None, &user).await?;
                 } else {
                     for info in hub::servers::list(&hub, &user).await? {
                         let server = hub::domain::ServerName::parse(&info.name).unwrap_or_default();
-                        hub::servers::stop(&hub, &user, &server).await?;
+                        hub::servers::stop(&hub, None, &user, &server).await?;
                     }
                 }
             }

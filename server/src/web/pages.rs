@@ -31,7 +31,8 @@ pub async fn guard(request: Request, next: Next) -> Response {
         let Some(user) = user else {
             return Redirect::to(&format!("/hub/login?next={}", encode_query_value(&path))).into_response();
         };
-        if ADMIN_PAGES.contains(&path.as_str()) && !user.is_admin {
+        let admin_page = ADMIN_PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        if admin_page && !user.is_admin {
             return (
                 StatusCode::FORBIDDEN,
                 Html(

@@ -22,17 +22,22 @@ async fn the_login_page_renders_a_form() {
     assert!(body.contains("<form action=\"/hub/fn/login\" method=\"post\""), "{body}");
 }
 
+const LIST: &[(&str, &str)] =
+    &[("search", ""), ("sort", "name"), ("active_only", "false"), ("page", "0"), ("page_size", "50")];
+
 #[tokio::test]
 async fn non_admins_are_refused_from_admin_pages_and_functions() {
     let app = TestApp::spawn().await;
     app.add_user("bob", "bob-password", false).await;
     let session = app.session("bob", "bob-password").await;
-    assert_eq!(app.get("/hub/admin", Some(&session)).await.status(), 403);
-    let listed = app.server_fn("admin_list_users", &[], Some(&session)).await;
+    for page in ["/hub/admin", "/hub/admin/", "/hub/admin/groups", "/hub/admin/log"] {
+        assert_eq!(app.get(page, Some(&session)).await.status(), 403, "{page}");
+    }
+    let listed = app.server_fn("admin_users", LIST, Some(&session)).await;
     assert_eq!(listed.status(), 403);
     let approved = app.server_fn("admin_approve_user", &[("name", "bob")], Some(&session)).await;
     assert_eq!(approved.status(), 403);
-    let anonymous = app.server_fn("admin_list_users", &[], None).await;
+    let anonymous = app.server_fn("admin_users", LIST, None).await;
     assert_eq!(anonymous.status(), 401);
 }
 
@@ -44,10 +49,16 @@ async fn admins_see_the_users() {
     let session = app.session("root", "root-password").await;
     let page = app.get("/hub/admin", Some(&session)).await;
     assert_eq!(page.status(), 200);
-    let listed = app.server_fn("admin_list_users", &[], Some(&session)).await;
+    let html = page.text().await.unwrap();
+    assert!(html.contains("data-user=\"bob\""), "the page renders the rows on the server: {html}");
+    for other in ["/hub/admin/groups", "/hub/admin/log"] {
+        assert_eq!(app.get(other, Some(&session)).await.status(), 200, "{other}");
+    }
+    let listed = app.server_fn("admin_users", LIST, Some(&session)).await;
     assert_eq!(listed.status(), 200);
-    let rows: serde_json::Value = listed.json().await.unwrap();
-    let names: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let listing: serde_json::Value = listed.json().await.unwrap();
+    let names: Vec<&str> =
+        listing["users"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["bob", "root"]);
 }
 

@@ -183,7 +183,7 @@ async fn purging_a_user_removes_their_servers_and_home_volume() {
         .await
         .unwrap()
         .unwrap();
-    hub::servers::purge_user(&app.hub, &alice).await.unwrap();
+    hub::servers::purge_user(&app.hub, None, &alice).await.unwrap();
     assert!(containers(&app.prefix).is_empty());
     assert!(!exists(&volume));
     let servers: serde_json::Value =
