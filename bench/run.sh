@@ -57,4 +57,4 @@ urllib.request.urlopen(req).read()
 PY
 
 echo "Ganymede proxy benchmark — $(nproc) cores, $(date -u +%Y-%m-%d)"
-target/release/ganymede-bench --direct "$direct" --proxy "$hub" --token "$token" --session "$session" "$@"
+target/release/ganymede-bench proxy --direct "$direct" --proxy "$hub" --token "$token" --session "$session" "$@"

@@ -96,8 +96,6 @@ pub fn router(state: AppState) -> Router {
         .route("/hub", get(web::pages::to_home))
         .route("/hub/", get(web::pages::to_home))
         .route("/hub/health", get(web::health::health))
-        .route("/hub/api/users/{name}/server/progress", get(web::progress::default_server))
-        .route("/hub/api/users/{name}/servers/{server}/progress", get(web::progress::named_server))
         .merge(crate::api::router())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

@@ -6,6 +6,7 @@ pub mod error;
 mod groups;
 mod info;
 pub mod models;
+mod progress;
 mod servers;
 mod tokens;
 mod users;
@@ -26,6 +27,8 @@ pub fn router() -> Router<AppState> {
             get(users::get_user).post(users::create_one).patch(users::patch).delete(users::delete),
         )
         .route("/hub/api/users/{name}/activity", post(users::activity))
+        .route("/hub/api/users/{name}/server/progress", get(progress::default_server))
+        .route("/hub/api/users/{name}/servers/{server}/progress", get(progress::named_server))
         .route("/hub/api/users/{name}/server", post(servers::start_default).delete(servers::stop_default))
         .route(
             "/hub/api/users/{name}/servers/{server}",

@@ -3,6 +3,5 @@
 pub mod csrf;
 pub mod health;
 pub mod pages;
-pub mod progress;
 pub mod server_fn_status;
 pub mod session;

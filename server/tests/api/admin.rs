@@ -305,6 +305,19 @@ async fn a_stopped_named_server_is_renamed_and_reconfigured_with_patch() {
     let started = app.api(Method::POST, &format!("{path}/final"), token, None).await;
     assert_eq!(started.status(), 202);
     assert_eq!(app.final_progress(&session, "final").await["ready"], true);
+    // JupyterHub clients follow progress with their token.
+    let progress = app.api(Method::GET, &format!("{path}/final/progress"), token, None).await;
+    assert_eq!(progress.status(), 200);
+    assert_eq!(progress.headers()["content-type"], "text/event-stream");
+    let body = progress.text().await.unwrap();
+    let last: Value =
+        serde_json::from_str(body.lines().filter_map(|l| l.strip_prefix("data: ")).last().unwrap()).unwrap();
+    assert_eq!((last["ready"].as_bool(), last["url"].as_str()), (Some(true), Some("/user/root/final/")));
+    let narrow = app.api_token(&session, "root", json!({ "scopes": ["read:users"] })).await;
+    let refused = app
+        .api(Method::GET, &format!("{path}/final/progress"), narrow["token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(refused.status(), 403, "read:users is not read:servers");
     let busy =
         app.api(Method::PATCH, &format!("{path}/final"), token, Some(json!({ "name": "later" }))).await;
     assert_eq!(busy.status(), 400);

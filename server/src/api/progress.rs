@@ -5,66 +5,55 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use app::session::ssr::Authenticated;
 use app::state::AppState;
-use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures_util::stream::{self, Stream, StreamExt};
-use hub::domain::{ServerName, UserName};
+use hub::domain::ServerName;
+use hub::scopes::{Resource, Scope};
 use hub::servers::progress::ProgressEvent;
-use serde_json::json;
 use tokio_stream::wrappers::BroadcastStream;
 
+use super::auth::Caller;
+use super::error::ApiError;
+use super::users::{existing, lookup};
+
+/// Who may follow: a token or session with `read:servers` on the server (owners and admins).
 pub async fn default_server(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
-    request: Request,
 ) -> Response {
-    respond(state, name, String::new(), request).await
+    respond(state, caller, name, String::new()).await
 }
 
 pub async fn named_server(
     State(state): State<AppState>,
+    caller: Caller,
     Path((name, server)): Path<(String, String)>,
-    request: Request,
 ) -> Response {
-    respond(state, name, server, request).await
+    respond(state, caller, name, server).await
 }
 
-fn api_error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "status": status.as_u16(), "message": message }))).into_response()
-}
-
-async fn respond(state: AppState, name: String, server: String, request: Request) -> Response {
-    let Some(viewer) = request.extensions().get::<Authenticated>().map(|a| a.0.clone()) else {
-        return api_error(StatusCode::FORBIDDEN, "Not signed in.");
-    };
-    let (Ok(name), Ok(server)) = (UserName::parse(&name), ServerName::parse(&server)) else {
-        return api_error(StatusCode::NOT_FOUND, "No such user or server.");
-    };
-    if viewer.name != name && !viewer.is_admin {
-        return api_error(StatusCode::NOT_FOUND, "No such user or server.");
+async fn respond(state: AppState, caller: Caller, name: String, server: String) -> Response {
+    match follow(state, caller, name, server).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
     }
+}
+
+async fn follow(state: AppState, caller: Caller, name: String, server: String) -> Result<Response, ApiError> {
+    let (found, groups) = lookup(&state, &name).await?;
+    caller.require(Scope::ReadServers, Resource::Server { user: &name, server: &server, groups: &groups })?;
+    let owner = existing(found, &name)?;
+    let Ok(server) = ServerName::parse(&server) else {
+        return Err(ApiError::not_found("No such server."));
+    };
     let hub = &state.hub;
-    let owner = match hub::accounts::find(hub.db(), &name).await {
-        Ok(Some(owner)) => owner,
-        Ok(None) => return api_error(StatusCode::NOT_FOUND, "No such user."),
-        Err(e) => {
-            tracing::error!(error = %e, "progress lookup failed");
-            return api_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error.");
-        }
-    };
-    let info = match hub::servers::get(hub, &owner, &server).await {
-        Ok(Some(info)) => info,
-        Ok(None) => return api_error(StatusCode::NOT_FOUND, "No such server."),
-        Err(e) => {
-            tracing::error!(error = %e, "progress lookup failed");
-            return api_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error.");
-        }
-    };
+    let info = hub::servers::get(hub, &owner, &server)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No such server."))?;
     let events: std::pin::Pin<Box<dyn Stream<Item = ProgressEvent> + Send>> =
         match hub.progress().subscribe(info.id) {
             Some((history, live)) => {
@@ -103,5 +92,5 @@ async fn respond(state: AppState, name: String, server: String, request: Request
     .map(|event| {
         Ok::<_, Infallible>(Event::default().data(serde_json::to_string(&event).unwrap_or_default()))
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))).into_response()
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))).into_response())
 }
