@@ -311,7 +311,8 @@ async fn a_stopped_named_server_is_renamed_and_reconfigured_with_patch() {
     assert_eq!(progress.headers()["content-type"], "text/event-stream");
     let body = progress.text().await.unwrap();
     let last: Value =
-        serde_json::from_str(body.lines().filter_map(|l| l.strip_prefix("data: ")).last().unwrap()).unwrap();
+        serde_json::from_str(body.lines().filter_map(|l| l.strip_prefix("data: ")).next_back().unwrap())
+            .unwrap();
     assert_eq!((last["ready"].as_bool(), last["url"].as_str()), (Some(true), Some("/user/root/final/")));
     let narrow = app.api_token(&session, "root", json!({ "scopes": ["read:users"] })).await;
     let refused = app
