@@ -2,6 +2,8 @@ import { defineConfig } from '@playwright/test';
 
 // One hub, started fresh for the run by start-hub.sh on its own port and data directory.
 const port = process.env.E2E_PORT ?? '8765';
+// The test identity provider; its fixture registers the hub's callback on port 8765.
+const oidcPort = process.env.E2E_OIDC_PORT ?? '8766';
 
 export default defineConfig({
   testDir: './tests',
@@ -31,12 +33,23 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
-    command: `bash ./start-hub.sh ${port}`,
-    url: `http://127.0.0.1:${port}/hub/health`,
-    reuseExistingServer: false,
-    timeout: 120_000,
-    stdout: 'pipe',
-    stderr: 'pipe',
-  },
+  webServer: [
+    {
+      // The OpenID Connect provider (a real one: npm oidc-provider behind oidc/server.mjs).
+      command: `node ./oidc/server.mjs --config ./oidc/fixture.json --port ${oidcPort}`,
+      url: `http://127.0.0.1:${oidcPort}/.well-known/openid-configuration`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    },
+    {
+      command: `bash ./start-hub.sh ${port} ${oidcPort}`,
+      url: `http://127.0.0.1:${port}/hub/health`,
+      reuseExistingServer: false,
+      timeout: 120_000,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    },
+  ],
 });

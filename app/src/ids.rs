@@ -4,6 +4,8 @@
 pub const NAV_USER: &str = "nav-user";
 pub const NAV_LOGOUT: &str = "nav-logout";
 pub const LOGIN_ERROR: &str = "login-error";
+pub const OIDC_LOGIN: &str = "oidc-login";
+pub const OIDC_OUTAGE: &str = "oidc-outage";
 pub const FORM_MESSAGE: &str = "form-message";
 pub const DASHBOARD: &str = "dashboard";
 pub const ADMIN_USERS: &str = "admin-users";
@@ -27,6 +29,7 @@ pub const ADMIN_BADGE: &str = "admin-badge";
 pub const ADMIN_GROUP_NAME: &str = "admin-group-name";
 pub const ADMIN_GROUP_CREATE: &str = "admin-group-create";
 pub const ADMIN_GROUPS: &str = "admin-groups";
+pub const ADMIN_GROUPS_MANAGED: &str = "admin-groups-managed";
 pub const ADMIN_LOG_FILTER: &str = "admin-log-filter";
 pub const ADMIN_LOG: &str = "admin-log";
 pub const SERVERS: &str = "servers";

@@ -12,10 +12,35 @@ pub struct SessionUser {
     pub is_admin: bool,
 }
 
+/// Percent-encodes everything but unreserved characters and `/`, for a query value (the same on
+/// the server and in the browser).
+pub fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Sign-in page settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignInSettings {
     pub allow_signup: bool,
+    /// Password sign-in is on.
+    pub local: bool,
+    /// The OpenID Connect button, when configured.
+    pub oidc: Option<OidcButton>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcButton {
+    pub label: String,
+    /// Why the provider cannot be used right now, if it cannot.
+    pub outage: Option<String>,
 }
 
 /// The current user as a resource, loaded once per page and shared through context.
@@ -40,7 +65,15 @@ pub async fn whoami() -> Result<Option<SessionUser>, AppError> {
 #[server(prefix = "/hub/fn", endpoint = "login_options")]
 pub async fn login_options() -> Result<SignInSettings, AppError> {
     let hub = crate::state::hub()?;
-    Ok(SignInSettings { allow_signup: hub.config().auth.local.allow_signup })
+    let local = &hub.config().auth.local;
+    let oidc = match hub.oidc() {
+        Some(oidc) => Some(OidcButton {
+            label: oidc.config().button_label.clone(),
+            outage: oidc.availability().await.err(),
+        }),
+        None => None,
+    };
+    Ok(SignInSettings { allow_signup: local.enabled && local.allow_signup, local: local.enabled, oidc })
 }
 
 /// Checks the password, starts a session (cookie) and sends the browser to `next` or the home page.
@@ -49,13 +82,16 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     use hub::accounts::{self, LoginError};
     let hub = crate::state::hub()?;
     let config = hub.config();
+    if !config.auth.local.enabled {
+        return Err(AppError::Invalid("Password sign-in is turned off on this hub.".into()));
+    }
     let user = match accounts::authenticate(hub.db(), &config.auth.local, &username, &password).await {
         Ok(user) => user,
         Err(LoginError::Unexpected(e)) => return Err(AppError::internal(format!("{e:#}"))),
         Err(locked @ LoginError::LockedOut { .. }) => return Err(AppError::Throttled(locked.to_string())),
         Err(refused) => return Err(AppError::Invalid(refused.to_string())),
     };
-    let session = hub::sessions::create(hub.db(), &user, config.session.max_age_seconds)
+    let session = hub::sessions::create(hub.db(), &user, config.session.max_age_seconds, None)
         .await
         .map_err(AppError::internal)?;
     ssr::set_session_cookie(config, session.token.expose(), config.session.max_age_seconds);
@@ -67,7 +103,15 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
 #[server(prefix = "/hub/fn", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
     let hub = crate::state::hub()?;
+    let mut provider_logout = None;
     if let Some(token) = ssr::presented_session_token(&hub.config().session.cookie_name) {
+        // A session that came from the provider ends there too (RP-initiated logout).
+        if let Some(oidc) = hub.oidc() {
+            let id_token = hub::sessions::id_token(hub.db(), &token).await.map_err(AppError::internal)?;
+            if let Some(id_token) = id_token {
+                provider_logout = oidc.logout_url(Some(&id_token));
+            }
+        }
         hub::sessions::revoke(hub.db(), &token).await.map_err(AppError::internal)?;
     }
     if let Some(user) = ssr::current_user() {
@@ -81,7 +125,7 @@ pub async fn logout() -> Result<(), AppError> {
         .await;
     }
     ssr::set_session_cookie(hub.config(), "", 0);
-    leptos_axum::redirect("/hub/login");
+    leptos_axum::redirect(provider_logout.as_deref().unwrap_or("/hub/login"));
     Ok(())
 }
 
@@ -89,6 +133,9 @@ pub async fn logout() -> Result<(), AppError> {
 #[server(prefix = "/hub/fn", endpoint = "signup")]
 pub async fn signup(username: String, password: String, confirm: String) -> Result<String, AppError> {
     let hub = crate::state::hub()?;
+    if !hub.config().auth.local.enabled {
+        return Err(AppError::Invalid("Password accounts are turned off on this hub.".into()));
+    }
     if password != confirm {
         return Err(AppError::Invalid("The two passwords differ.".into()));
     }

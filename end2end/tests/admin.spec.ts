@@ -89,7 +89,7 @@ test('an admin adds users, makes one admin, searches, sorts, runs a server for a
 });
 
 test('a plain user is refused the admin pages', async ({ page }) => {
-  await signIn(page, 'bob', 'bob-password-1');
+  await signIn(page, 'dora', 'dora-password-1');
   await expect(page.getByTestId(DASHBOARD)).toBeVisible();
   await expect(page.getByRole('link', { name: 'Admin' })).toHaveCount(0);
   for (const url of ['/hub/admin', '/hub/admin/groups', '/hub/admin/log']) {

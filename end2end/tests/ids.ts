@@ -2,6 +2,8 @@
 export const NAV_USER = 'nav-user';
 export const NAV_LOGOUT = 'nav-logout';
 export const LOGIN_ERROR = 'login-error';
+export const OIDC_LOGIN = 'oidc-login';
+export const OIDC_OUTAGE = 'oidc-outage';
 export const FORM_MESSAGE = 'form-message';
 export const DASHBOARD = 'dashboard';
 export const ADMIN_USERS = 'admin-users';
@@ -25,6 +27,7 @@ export const ADMIN_BADGE = 'admin-badge';
 export const ADMIN_GROUP_NAME = 'admin-group-name';
 export const ADMIN_GROUP_CREATE = 'admin-group-create';
 export const ADMIN_GROUPS = 'admin-groups';
+export const ADMIN_GROUPS_MANAGED = 'admin-groups-managed';
 export const ADMIN_LOG_FILTER = 'admin-log-filter';
 export const ADMIN_LOG = 'admin-log';
 export const SERVERS = 'servers';

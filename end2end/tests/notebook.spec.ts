@@ -68,7 +68,7 @@ test('a person launches base/small, runs 1+1 in JupyterLab, stops and restarts, 
 });
 
 test("a second user cannot open the first user's server", async ({ page }) => {
-  await signIn(page, 'bob', 'bob-password-1');
+  await signIn(page, 'dora', 'dora-password-1');
   await expect(page.getByTestId(DASHBOARD)).toBeVisible();
   const response = await page.goto('/user/admin/lab');
   expect(response?.status()).toBe(403);

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::db::{self, DbError, Pool};
+use crate::oidc::Oidc;
 use crate::servers::activity::Activity;
 use crate::servers::progress::ProgressHub;
 use crate::servers::routes::RouteTable;
@@ -17,6 +18,8 @@ pub enum HubError {
     Db(#[from] DbError),
     #[error("cannot read or create the hub secret at {path}: {source}")]
     Secret { path: String, source: std::io::Error },
+    #[error("OpenID Connect set-up failed: {0}")]
+    Oidc(#[from] crate::oidc::OidcError),
 }
 
 /// Cheap to clone.
@@ -35,6 +38,7 @@ struct Inner {
     progress: ProgressHub,
     activity: Activity,
     session_cache: SessionCache,
+    oidc: Option<Arc<Oidc>>,
 }
 
 impl Hub {
@@ -55,6 +59,11 @@ impl Hub {
         let hub_id = db::settings::hub_id(&pool).await.map_err(DbError::from)?;
         let secret = load_secret(&config)?;
         let spawner = make_spawner(&config, hub_id.clone());
+        let oidc = if config.auth.oidc.enabled {
+            Some(Arc::new(Oidc::new(config.auth.oidc.clone())?))
+        } else {
+            None
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -66,6 +75,7 @@ impl Hub {
                 progress: ProgressHub::default(),
                 activity: Activity::default(),
                 session_cache: SessionCache::default(),
+                oidc,
             }),
         })
     }
@@ -76,6 +86,11 @@ impl Hub {
 
     pub fn db(&self) -> &Pool {
         &self.inner.pool
+    }
+
+    /// OpenID Connect sign-in, when configured.
+    pub fn oidc(&self) -> Option<&Arc<Oidc>> {
+        self.inner.oidc.as_ref()
     }
 
     pub fn hub_id(&self) -> &str {

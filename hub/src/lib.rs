@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod groups;
+pub mod oidc;
 pub mod scopes;
 pub mod secret;
 pub mod servers;

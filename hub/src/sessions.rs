@@ -18,17 +18,25 @@ pub struct NewSession {
     pub expires_at_ms: i64,
 }
 
-pub async fn create(pool: &Pool, user: &User, max_age_seconds: u64) -> Result<NewSession, sqlx::Error> {
+/// Starts a session; `id_token` is the provider's ID token when the user signed in with OpenID
+/// Connect (kept for RP-initiated logout).
+pub async fn create(
+    pool: &Pool,
+    user: &User,
+    max_age_seconds: u64,
+    id_token: Option<&str>,
+) -> Result<NewSession, sqlx::Error> {
     let token = SecretToken::generate();
     let max_age_ms = i64::try_from(max_age_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let expires_at_ms = db::now_ms().saturating_add(max_age_ms);
-    sessions::insert(pool, user.id, &token.hash(), expires_at_ms).await?;
+    sessions::insert(pool, user.id, &token.hash(), expires_at_ms, id_token).await?;
+    let via = if id_token.is_some() { "oidc" } else { "password" };
     events::record(
         pool,
         Some(user.name.as_str()),
         "session.login",
         Some(user.name.as_str()),
-        serde_json::json!({}),
+        serde_json::json!({ "via": via }),
     )
     .await?;
     info!(user.name = %user.name, "signed in");
@@ -101,4 +109,9 @@ pub async fn resolve(hub: &Hub, presented: &str) -> Result<Option<User>, Account
 /// Ends the session with this cookie value. Returns whether one existed.
 pub async fn revoke(pool: &Pool, presented: &str) -> Result<bool, sqlx::Error> {
     sessions::delete_by_hash(pool, &SecretToken::from_presented(presented).hash()).await
+}
+
+/// The provider's ID token behind a presented session cookie, when it was an OpenID Connect sign-in.
+pub async fn id_token(pool: &Pool, presented: &str) -> Result<Option<String>, sqlx::Error> {
+    sessions::id_token(pool, &SecretToken::from_presented(presented).hash()).await
 }

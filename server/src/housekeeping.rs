@@ -1,4 +1,5 @@
-//! Background housekeeping: drops expired sessions and old failed-sign-in records.
+//! Background housekeeping: drops expired sessions, old failed-sign-in records and stale
+//! OpenID Connect attempts; flushes activity; polls servers; discovers the OpenID Connect provider.
 
 use std::time::Duration;
 
@@ -22,6 +23,20 @@ pub async fn run(hub: Hub) {
         }
         if let Err(e) = db::users::prune_failures(hub.db(), db::now_ms().saturating_sub(window_ms)).await {
             warn!(error = %e, "pruning failed sign-ins failed");
+        }
+        if let Err(e) = hub::oidc::prune(hub.db()).await {
+            warn!(error = %e, "pruning stale OpenID Connect sign-in attempts failed");
+        }
+    }
+}
+
+/// Reads the OpenID Connect provider's metadata soon after start-up, so the login page knows
+/// whether it can offer the provider; the hub does not wait for it (a provider that is down must
+/// not keep the hub, or local sign-in, from starting).
+pub async fn discover_provider(hub: Hub) {
+    if let Some(oidc) = hub.oidc() {
+        if let Err(reason) = oidc.availability().await {
+            warn!(%reason, "the OpenID Connect provider is unreachable; sign-in through it waits for it");
         }
     }
 }

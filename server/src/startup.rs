@@ -69,6 +69,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(crate::housekeeping::run(self.hub.clone()));
+        tokio::spawn(crate::housekeeping::discover_provider(self.hub.clone()));
         let activity = tokio::spawn(crate::housekeeping::flush_activity(self.hub.clone()));
         let poller = tokio::spawn(crate::housekeeping::poll_servers(self.hub.clone()));
         // Small websocket frames to the browser must not wait for Nagle either.
@@ -96,10 +97,12 @@ pub fn router(state: AppState) -> Router {
         .route("/hub", get(web::pages::to_home))
         .route("/hub/", get(web::pages::to_home))
         .route("/hub/health", get(web::health::health))
+        .route("/hub/oauth_login", get(web::oidc::login))
+        .route("/hub/oauth_callback", get(web::oidc::callback))
         .merge(crate::api::router())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(axum::middleware::from_fn(web::pages::guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::pages::guard))
         .layer(axum::middleware::from_fn(web::server_fn_status::map))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(CompressionLayer::new());

@@ -21,6 +21,9 @@ pub struct User {
     pub blocked: bool,
     pub created_at: i64,
     pub last_activity: Option<i64>,
+    /// `local` or `oidc`: how the account signs in.
+    pub auth_source: String,
+    pub has_password: bool,
 }
 
 impl User {
@@ -36,6 +39,8 @@ impl User {
             blocked: row.blocked != 0,
             created_at: row.created_at,
             last_activity: row.last_activity,
+            has_password: row.password_hash.is_some(),
+            auth_source: row.auth_source,
         })
     }
 }

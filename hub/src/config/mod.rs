@@ -21,7 +21,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-pub use auth::{AuthConfig, LocalAuthConfig};
+pub use auth::{AuthConfig, ConfigSecret, LocalAuthConfig, OidcConfig};
 pub use database::DatabaseConfig;
 pub use hub::{HubConfig, PublicUrl};
 pub use session::SessionConfig;

@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod groups;
+pub mod oidc_logins;
 pub mod servers;
 pub mod sessions;
 pub mod settings;

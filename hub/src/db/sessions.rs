@@ -11,15 +11,23 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-pub async fn insert(pool: &Pool, user_id: i64, token_hash: &str, expires_at: i64) -> Result<(), sqlx::Error> {
+pub async fn insert(
+    pool: &Pool,
+    user_id: i64,
+    token_hash: &str,
+    expires_at: i64,
+    id_token: Option<&str>,
+) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO sessions (user_id, token_hash, created_at, expires_at, last_seen) VALUES ($1, $2, $3, $4, $3)",
+        "INSERT INTO sessions (user_id, token_hash, created_at, expires_at, last_seen, id_token) \
+         VALUES ($1, $2, $3, $4, $3, $5)",
     )
     .bind(user_id)
     .bind(token_hash)
     .bind(now)
     .bind(expires_at)
+    .bind(id_token)
     .execute(pool)
     .await?;
     Ok(())
@@ -53,4 +61,14 @@ pub async fn delete_expired(pool: &Pool) -> Result<u64, sqlx::Error> {
     let done =
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now_ms()).execute(pool).await?;
     Ok(done.rows_affected())
+}
+
+/// The provider's ID token a session was signed in with (OpenID Connect), for logout.
+pub async fn id_token(pool: &Pool, token_hash: &str) -> Result<Option<String>, sqlx::Error> {
+    let found: Option<Option<String>> =
+        sqlx::query_scalar("SELECT id_token FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?;
+    Ok(found.flatten())
 }

@@ -272,3 +272,13 @@ pub async fn set_last_activity(pool: &Pool, id: i64, at_ms: i64) -> Result<(), s
     .await?;
     Ok(())
 }
+
+/// Marks how the account signs in (`local`, `oidc`).
+pub async fn set_auth_source(pool: &Pool, id: i64, source: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET auth_source = $1 WHERE id = $2")
+        .bind(source)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -2,6 +2,7 @@
 
 pub mod csrf;
 pub mod health;
+pub mod oidc;
 pub mod pages;
 pub mod server_fn_status;
 pub mod session;

@@ -2,7 +2,8 @@
 //! sign-in page, non-admins get 403 on admin pages, signed-in people skip the sign-in page.
 
 use app::session::ssr::Authenticated;
-use axum::extract::Request;
+use app::state::AppState;
+use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -17,7 +18,7 @@ pub async fn to_home() -> Redirect {
     Redirect::to("/hub/home")
 }
 
-pub async fn guard(request: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return next.run(request).await;
     }
@@ -25,6 +26,11 @@ pub async fn guard(request: Request, next: Next) -> Response {
     let user = request.extensions().get::<Authenticated>().map(|a| a.0.clone());
     if path == "/hub/login" && user.is_some() {
         return Redirect::to("/hub/home").into_response();
+    }
+    if path == "/hub/login" {
+        if let Some(to) = auto_login(&state, request.uri().query().unwrap_or_default()) {
+            return Redirect::to(&to).into_response();
+        }
     }
     let needs_user = SIGNED_IN_PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
     if needs_user {
@@ -48,15 +54,26 @@ pub async fn guard(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Percent-encodes everything but unreserved characters and `/`, for a query value.
-pub fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+pub use app::session::encode_query_value;
+
+/// With `auth.oidc.auto_login`, the login page sends people straight to the provider, keeping
+/// `next` — unless they asked for the password form (`?local`).
+fn auto_login(state: &AppState, query: &str) -> Option<String> {
+    let oidc = state.hub.oidc()?;
+    if !oidc.config().auto_login {
+        return None;
+    }
+    let mut next = None;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "local" if state.hub.config().auth.local.enabled => return None,
+            "next" => next = Some(value.to_owned()),
+            _ => {}
         }
     }
-    out
+    Some(match next {
+        Some(n) if !n.is_empty() => format!("/hub/oauth_login?next={n}"),
+        _ => "/hub/oauth_login".to_owned(),
+    })
 }

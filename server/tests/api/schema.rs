@@ -99,7 +99,21 @@ async fn user_server_token_and_group_models_match_the_spec() {
     let with_stopped: Value =
         app.api_get("/hub/api/users/alice?include_stopped_servers", &token).await.json().await.unwrap();
     assert_schema("User", &with_stopped);
+    let patched: Value = app
+        .api(Method::PATCH, "/hub/api/users/alice/servers/one", &token, Some(json!({ "name": "two" })))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_schema("Server", &patched);
+    let created: Value =
+        app.api(Method::PUT, "/hub/api/users/alice/servers/three", &token, None).await.json().await.unwrap();
+    assert_schema("Server", &created);
     let _ = app
-        .api(Method::DELETE, "/hub/api/users/alice/servers/one", &token, Some(json!({ "remove": true })))
+        .api(Method::DELETE, "/hub/api/users/alice/servers/two", &token, Some(json!({ "remove": true })))
         .await;
+
+    // Who am I: a User with the request's scopes (RequestIdentity).
+    let me: Value = app.api_get("/hub/api/user", &token).await.json().await.unwrap();
+    assert_schema("RequestIdentity", &me);
 }

@@ -19,21 +19,30 @@ pub struct GroupView {
     pub members: Vec<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupsListing {
+    pub groups: Vec<GroupView>,
+    /// The OpenID Connect provider owns memberships (`auth.oidc.manage_groups`): read-only here.
+    pub managed_by_provider: bool,
+}
+
 #[server(prefix = "/hub/fn", endpoint = "admin_groups")]
-pub async fn admin_groups() -> Result<Vec<GroupView>, AppError> {
+pub async fn admin_groups() -> Result<GroupsListing, AppError> {
     crate::session::ssr::require_admin()?;
     let hub = crate::state::hub()?;
-    Ok(hub::groups::list(hub.db(), 0, MAX_GROUPS)
+    let groups = hub::groups::list(hub.db(), 0, MAX_GROUPS)
         .await?
         .into_iter()
         .map(|g| GroupView { name: g.name, members: g.members })
-        .collect())
+        .collect();
+    Ok(GroupsListing { groups, managed_by_provider: ssr::managed_by_provider(&hub) })
 }
 
 #[server(prefix = "/hub/fn", endpoint = "admin_create_group")]
 pub async fn admin_create_group(name: String, members: String) -> Result<String, AppError> {
     let actor = crate::session::ssr::require_admin()?;
     let hub = crate::state::hub()?;
+    ssr::editable(&hub)?;
     let group = hub::domain::GroupName::parse(&name).map_err(|e| AppError::Invalid(e.to_string()))?;
     let users = ssr::users(&hub, &members).await?;
     hub::groups::create(hub.db(), Some(actor.name.as_str()), &group, &users).await?;
@@ -44,6 +53,7 @@ pub async fn admin_create_group(name: String, members: String) -> Result<String,
 pub async fn admin_set_group_members(name: String, members: String) -> Result<String, AppError> {
     let actor = crate::session::ssr::require_admin()?;
     let hub = crate::state::hub()?;
+    ssr::editable(&hub)?;
     let users = ssr::users(&hub, &members).await?;
     hub::groups::set_members(hub.db(), Some(actor.name.as_str()), &name, &users).await?;
     Ok(format!("Saved the members of {name}."))
@@ -53,6 +63,7 @@ pub async fn admin_set_group_members(name: String, members: String) -> Result<St
 pub async fn admin_delete_group(name: String) -> Result<String, AppError> {
     let actor = crate::session::ssr::require_admin()?;
     let hub = crate::state::hub()?;
+    ssr::editable(&hub)?;
     hub::groups::delete(hub.db(), Some(actor.name.as_str()), &name).await?;
     Ok(format!("Deleted group {name}."))
 }
@@ -65,6 +76,20 @@ mod ssr {
 
     use super::super::actions::split_names;
     use crate::error::AppError;
+
+    pub fn managed_by_provider(hub: &Hub) -> bool {
+        hub.oidc().is_some_and(|o| o.config().manage_groups && !o.config().groups_claim.is_empty())
+    }
+
+    pub fn editable(hub: &Hub) -> Result<(), AppError> {
+        if managed_by_provider(hub) {
+            return Err(AppError::Invalid(
+                "Groups come from the identity provider here (auth.oidc.manage_groups); change them there."
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 
     /// The users a members field names; an invalid or unknown name fails the whole change.
     pub async fn users(hub: &Hub, text: &str) -> Result<Vec<User>, AppError> {
@@ -91,6 +116,12 @@ pub fn AdminGroupsPage() -> impl IntoView {
         <section class="card">
             <h1>"Groups"</h1>
             <FormMessage result=actions.outcome_signal()/>
+            {move || groups.get().and_then(Result::ok).filter(|l| l.managed_by_provider).map(|_| view! {
+                <p class="notice" data-testid=ids::ADMIN_GROUPS_MANAGED>
+                    "Groups come from the identity provider: memberships follow its groups claim at every sign-in, so they are read-only here."
+                </p>
+            })}
+            <Show when=move || !groups.get().and_then(Result::ok).is_some_and(|l| l.managed_by_provider)>
             <form class="group-new" on:submit=move |ev| {
                 ev.prevent_default();
                 let (name, members) = (new_name.get_untracked(), new_members.get_untracked());
@@ -111,15 +142,19 @@ pub fn AdminGroupsPage() -> impl IntoView {
                     prop:value=move || new_members.get() on:input=move |ev| new_members.set(event_target_value(&ev))/>
                 <button type="submit" class="secondary" data-testid=ids::ADMIN_GROUP_CREATE>"Create group"</button>
             </form>
+            </Show>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || groups.get().map(|r| match r {
-                    Ok(list) if list.is_empty() => view! { <p class="muted">"No groups yet."</p> }.into_any(),
-                    Ok(list) => view! {
-                        <table class="table" data-testid=ids::ADMIN_GROUPS>
-                            <thead><tr><th scope="col">"Group"</th><th scope="col">"Members"</th><th scope="col"></th></tr></thead>
-                            <tbody>{list.into_iter().map(|g| view! { <GroupRow group=g actions=actions/> }).collect_view()}</tbody>
-                        </table>
-                    }.into_any(),
+                    Ok(list) if list.groups.is_empty() => view! { <p class="muted">"No groups yet."</p> }.into_any(),
+                    Ok(list) => {
+                        let read_only = list.managed_by_provider;
+                        view! {
+                            <table class="table" data-testid=ids::ADMIN_GROUPS>
+                                <thead><tr><th scope="col">"Group"</th><th scope="col">"Members"</th><th scope="col"></th></tr></thead>
+                                <tbody>{list.groups.into_iter().map(|g| view! { <GroupRow group=g actions=actions read_only=read_only/> }).collect_view()}</tbody>
+                            </table>
+                        }.into_any()
+                    }
                     Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
@@ -128,7 +163,7 @@ pub fn AdminGroupsPage() -> impl IntoView {
 }
 
 #[component]
-fn GroupRow(group: GroupView, actions: ActionState) -> impl IntoView {
+fn GroupRow(group: GroupView, actions: ActionState, read_only: bool) -> impl IntoView {
     let members = RwSignal::new(group.members.join(", "));
     let name = group.name.clone();
     let n = name.clone();
@@ -137,6 +172,16 @@ fn GroupRow(group: GroupView, actions: ActionState) -> impl IntoView {
     let delete = move |_| {
         actions.run(Some(format!("Delete group {n}? Its members stay.")), admin_delete_group(n.clone()));
     };
+    if read_only {
+        return view! {
+            <tr data-group=name.clone()>
+                <td><strong>{name.clone()}</strong></td>
+                <td>{members.get_untracked()}</td>
+                <td></td>
+            </tr>
+        }
+        .into_any();
+    }
     view! {
         <tr data-group=name.clone()>
             <td><strong>{name.clone()}</strong></td>
@@ -150,4 +195,5 @@ fn GroupRow(group: GroupView, actions: ActionState) -> impl IntoView {
             </div></td>
         </tr>
     }
+    .into_any()
 }

@@ -1,0 +1,172 @@
+//! `/hub/oauth_login` and `/hub/oauth_callback`: the browser's side of OpenID Connect sign-in.
+//! The login route records the attempt and sends the browser to the provider with a cookie that
+//! binds the attempt's `state` to it; the callback checks everything (see `hub::oidc`), lets the
+//! person in under the allow rules, and starts a session. Every failure is a page that says what
+//! went wrong, and no session.
+
+use app::session::ssr::{safe_next, session_cookie};
+use app::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use hub::oidc::{Callback, OidcError, STATE_COOKIE};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The page shown when sign-in through the provider cannot go on.
+pub fn failure_page(status: StatusCode, message: &str, local_login: bool) -> Response {
+    let other = if local_login {
+        "<p><a href=\"/hub/login?local=1\">Sign in with a user name and password</a></p>"
+    } else {
+        ""
+    };
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/ganymede.css\"></head><body><main class=\"page\">\
+         <section class=\"card narrow\"><h1>Sign-in failed</h1>\
+         <p class=\"notice error\" role=\"alert\" data-testid=\"oidc-error\">{}</p>\
+         <p><a href=\"/hub/oauth_login\">Try again</a></p>{other}</section></main></body></html>",
+        escape(message)
+    );
+    (status, Html(body)).into_response()
+}
+
+fn status_of(e: &OidcError) -> StatusCode {
+    match e {
+        OidcError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        OidcError::NotAllowed(_) | OidcError::Blocked(_) | OidcError::LocalAccountExists(_) => {
+            StatusCode::FORBIDDEN
+        }
+        OidcError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn state_cookie(state: &AppState, value: &str, max_age: u64) -> String {
+    let secure = if state.hub.config().secure_cookies() { "; Secure" } else { "" };
+    format!(
+        "{STATE_COOKIE}={value}; Path=/hub/oauth_callback; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    )
+}
+
+fn redirect(to: &str, cookies: &[String]) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// `GET /hub/oauth_login?next=…`: off to the provider.
+pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+    let local = state.hub.config().auth.local.enabled;
+    let Some(oidc) = state.hub.oidc() else {
+        return failure_page(
+            StatusCode::NOT_FOUND,
+            "Sign-in with OpenID Connect is not set up on this hub.",
+            local,
+        );
+    };
+    let next = safe_next(query.next.as_deref());
+    match oidc.begin(state.hub.db(), &next).await {
+        Ok((url, oidc_state)) => redirect(&url, &[state_cookie(&state, &oidc_state, 600)]),
+        Err(e) => {
+            tracing::warn!(error = %e, "OpenID Connect sign-in could not start");
+            failure_page(status_of(&e), &e.to_string(), local)
+        }
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| app::session::ssr::cookie_value(h, name))
+}
+
+/// `GET /hub/oauth_callback?code=…&state=…`: back from the provider.
+#[tracing::instrument(skip_all)]
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<Callback>,
+) -> Response {
+    let hub = &state.hub;
+    let config = hub.config();
+    let local = config.auth.local.enabled;
+    let Some(oidc) = hub.oidc() else {
+        return failure_page(
+            StatusCode::NOT_FOUND,
+            "Sign-in with OpenID Connect is not set up on this hub.",
+            local,
+        );
+    };
+    let cookie_state = cookie(&headers, STATE_COOKIE);
+    let outcome = async {
+        let verified = oidc.finish(hub.db(), cookie_state.as_deref(), query).await?;
+        let user = hub::oidc::sign_in(hub.db(), oidc.config(), &verified.identity)
+            .await
+            .map_err(|e| (e, Some(verified.identity.name.to_string())));
+        match user {
+            Ok(user) => Ok((user, verified)),
+            Err((e, name)) => Err(Refused(e, name)),
+        }
+    }
+    .await;
+    let clear_state = state_cookie(&state, "", 0);
+    let (user, verified) = match outcome {
+        Ok(done) => done,
+        Err(Refused(e, name)) => {
+            tracing::warn!(user.name = name.as_deref().unwrap_or("?"), error = %e, "OpenID Connect sign-in refused");
+            let _ = hub::db::events::record(
+                hub.db(),
+                None,
+                "session.login_refused",
+                name.as_deref(),
+                json!({ "via": "oidc", "reason": e.to_string() }),
+            )
+            .await;
+            let mut page = failure_page(status_of(&e), &e.to_string(), local);
+            if let Ok(value) = HeaderValue::from_str(&clear_state) {
+                page.headers_mut().append(SET_COOKIE, value);
+            }
+            return page;
+        }
+    };
+    let max_age = config.session.max_age_seconds;
+    match hub::sessions::create(hub.db(), &user, max_age, Some(&verified.id_token)).await {
+        Ok(session) => redirect(
+            &verified.next_path,
+            &[session_cookie(config, session.token.expose(), max_age), clear_state],
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "session could not be created");
+            failure_page(StatusCode::INTERNAL_SERVER_ERROR, "The hub could not start your session.", local)
+        }
+    }
+}
+
+/// A refusal and, when known, whom it concerned.
+struct Refused(OidcError, Option<String>);
+
+impl From<OidcError> for Refused {
+    fn from(e: OidcError) -> Self {
+        Refused(e, None)
+    }
+}
