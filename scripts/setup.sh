@@ -67,7 +67,7 @@ if [ "$mode" = "run" ]; then
   fi
 fi
 if [ "$mode" = "test" ]; then
-  if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  if [ ! -d end2end/node_modules/@playwright/test ] || [ ! -d end2end/node_modules/oidc-provider ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     say "installing Playwright's npm packages (npm ci in end2end/)"
     (cd end2end && npm ci --no-audit --no-fund --silent)
   fi

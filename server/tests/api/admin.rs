@@ -181,7 +181,10 @@ async fn groups_are_created_edited_and_deleted_from_the_admin_page() {
         .await;
     assert_eq!(set.status(), 200);
     let groups = json_of(app.server_fn("admin_groups", &[], Some(&root)).await).await;
-    assert_eq!(groups, json!([{ "name": "physics", "members": ["alice", "root"] }]));
+    assert_eq!(
+        groups,
+        json!({ "groups": [{ "name": "physics", "members": ["alice", "root"] }], "managed_by_provider": false })
+    );
     let set = app
         .server_fn("admin_set_group_members", &[("name", "physics"), ("members", "root")], Some(&root))
         .await;

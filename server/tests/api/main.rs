@@ -8,6 +8,7 @@ mod cli;
 mod csrf;
 mod health;
 mod login;
+mod oidc;
 mod pages;
 mod proxy;
 mod rest;
