@@ -95,3 +95,20 @@ pub async fn member_ids(pool: &Pool, id: i64) -> Result<Vec<(i64, String)>, sqlx
 pub async fn count(pool: &Pool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COUNT(*) FROM groups").fetch_one(pool).await
 }
+
+/// (user id, group name) for several users at once, ordered by group name.
+pub async fn of_users(pool: &Pool, user_ids: &[i64]) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT m.user_id, g.name FROM groups g JOIN group_members m ON m.group_id = g.id \
+         WHERE m.user_id IN ({}) ORDER BY g.name",
+        super::placeholders(1, user_ids.len())
+    );
+    let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+    for id in user_ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(pool).await
+}

@@ -94,3 +94,8 @@ pub(crate) fn like_pattern(filter: &str) -> String {
     let escaped = filter.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
+
+/// `$first, $first+1, …` for `n` values: the only SQL ever built at run time is placeholders.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}

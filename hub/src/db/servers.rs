@@ -208,3 +208,20 @@ pub async fn rename_stopped(pool: &Pool, id: i64, new_name: &str) -> Result<bool
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The servers of several users at once (one page of a user list), ordered by user and name.
+pub async fn for_users(pool: &Pool, user_ids: &[i64]) -> Result<Vec<ServerRow>, sqlx::Error> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "{}WHERE s.user_id IN ({}) ORDER BY s.user_id, s.name",
+        server_select!(),
+        super::placeholders(1, user_ids.len())
+    );
+    let mut query = sqlx::query_as::<_, ServerRow>(sqlx::AssertSqlSafe(sql));
+    for id in user_ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(pool).await
+}

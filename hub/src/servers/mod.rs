@@ -110,6 +110,27 @@ pub async fn list(hub: &Hub, user: &User) -> Result<Vec<ServerInfo>, ServerError
         .collect())
 }
 
+/// The servers and groups of a page of users, in two queries whatever the page size: what user
+/// listings show. Keyed by user id.
+pub async fn page_details(
+    hub: &Hub,
+    users: &[User],
+) -> Result<std::collections::HashMap<i64, (Vec<ServerInfo>, Vec<String>)>, ServerError> {
+    let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+    let mut out: std::collections::HashMap<i64, (Vec<ServerInfo>, Vec<String>)> =
+        users.iter().map(|u| (u.id, (Vec::new(), Vec::new()))).collect();
+    let names: std::collections::HashMap<i64, &UserName> = users.iter().map(|u| (u.id, &u.name)).collect();
+    for row in db::servers::for_users(hub.db(), &ids).await? {
+        let Some(name) = names.get(&row.user_id).copied() else { continue };
+        let user_id = row.user_id;
+        out.entry(user_id).or_default().0.push(info_from(row, name));
+    }
+    for (user_id, group) in db::groups::of_users(hub.db(), &ids).await? {
+        out.entry(user_id).or_default().1.push(group);
+    }
+    Ok(out)
+}
+
 pub async fn get(hub: &Hub, user: &User, server: &ServerName) -> Result<Option<ServerInfo>, ServerError> {
     Ok(db::servers::get(hub.db(), user.id, server.as_str()).await?.map(|r| info_from(r, &user.name)))
 }

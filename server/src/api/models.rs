@@ -68,10 +68,20 @@ pub fn server_model(user: &str, s: &ServerInfo) -> Value {
 pub async fn user_model(hub: &Hub, user: &User, include_stopped: bool) -> Result<Value, ApiError> {
     let servers = hub::servers::list(hub, user).await?;
     let groups = hub::db::groups_of(hub.db(), user.id).await.map_err(ApiError::internal)?;
+    Ok(user_model_of(user, &servers, groups, include_stopped))
+}
+
+/// The User model from what a page listing fetched in bulk.
+pub fn user_model_of(
+    user: &User,
+    servers: &[ServerInfo],
+    groups: Vec<String>,
+    include_stopped: bool,
+) -> Value {
     let mut map = Map::new();
     let mut default_url = Value::Null;
     let mut pending = Value::Null;
-    for s in &servers {
+    for s in servers {
         if s.name.is_empty() {
             if s.status == "running" {
                 default_url = json!(s.url);
@@ -96,7 +106,7 @@ pub async fn user_model(hub: &Hub, user: &User, include_stopped: bool) -> Result
         "servers": map,
         "auth_state": null,
     });
-    Ok(drop_nulls(model, &["pending", "last_activity", "auth_state"]))
+    drop_nulls(model, &["pending", "last_activity", "auth_state"])
 }
 
 pub fn token_model(t: &TokenInfo) -> Value {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::models::user_model;
+use super::models::{user_model, user_model_of};
 
 /// Default and largest page sizes of `GET /users`.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -163,10 +163,15 @@ pub async fn list(
         let window = visible.into_iter().skip(offset as usize).take(limit as usize).collect();
         (window, total)
     };
-    let mut items = Vec::with_capacity(users.len());
-    for u in &users {
-        items.push(user_model(&state.hub, u, include_stopped).await?);
-    }
+    // Two queries for the whole page's servers and groups, not two per user.
+    let mut details = hub::servers::page_details(&state.hub, &users).await?;
+    let items: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            let (servers, groups) = details.remove(&u.id).unwrap_or_default();
+            user_model_of(u, &servers, groups, include_stopped)
+        })
+        .collect();
     let paginated = headers
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())

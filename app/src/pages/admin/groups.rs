@@ -111,17 +111,8 @@ pub fn AdminGroupsPage() -> impl IntoView {
     let groups = Resource::new(move || actions.version.get(), |_| admin_groups());
     let new_name = RwSignal::new(String::new());
     let new_members = RwSignal::new(String::new());
-    view! {
-        <AdminTabs current="/hub/admin/groups"/>
-        <section class="card">
-            <h1>"Groups"</h1>
-            <FormMessage result=actions.outcome_signal()/>
-            {move || groups.get().and_then(Result::ok).filter(|l| l.managed_by_provider).map(|_| view! {
-                <p class="notice" data-testid=ids::ADMIN_GROUPS_MANAGED>
-                    "Groups come from the identity provider: memberships follow its groups claim at every sign-in, so they are read-only here."
-                </p>
-            })}
-            <Show when=move || !groups.get().and_then(Result::ok).is_some_and(|l| l.managed_by_provider)>
+    let create_form = move || {
+        view! {
             <form class="group-new" on:submit=move |ev| {
                 ev.prevent_default();
                 let (name, members) = (new_name.get_untracked(), new_members.get_untracked());
@@ -142,17 +133,33 @@ pub fn AdminGroupsPage() -> impl IntoView {
                     prop:value=move || new_members.get() on:input=move |ev| new_members.set(event_target_value(&ev))/>
                 <button type="submit" class="secondary" data-testid=ids::ADMIN_GROUP_CREATE>"Create group"</button>
             </form>
-            </Show>
+        }
+    };
+    view! {
+        <AdminTabs current="/hub/admin/groups"/>
+        <section class="card">
+            <h1>"Groups"</h1>
+            <FormMessage result=actions.outcome_signal()/>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || groups.get().map(|r| match r {
-                    Ok(list) if list.groups.is_empty() => view! { <p class="muted">"No groups yet."</p> }.into_any(),
                     Ok(list) => {
                         let read_only = list.managed_by_provider;
-                        view! {
+                        let empty = list.groups.is_empty();
+                        let table = (!empty).then(|| view! {
                             <table class="table" data-testid=ids::ADMIN_GROUPS>
                                 <thead><tr><th scope="col">"Group"</th><th scope="col">"Members"</th><th scope="col"></th></tr></thead>
                                 <tbody>{list.groups.into_iter().map(|g| view! { <GroupRow group=g actions=actions read_only=read_only/> }).collect_view()}</tbody>
                             </table>
+                        });
+                        view! {
+                            {read_only.then(|| view! {
+                                <p class="notice" data-testid=ids::ADMIN_GROUPS_MANAGED>
+                                    "Groups come from the identity provider: memberships follow its groups claim at every sign-in, so they are read-only here."
+                                </p>
+                            })}
+                            {(!read_only).then(create_form)}
+                            {table}
+                            {empty.then(|| view! { <p class="muted">"No groups yet."</p> })}
                         }.into_any()
                     }
                     Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),

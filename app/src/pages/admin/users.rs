@@ -77,11 +77,11 @@ pub async fn admin_users(
         limit: page_size,
     };
     let (users, total) = hub::accounts::page(hub.db(), &query).await?;
+    let mut details = hub::servers::page_details(&hub, &users).await?;
     let mut rows = Vec::with_capacity(users.len());
     for u in users {
-        let groups = hub::db::groups_of(hub.db(), u.id).await.map_err(AppError::internal)?;
-        let servers = hub::servers::list(&hub, &u)
-            .await?
+        let (servers, groups) = details.remove(&u.id).unwrap_or_default();
+        let servers = servers
             .into_iter()
             .map(|s| ServerEntry {
                 name: s.name,
