@@ -395,3 +395,52 @@ async fn logout_ends_the_session_and_sends_the_browser_to_the_providers_logout()
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("sign out"));
 }
+
+#[tokio::test]
+async fn auto_login_sends_the_login_page_to_the_provider_and_password_sign_in_can_be_off() {
+    let port = free_port();
+    let provider = Provider::start(port, 0);
+    let app = hub_with(port, &provider.issuer, |o| o.auto_login = true).await;
+    app.add_user("root", "root-password", true).await;
+    let login = app.get("/hub/login?next=%2Fhub%2Ftoken", None).await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    assert_eq!(login.headers()[LOCATION], "/hub/oauth_login?next=%2Fhub%2Ftoken");
+    // The password form stays reachable on request, and a signed-out page still goes to login.
+    assert_eq!(app.get("/hub/login?local=1", None).await.status(), 200);
+    let b = browser();
+    let start = b.get(app.url("/hub/oauth_login?next=%2Fhub%2Ftoken")).send().await.unwrap();
+    assert!(location(&start).starts_with(&provider.issuer));
+
+    // Provider only: no password sign-in, no sign-up, and no way around auto_login.
+    let port = free_port();
+    let provider = Provider::start(port, 0);
+    let app = TestApp::spawn_with({
+        let issuer = provider.issuer.clone();
+        move |config| {
+            config.hub.bind = format!("127.0.0.1:{port}").parse().unwrap();
+            config.auth.local.enabled = false;
+            config.auth.local.allow_signup = true;
+            let oidc = &mut config.auth.oidc;
+            oidc.enabled = true;
+            oidc.auto_login = true;
+            oidc.issuer_url = issuer;
+            oidc.client_id = "hub".into();
+            oidc.redirect_url = format!("http://127.0.0.1:{port}/hub/oauth_callback");
+            oidc.allow_all = true;
+        }
+    })
+    .await;
+    app.add_user("root", "root-password", true).await;
+    assert_eq!(app.login("root", "root-password").await.status(), 400);
+    let signup = app
+        .server_fn(
+            "signup",
+            &[("username", "eve"), ("password", "eve-password-1"), ("confirm", "eve-password-1")],
+            None,
+        )
+        .await;
+    assert_eq!(signup.status(), 400);
+    let options: Value = app.server_fn("login_options", &[], None).await.json().await.unwrap();
+    assert_eq!((options["local"].as_bool(), options["allow_signup"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(app.get("/hub/login?local=1", None).await.status(), StatusCode::SEE_OTHER);
+}
