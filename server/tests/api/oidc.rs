@@ -28,8 +28,19 @@ impl Drop for Provider {
     }
 }
 
+/// A port for a server that must know its address before it starts (the provider registers the
+/// hub's callback URL). Taken below Linux's ephemeral range (32768+), so no port-0 bind elsewhere in
+/// the test run can grab it between this check and its use.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 500) as u16 * 20;
+    loop {
+        let port = start + NEXT.fetch_add(1, Ordering::Relaxed) % 2_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn accounts() -> Value {
