@@ -26,6 +26,7 @@ pub const ADMIN_PREV: &str = "admin-prev";
 pub const ADMIN_NEXT: &str = "admin-next";
 pub const ADMIN_PAGE_SUMMARY: &str = "admin-page-summary";
 pub const ADMIN_BADGE: &str = "admin-badge";
+pub const ADMIN_EDIT_VALUE: &str = "admin-edit-value";
 pub const ADMIN_GROUP_NAME: &str = "admin-group-name";
 pub const ADMIN_GROUP_CREATE: &str = "admin-group-create";
 pub const ADMIN_GROUPS: &str = "admin-groups";

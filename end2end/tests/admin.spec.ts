@@ -16,6 +16,7 @@ import {
 
 test('an admin adds users, makes one admin, searches, sorts, runs a server for a user and deletes a user', async ({
   page,
+  browser,
 }) => {
   // Destructive actions ask first; this admin says yes.
   page.on('dialog', (dialog) => dialog.accept());
@@ -46,6 +47,18 @@ test('an admin adds users, makes one admin, searches, sorts, runs a server for a
   await row('carla').getByRole('button', { name: 'Make admin' }).click();
   await expect(row('carla').getByTestId(ADMIN_BADGE)).toBeVisible();
   await expect(row('carla').getByRole('button', { name: 'Revoke admin' })).toBeVisible();
+
+  // Give carla a password; she can sign in with it.
+  await row('carla').getByRole('button', { name: 'Reset password' }).click();
+  await page.getByLabel('New password for carla').fill('carla-new-password');
+  await page.getByRole('button', { name: 'Set password', exact: true }).click();
+  await expect(page.getByTestId(FORM_MESSAGE)).toContainText('Set a new password for carla');
+  await expect(page.getByLabel('New password for carla')).toHaveCount(0);
+  const carla = await browser.newPage();
+  await signIn(carla, 'carla', 'carla-new-password');
+  await expect(carla.getByTestId(DASHBOARD)).toBeVisible();
+  await expect(carla.getByRole('link', { name: 'Admin' })).toBeVisible();
+  await carla.close();
 
   // Search on the server: only matching names come back.
   await page.getByTestId(ADMIN_SEARCH).fill('dmit');

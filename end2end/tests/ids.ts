@@ -24,6 +24,7 @@ export const ADMIN_PREV = 'admin-prev';
 export const ADMIN_NEXT = 'admin-next';
 export const ADMIN_PAGE_SUMMARY = 'admin-page-summary';
 export const ADMIN_BADGE = 'admin-badge';
+export const ADMIN_EDIT_VALUE = 'admin-edit-value';
 export const ADMIN_GROUP_NAME = 'admin-group-name';
 export const ADMIN_GROUP_CREATE = 'admin-group-create';
 export const ADMIN_GROUPS = 'admin-groups';

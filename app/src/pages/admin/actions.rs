@@ -51,11 +51,6 @@ pub fn confirmed(question: &str) -> bool {
     window().confirm_with_message(question).unwrap_or(false)
 }
 
-/// The browser's own prompt; `None` when cancelled.
-pub fn prompted(question: &str, default: &str) -> Option<String> {
-    window().prompt_with_message_and_default(question, default).ok().flatten()
-}
-
 /// Splits a list of names typed one per line, or separated by commas or spaces.
 #[cfg(any(feature = "ssr", test))]
 pub fn split_names(text: &str) -> Vec<String> {

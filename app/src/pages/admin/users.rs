@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::actions::{prompted, ActionState};
+use super::actions::ActionState;
 use super::AdminTabs;
 use crate::components::form_message::FormMessage;
 use crate::error::AppError;
@@ -499,18 +499,10 @@ fn UserRow(user: UserEntry, actions: ActionState, admin_access: bool) -> impl In
         let question = (!admin).then(|| format!("Revoke {n}'s admin rights?"));
         actions.run(question, admin_set_admin(n.clone(), admin));
     };
-    let n = name.clone();
-    let rename = move |_| {
-        if let Some(new_name) = prompted(&format!("New name for {n}:"), &n) {
-            actions.run(None, admin_rename_user(n.clone(), new_name));
-        }
-    };
-    let n = name.clone();
-    let reset = move |_| {
-        if let Some(password) = prompted(&format!("New password for {n}:"), "") {
-            actions.run(None, admin_reset_password(n.clone(), password));
-        }
-    };
+    // Rename and password reset open a small form under the row.
+    let editing = RwSignal::new(None::<Edit>);
+    let rename = move |_| editing.set(Some(Edit::Rename));
+    let reset = move |_| editing.set(Some(Edit::Password));
     let n = name.clone();
     let delete = move |_| {
         actions.run(
@@ -551,6 +543,51 @@ fn UserRow(user: UserEntry, actions: ActionState, admin_access: bool) -> impl In
                 <button class="small" data-action="reset-password" on:click=reset>"Reset password"</button>
                 <button class="small danger" data-action="delete" on:click=delete>"Delete"</button>
             </div></td>
+        </tr>
+        {move || editing.get().map(|edit| view! { <EditRow user=name.clone() edit=edit editing=editing actions=actions/> })}
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edit {
+    Rename,
+    Password,
+}
+
+/// The inline form for renaming a user or setting their password.
+#[component]
+fn EditRow(user: String, edit: Edit, editing: RwSignal<Option<Edit>>, actions: ActionState) -> impl IntoView {
+    let value = RwSignal::new(if edit == Edit::Rename { user.clone() } else { String::new() });
+    let (label, input_type, button) = match edit {
+        Edit::Rename => (format!("New name for {user}"), "text", "Rename"),
+        Edit::Password => (format!("New password for {user}"), "password", "Set password"),
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (user, value) = (user.clone(), value.get_untracked());
+        actions.run(None, async move {
+            let done = match edit {
+                Edit::Rename => admin_rename_user(user, value).await,
+                Edit::Password => admin_reset_password(user, value).await,
+            };
+            if done.is_ok() {
+                editing.set(None);
+            }
+            done
+        });
+    };
+    view! {
+        <tr class="edit-row">
+            <td colspan="5">
+                <form class="inline-edit" on:submit=submit>
+                    <label>{label}
+                        <input type=input_type required autocomplete="off" data-testid=ids::ADMIN_EDIT_VALUE
+                            prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
+                    </label>
+                    <button type="submit" class="small">{button}</button>
+                    <button type="button" class="small" on:click=move |_| editing.set(None)>"Cancel"</button>
+                </form>
+            </td>
         </tr>
     }
 }
