@@ -197,23 +197,30 @@ pub mod ssr {
         })
     }
 
+    /// The value of cookie `name` among a request's `Cookie` headers.
+    pub fn cookie_in(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+        headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|h| cookie_value(h, name))
+    }
+
     pub fn presented_session_token(cookie_name: &str) -> Option<String> {
-        let parts = use_context::<Parts>()?;
-        parts
-            .headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|h| cookie_value(h, cookie_name))
+        cookie_in(&use_context::<Parts>()?.headers, cookie_name)
     }
 
     /// `Set-Cookie` for the session: HttpOnly, SameSite=Lax, Path=/, Secure behind https.
     pub fn session_cookie(config: &hub::config::Config, value: &str, max_age_seconds: u64) -> String {
+        hub_cookie(config, &config.session.cookie_name, value, "/", max_age_seconds)
+    }
+
+    /// `Set-Cookie` for any of the hub's cookies: HttpOnly, SameSite=Lax, Secure behind https.
+    pub fn hub_cookie(
+        config: &hub::config::Config,
+        name: &str,
+        value: &str,
+        path: &str,
+        max_age_seconds: u64,
+    ) -> String {
         let secure = if config.secure_cookies() { "; Secure" } else { "" };
-        format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}",
-            config.session.cookie_name
-        )
+        format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}")
     }
 
     pub fn set_session_cookie(config: &hub::config::Config, value: &str, max_age_seconds: u64) {

@@ -44,6 +44,23 @@ pub struct ServerView {
     pub last_activity: Option<i64>,
 }
 
+#[cfg(feature = "ssr")]
+impl ServerView {
+    /// The view of a server of `user` (the dashboard's list and the admin table).
+    pub fn from_info(user: &str, s: hub::servers::ServerInfo) -> Self {
+        Self {
+            progress_page: ssr::progress_page(user, &s.name),
+            name: s.name,
+            status: s.status,
+            flavour: s.flavour,
+            size: s.size,
+            url: s.url,
+            started_at: s.started_at,
+            last_activity: s.last_activity,
+        }
+    }
+}
+
 #[server(prefix = "/hub/fn", endpoint = "launch_options")]
 pub async fn launch_options() -> Result<LaunchChoices, AppError> {
     crate::session::ssr::require_user()?;
@@ -75,19 +92,7 @@ pub async fn my_servers() -> Result<Vec<ServerView>, AppError> {
     let user = crate::session::ssr::require_user()?;
     let hub = crate::state::hub()?;
     let servers = hub::servers::list(&hub, &user).await?;
-    Ok(servers
-        .into_iter()
-        .map(|s| ServerView {
-            progress_page: ssr::progress_page(user.name.as_str(), &s.name),
-            name: s.name,
-            status: s.status,
-            flavour: s.flavour,
-            size: s.size,
-            url: s.url,
-            started_at: s.started_at,
-            last_activity: s.last_activity,
-        })
-        .collect())
+    Ok(servers.into_iter().map(|s| ServerView::from_info(user.name.as_str(), s)).collect())
 }
 
 /// Starts a server and sends the browser to its progress page (or straight to it when running).

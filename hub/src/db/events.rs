@@ -42,6 +42,13 @@ pub async fn recent(pool: &Pool, limit: i64) -> Result<Vec<EventRow>, sqlx::Erro
     .await
 }
 
+/// Entries whose actor, target or action contains the pattern `$1` (all when `$1` is NULL).
+macro_rules! events_matching {
+    () => {
+        "WHERE $1 IS NULL OR actor LIKE $1 ESCAPE '\\' OR target LIKE $1 ESCAPE '\\' OR action LIKE $1 ESCAPE '\\'"
+    };
+}
+
 /// One page of the log, newest first, optionally only entries whose actor or target contains
 /// `filter`; with the total that match.
 pub async fn page(
@@ -51,22 +58,19 @@ pub async fn page(
     limit: i64,
 ) -> Result<(Vec<EventRow>, i64), sqlx::Error> {
     let pattern = filter.map(super::like_pattern);
-    let rows = sqlx::query_as::<_, EventRow>(
-        "SELECT id, at, actor, action, target, detail FROM events \
-         WHERE $1 IS NULL OR actor LIKE $1 ESCAPE '\\' OR target LIKE $1 ESCAPE '\\' OR action LIKE $1 ESCAPE '\\' \
-         ORDER BY id DESC LIMIT $2 OFFSET $3",
-    )
+    let rows = sqlx::query_as::<_, EventRow>(concat!(
+        "SELECT id, at, actor, action, target, detail FROM events ",
+        events_matching!(),
+        " ORDER BY id DESC LIMIT $2 OFFSET $3"
+    ))
     .bind(pattern.clone())
     .bind(limit)
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    let total = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM events \
-         WHERE $1 IS NULL OR actor LIKE $1 ESCAPE '\\' OR target LIKE $1 ESCAPE '\\' OR action LIKE $1 ESCAPE '\\'",
-    )
-    .bind(pattern)
-    .fetch_one(pool)
-    .await?;
+    let total = sqlx::query_scalar::<_, i64>(concat!("SELECT COUNT(*) FROM events ", events_matching!()))
+        .bind(pattern)
+        .fetch_one(pool)
+        .await?;
     Ok((rows, total))
 }

@@ -79,25 +79,14 @@ async fn sync_groups(pool: &Pool, user: &User, wanted: &[String]) -> Result<(), 
         if current.iter().any(|c| c == name.as_str()) {
             continue;
         }
-        let row = match group_rows::by_name(pool, name.as_str()).await? {
-            Some(row) => row,
-            None => match group_rows::insert(pool, name.as_str()).await? {
-                Some(row) => {
-                    events::record(
-                        pool,
-                        None,
-                        "group.create",
-                        Some(name.as_str()),
-                        json!({ "source": "oidc" }),
-                    )
-                    .await?;
-                    row
-                }
-                None => group_rows::by_name(pool, name.as_str())
-                    .await?
-                    .ok_or_else(|| OidcError::Unexpected(anyhow::anyhow!("group {name} vanished")))?,
-            },
-        };
+        // Created when new (`insert` does nothing when another sign-in made it meanwhile).
+        if group_rows::insert(pool, name.as_str()).await?.is_some() {
+            events::record(pool, None, "group.create", Some(name.as_str()), json!({ "source": "oidc" }))
+                .await?;
+        }
+        let row = group_rows::by_name(pool, name.as_str())
+            .await?
+            .ok_or_else(|| OidcError::Unexpected(anyhow::anyhow!("group {name} vanished")))?;
         group_rows::add_member(pool, row.id, user.id).await?;
         changed = true;
     }

@@ -74,17 +74,16 @@ pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Remove { name, purge_home } => {
             let name = UserName::parse(&name)?;
-            if let Some(user) = accounts::find(pool, &name).await? {
-                if purge_home {
-                    hub::servers::purge_user(&hub, None, &user).await?;
-                } else {
-                    for info in hub::servers::list(&hub, &user).await? {
-                        let server = hub::domain::ServerName::parse(&info.name).unwrap_or_default();
-                        hub::servers::stop(&hub, None, &user, &server).await?;
+            match accounts::find(pool, &name).await? {
+                Some(user) => {
+                    if purge_home {
+                        hub::servers::purge_user(&hub, None, &user).await?;
                     }
+                    hub::users::delete(&hub, None, &user).await?;
                 }
+                // Says there is no such user.
+                None => accounts::remove(pool, None, &name).await?,
             }
-            accounts::remove(pool, None, &name).await?;
             println!("removed user {name}");
         }
         UserCommand::SetAdmin { name, revoke } => {

@@ -4,10 +4,10 @@
 //! person in under the allow rules, and starts a session. Every failure is a page that says what
 //! went wrong, and no session.
 
-use app::session::ssr::{safe_next, session_cookie};
+use app::session::ssr::{cookie_in, hub_cookie, safe_next, session_cookie};
 use app::state::AppState;
 use axum::extract::{Query, State};
-use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use hub::oidc::{Callback, OidcError, STATE_COOKIE};
@@ -53,10 +53,7 @@ fn status_of(e: &OidcError) -> StatusCode {
 }
 
 fn state_cookie(state: &AppState, value: &str, max_age: u64) -> String {
-    let secure = if state.hub.config().secure_cookies() { "; Secure" } else { "" };
-    format!(
-        "{STATE_COOKIE}={value}; Path=/hub/oauth_callback; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    )
+    hub_cookie(state.hub.config(), STATE_COOKIE, value, "/hub/oauth_callback", max_age)
 }
 
 fn redirect(to: &str, cookies: &[String]) -> Response {
@@ -92,14 +89,6 @@ pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| app::session::ssr::cookie_value(h, name))
-}
-
 /// `GET /hub/oauth_callback?code=…&state=…`: back from the provider.
 #[tracing::instrument(skip_all)]
 pub async fn callback(
@@ -117,7 +106,7 @@ pub async fn callback(
             local,
         );
     };
-    let cookie_state = cookie(&headers, STATE_COOKIE);
+    let cookie_state = cookie_in(&headers, STATE_COOKIE);
     let outcome = async {
         let verified = oidc.finish(hub.db(), cookie_state.as_deref(), query).await?;
         let user = hub::oidc::sign_in(hub.db(), oidc.config(), &verified.identity)

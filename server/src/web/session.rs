@@ -1,22 +1,16 @@
 //! Resolves the session cookie into the signed-in user, stored as a request extension
 //! ([`app::session::ssr::Authenticated`]) for page guards and server functions.
 
-use app::session::ssr::{cookie_value, Authenticated};
+use app::session::ssr::{cookie_in, Authenticated};
 use app::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::header::COOKIE;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::warn;
 
 pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let cookie_name = &state.hub.config().session.cookie_name;
-    let presented = request
-        .headers()
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| cookie_value(h, cookie_name));
+    let presented = cookie_in(request.headers(), cookie_name);
     if let Some(token) = presented {
         match hub::sessions::resolve(&state.hub, &token).await {
             Ok(Some(user)) => {

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::AdminTabs;
+use super::{AdminTabs, Pager};
 use crate::error::AppError;
 use crate::ids;
 use crate::time::format_ms;
@@ -92,13 +92,8 @@ pub fn AdminLogPage() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
-                            <div class="pager">
-                                <button class="secondary" disabled=first == 0
-                                    on:click=move |_| page.update(|p| *p = (*p - 1).max(0))>"← Newer"</button>
-                                <span>{if total == 0 { "Nothing logged.".to_owned() } else { format!("{}–{} of {}", first + 1, first + shown, total) }}</span>
-                                <button class="secondary" disabled={first + shown >= total}
-                                    on:click=move |_| page.update(|p| *p += 1)>"Older →"</button>
-                            </div>
+                            <Pager page=page first=first shown=shown total=total empty="Nothing logged."
+                                previous="← Newer" next="Older →"/>
                         }.into_any()
                     }
                     Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),

@@ -14,6 +14,30 @@ pub use groups::AdminGroupsPage;
 pub use log::AdminLogPage;
 pub use users::AdminPage;
 
+/// Previous/next buttons and "21–40 of 1000" under a paged table; `page` is zero-based.
+#[component]
+fn Pager(
+    page: RwSignal<i64>,
+    first: i64,
+    shown: i64,
+    total: i64,
+    empty: &'static str,
+    #[prop(default = "← Previous")] previous: &'static str,
+    #[prop(default = "Next →")] next: &'static str,
+) -> impl IntoView {
+    let summary =
+        if total == 0 { empty.to_owned() } else { format!("{}–{} of {}", first + 1, first + shown, total) };
+    view! {
+        <div class="pager">
+            <button class="secondary" data-testid=ids::ADMIN_PREV disabled=first == 0
+                on:click=move |_| page.update(|p| *p = (*p - 1).max(0))>{previous}</button>
+            <span data-testid=ids::ADMIN_PAGE_SUMMARY>{summary}</span>
+            <button class="secondary" data-testid=ids::ADMIN_NEXT disabled={first + shown >= total}
+                on:click=move |_| page.update(|p| *p += 1)>{next}</button>
+        </div>
+    }
+}
+
 /// The tabs above every admin page.
 #[component]
 fn AdminTabs(current: &'static str) -> impl IntoView {

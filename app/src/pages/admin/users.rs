@@ -5,24 +5,15 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::actions::ActionState;
-use super::AdminTabs;
+use super::{AdminTabs, Pager};
 use crate::components::form_message::FormMessage;
 use crate::error::AppError;
 use crate::ids;
+use crate::pages::home::ServerView;
 use crate::time::format_ms;
 
 /// Page sizes the table offers.
 pub const PAGE_SIZES: &[i64] = &[10, 25, 50, 100];
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerEntry {
-    pub name: String,
-    pub status: String,
-    pub flavour: Option<String>,
-    pub size: Option<String>,
-    pub url: String,
-    pub started_at: Option<i64>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserEntry {
@@ -33,7 +24,7 @@ pub struct UserEntry {
     pub groups: Vec<String>,
     pub created_at: i64,
     pub last_activity: Option<i64>,
-    pub servers: Vec<ServerEntry>,
+    pub servers: Vec<ServerView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,17 +72,7 @@ pub async fn admin_users(
     let mut rows = Vec::with_capacity(users.len());
     for u in users {
         let (servers, groups) = details.remove(&u.id).unwrap_or_default();
-        let servers = servers
-            .into_iter()
-            .map(|s| ServerEntry {
-                name: s.name,
-                status: s.status,
-                flavour: s.flavour,
-                size: s.size,
-                url: s.url,
-                started_at: s.started_at,
-            })
-            .collect();
+        let servers = servers.into_iter().map(|s| ServerView::from_info(u.name.as_str(), s)).collect();
         rows.push(UserEntry {
             name: u.name.to_string(),
             is_admin: u.is_admin,
@@ -445,11 +426,6 @@ pub fn AdminPage() -> impl IntoView {
                         let first = page.get_untracked() * page_size.get_untracked();
                         let shown = l.users.len() as i64;
                         let total = l.total;
-                        let summary = if total == 0 {
-                            "No users match.".to_owned()
-                        } else {
-                            format!("{}–{} of {}", first + 1, first + shown, total)
-                        };
                         let admin_access = l.admin_access;
                         view! {
                             <table class="table admin-users" data-testid=ids::ADMIN_USERS>
@@ -466,13 +442,7 @@ pub fn AdminPage() -> impl IntoView {
                                     {l.users.into_iter().map(|u| view! { <UserRow user=u actions=actions admin_access=admin_access/> }).collect_view()}
                                 </tbody>
                             </table>
-                            <div class="pager">
-                                <button class="secondary" data-testid=ids::ADMIN_PREV disabled=first == 0
-                                    on:click=move |_| page.update(|p| *p = (*p - 1).max(0))>"← Previous"</button>
-                                <span data-testid=ids::ADMIN_PAGE_SUMMARY>{summary}</span>
-                                <button class="secondary" data-testid=ids::ADMIN_NEXT disabled={first + shown >= total}
-                                    on:click=move |_| page.update(|p| *p += 1)>"Next →"</button>
-                            </div>
+                            <Pager page=page first=first shown=shown total=total empty="No users match."/>
                         }.into_any()
                     }
                     Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -593,7 +563,7 @@ fn EditRow(user: String, edit: Edit, editing: RwSignal<Option<Edit>>, actions: A
 }
 
 #[component]
-fn ServerItem(user: String, server: ServerEntry, actions: ActionState, admin_access: bool) -> impl IntoView {
+fn ServerItem(user: String, server: ServerView, actions: ActionState, admin_access: bool) -> impl IntoView {
     let label = if server.name.is_empty() { "default".to_owned() } else { server.name.clone() };
     let details = format!(
         "{} · {}{}",
