@@ -58,7 +58,8 @@ pub async fn flush_activity(hub: Hub) {
 /// How often running servers are checked (a crashed container is noticed within this time).
 const POLL_EVERY: Duration = Duration::from_secs(30);
 
-/// Polls running servers; dead ones are marked stopped and lose their route.
+/// Polls running servers (dead ones are marked stopped and lose their route; moved ones are
+/// followed) and removes workloads with this hub's labels that no server row owns.
 pub async fn poll_servers(hub: Hub) {
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.tick().await; // start-up already reconciled
@@ -66,6 +67,9 @@ pub async fn poll_servers(hub: Hub) {
         tick.tick().await;
         if let Err(e) = hub::servers::poll_running(&hub).await {
             warn!(error = %e, "polling servers failed");
+        }
+        if let Err(e) = hub::servers::sweep_orphans(&hub).await {
+            warn!(error = %e, "sweeping orphaned workloads failed");
         }
     }
 }

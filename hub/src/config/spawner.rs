@@ -21,6 +21,10 @@ pub struct SpawnerConfig {
     pub notebook_dir: String,
     /// Label prefix and name prefix of containers and volumes this hub owns. Default `ganymede`.
     pub prefix: String,
+    /// The Docker network notebook containers join. The hub creates it when missing, with
+    /// inter-container communication off, so servers cannot reach each other; an existing network
+    /// of that name that allows it is refused. Default `ganymede-servers`.
+    pub network: String,
     /// Whether admins may open other users' servers through the proxy. Default `false`.
     pub admin_access: bool,
     /// GPUs this machine offers to notebooks (an inventory from config until discovery arrives).
@@ -42,6 +46,7 @@ impl Default for SpawnerConfig {
             pids_limit: 1024,
             notebook_dir: "/home/jovyan".into(),
             prefix: "ganymede".into(),
+            network: "ganymede-servers".into(),
             admin_access: false,
             gpus: 0,
             concurrent_spawn_limit: 100,
@@ -171,8 +176,22 @@ impl SpawnerConfig {
                 "use 1-32 characters of a-z, 0-9, '-' and '_'",
             ));
         }
+        if !valid_network_name(&self.network) {
+            return Err(ConfigError::invalid(
+                "spawner.network",
+                "use 1-64 characters of a-z, A-Z, 0-9, '-', '_' and '.', starting with a letter or digit",
+            ));
+        }
         Ok(())
     }
+}
+
+/// Docker's own rule for network names, kept to a safe length.
+fn valid_network_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 pub(super) fn validate_catalogue(

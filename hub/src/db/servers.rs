@@ -72,13 +72,22 @@ pub async fn count_named(pool: &Pool, user_id: i64) -> Result<i64, sqlx::Error> 
         .await
 }
 
-/// stopped → pending, recording the choice. False when the server was not stopped.
-pub async fn begin_start(pool: &Pool, id: i64, flavour: &str, size: &str) -> Result<bool, sqlx::Error> {
+/// stopped → pending, recording the choice and the workload the spawner is about to make (so a
+/// hub killed mid-start can find it). False when the server was not stopped.
+pub async fn begin_start(
+    pool: &Pool,
+    id: i64,
+    flavour: &str,
+    size: &str,
+    planned_state: &str,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE servers SET status = 'pending', flavour = $1, size = $2, url = NULL WHERE id = $3 AND status = 'stopped'",
+        "UPDATE servers SET status = 'pending', flavour = $1, size = $2, url = NULL, spawner_state = $3 \
+         WHERE id = $4 AND status = 'stopped'",
     )
     .bind(flavour)
     .bind(size)
+    .bind(planned_state)
     .bind(id)
     .execute(pool)
     .await?;
@@ -98,6 +107,17 @@ pub async fn mark_running(pool: &Pool, id: i64, url: &str, state: &str) -> Resul
     .bind(id)
     .execute(pool)
     .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A running server's new address (its engine moved it, e.g. `docker restart`). False when the
+/// row is no longer running.
+pub async fn set_url(pool: &Pool, id: i64, url: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE servers SET url = $1 WHERE id = $2 AND status = 'running'")
+        .bind(url)
+        .bind(id)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -190,7 +190,12 @@ pub async fn start(
     }
     db::servers::ensure(pool, user.id, server.as_str()).await?;
     let row = db::servers::get(pool, user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
-    if !db::servers::begin_start(pool, row.id, &launch.flavour.id, &launch.size.id).await? {
+    let nonce = SecretToken::generate().expose().to_owned();
+    // The workload is recorded before it exists: a hub killed mid-start finds it again at start-up.
+    let planned =
+        StoredState { spawner: hub.spawner().planned_state(&user.name, server), token_nonce: nonce.clone() };
+    let planned = serde_json::to_string(&planned).map_err(|e| ServerError::Unexpected(e.into()))?;
+    if !db::servers::begin_start(pool, row.id, &launch.flavour.id, &launch.size.id, &planned).await? {
         let now =
             db::servers::get(pool, user.id, server.as_str()).await?.map(|r| r.status).unwrap_or_default();
         return Ok(match now.as_str() {
@@ -221,7 +226,6 @@ pub async fn start(
         },
     );
 
-    let nonce = SecretToken::generate().expose().to_owned();
     let spec = SpawnSpec {
         user: user.name.clone(),
         server: server.clone(),
@@ -365,30 +369,51 @@ pub async fn delete(
     Ok(())
 }
 
-/// Checks every server the database says is running: routes for those that are, `stopped` for
-/// those whose container is gone or has exited. Runs at start-up and then periodically, so a
-/// server that dies is noticed without anyone asking.
+/// How long a server that has just exited gets to come back before it counts as gone: `docker
+/// restart` stops and starts the same container, and a poll in between must not remove it.
+const RESTART_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Checks every server the database says is running: routes for those that are (following an
+/// address the engine changed, e.g. after `docker restart`), `stopped` for those whose workload is
+/// gone or has exited for good. Runs at start-up, periodically, and when the proxy cannot connect,
+/// so a server that dies or moves is noticed without anyone asking.
 pub async fn poll_running(hub: &Hub) -> Result<(), ServerError> {
     let pool = hub.db();
     for row in db::servers::with_status(pool, "running").await? {
         let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
-        match hub.spawner().poll(&stored.spawner).await {
-            Ok(ServerStatus::Running) => {
-                if let Some(upstream) = row.url.clone() {
-                    if hub.routes().get(&row.user_name, &row.name).is_none() {
-                        hub.routes().add(
-                            &row.user_name,
-                            &row.name,
-                            Route {
-                                server_id: row.id,
-                                user_id: row.user_id,
-                                upstream,
-                                token: upstream_token(hub, &stored.token_nonce),
-                            },
-                        );
+        let mut status = hub.spawner().poll(&stored.spawner).await;
+        if matches!(status, Ok(ServerStatus::Exited { .. })) {
+            tokio::time::sleep(RESTART_GRACE).await;
+            status = hub.spawner().poll(&stored.spawner).await;
+        }
+        match status {
+            Ok(ServerStatus::Running { url }) => {
+                let route = hub.routes().get(&row.user_name, &row.name);
+                let mut upstream = row.url.clone();
+                if let Some(now) = url.filter(|u| row.url.as_deref() != Some(u.as_str())) {
+                    info!(user.name = %row.user_name, server.name = %row.name, old = ?row.url, new = %now,
+                        "the server's address changed; following it");
+                    if !db::servers::set_url(pool, row.id, &now).await? {
+                        continue; // stopped meanwhile
                     }
+                    upstream = Some(now);
+                }
+                let Some(upstream) = upstream else { continue };
+                if route.is_none_or(|r| r.upstream != upstream) {
+                    hub.routes().add(
+                        &row.user_name,
+                        &row.name,
+                        Route {
+                            server_id: row.id,
+                            user_id: row.user_id,
+                            upstream,
+                            token: upstream_token(hub, &stored.token_nonce),
+                        },
+                    );
                 }
             }
+            // Neither gone nor reachable: look again next time.
+            Ok(ServerStatus::Restarting) => {}
             Ok(status) => {
                 info!(user.name = %row.user_name, server.name = %row.name, ?status, "server is gone; marking it stopped");
                 hub.routes().remove(&row.user_name, &row.name);
@@ -413,18 +438,73 @@ pub async fn poll_running(hub: &Hub) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// After a restart: [`poll_running`], and starts or stops that the restart cut off are settled.
+/// After a restart: [`poll_running`]; starts and stops that the restart cut off are settled (the
+/// workload each recorded before it was made is removed); then [`sweep_orphans`].
 pub async fn reconcile(hub: &Hub) -> Result<(), ServerError> {
     poll_running(hub).await?;
     let pool = hub.db();
     for status in ["pending", "stopping"] {
         for row in db::servers::with_status(pool, status).await? {
             let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
-            let _ = hub.spawner().stop(&stored.spawner).await;
+            if let Err(e) = hub.spawner().stop(&stored.spawner).await {
+                warn!(user.name = %row.user_name, server.name = %row.name, error = %e,
+                    "removing the workload of an interrupted start or stop failed; the sweep retries");
+            }
             db::servers::mark_stopped(pool, row.id).await?;
+            events::record(
+                pool,
+                None,
+                "server.interrupted",
+                Some(&format!("{}/{}", row.user_name, row.name)),
+                json!({ "was": status }),
+            )
+            .await?;
         }
     }
+    if let Err(e) = sweep_orphans(hub).await {
+        warn!(error = %e, "sweeping orphaned workloads failed");
+    }
     Ok(())
+}
+
+/// Removes every workload that carries this hub's labels but belongs to no server row that is
+/// starting, running or stopping (a hub killed at the wrong moment, a row deleted behind its
+/// back). Returns how many were removed.
+pub async fn sweep_orphans(hub: &Hub) -> Result<usize, ServerError> {
+    let workloads = hub.spawner().workloads().await?;
+    if workloads.is_empty() {
+        return Ok(0);
+    }
+    let mut known = std::collections::HashSet::new();
+    for status in ["pending", "running", "stopping"] {
+        for row in db::servers::with_status(hub.db(), status).await? {
+            let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
+            known.extend(stored.spawner.container_id);
+            known.extend(stored.spawner.container_name);
+        }
+    }
+    let mut removed = 0;
+    for workload in workloads {
+        let state = &workload.state;
+        let is_known =
+            [&state.container_id, &state.container_name].into_iter().flatten().any(|k| known.contains(k));
+        if is_known {
+            continue;
+        }
+        warn!(user.name = %workload.user, server.name = %workload.server, running = workload.running,
+            "removing a workload that no server row owns");
+        hub.spawner().stop(state).await?;
+        events::record(
+            hub.db(),
+            None,
+            "server.orphan_removed",
+            Some(&format!("{}/{}", workload.user, workload.server)),
+            json!({ "running": workload.running }),
+        )
+        .await?;
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 /// Stops and forgets all of a user's servers and removes their home volume: what deleting a user

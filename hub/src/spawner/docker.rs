@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, Mount, MountType, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, DeviceRequest, HostConfig, Mount, MountType, NetworkCreateRequest, PortBinding,
+    PortMap,
+};
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, RemoveContainerOptions, RemoveVolumeOptions,
-    StopContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, ListNetworksOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use sha2::{Digest, Sha256};
@@ -18,12 +21,15 @@ use tracing::{info, warn};
 
 use super::readiness::jupyter_answers;
 use super::{
-    ProgressSink, ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawned, Spawner, SpawnerState,
+    ProgressSink, ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawned, Spawner, SpawnerState, Workload,
 };
 use crate::config::SpawnerConfig;
 use crate::domain::{ServerName, UserName};
 
 const JUPYTER_PORT: &str = "8888/tcp";
+
+/// The bridge driver's switch for traffic between containers on one network.
+const ICC_OPTION: &str = "com.docker.network.bridge.enable_icc";
 
 /// Labels that mark a container as ours and say whose it is.
 pub mod labels {
@@ -32,12 +38,21 @@ pub mod labels {
     pub const SERVER: &str = "org.ganymede.server";
 }
 
+struct FoundNetwork {
+    id: String,
+    driver: String,
+    /// Whether containers on it may reach each other.
+    icc: bool,
+}
+
 pub struct DockerSpawner {
     config: SpawnerConfig,
     hub_id: String,
     http_timeout: Duration,
     start_timeout: Duration,
     docker: OnceCell<Docker>,
+    /// The id of the servers' network, once found or made.
+    network: OnceCell<String>,
 }
 
 impl DockerSpawner {
@@ -50,7 +65,77 @@ impl DockerSpawner {
             config,
             hub_id,
             docker: OnceCell::new(),
+            network: OnceCell::new(),
         }
+    }
+
+    /// The id of `spawner.network`, made when missing with inter-container communication off.
+    /// Docker 20.10 allows two networks of one name, so concurrent hubs that both create it agree
+    /// afterwards on the oldest and remove their own extra one.
+    async fn network(&self, docker: &Docker) -> Result<&str, SpawnError> {
+        let id = self
+            .network
+            .get_or_try_init(|| async {
+                let name = self.config.network.as_str();
+                let mut found = self.networks_named(docker, name).await?;
+                let mut made = None;
+                if found.is_empty() {
+                    let mut options = HashMap::new();
+                    options.insert(ICC_OPTION.to_owned(), "false".to_owned());
+                    let mut labels = HashMap::new();
+                    labels.insert(labels::HUB.to_owned(), self.hub_id.clone());
+                    let created = docker
+                        .create_network(NetworkCreateRequest {
+                            name: name.to_owned(),
+                            driver: Some("bridge".into()),
+                            options: Some(options),
+                            labels: Some(labels),
+                            ..Default::default()
+                        })
+                        .await
+                        .map_err(engine_error)?;
+                    info!(network = name, "created the servers' network (no inter-container traffic)");
+                    made = Some(created.id);
+                    found = self.networks_named(docker, name).await?;
+                }
+                let Some(chosen) = found.into_iter().next() else {
+                    return Err(SpawnError::Engine(format!("the network {name} vanished as it was made")));
+                };
+                if let Some(mine) = made.filter(|m| *m != chosen.id) {
+                    let _ = docker.remove_network(&mine).await;
+                }
+                if chosen.driver != "bridge" || chosen.icc {
+                    return Err(SpawnError::Engine(format!(
+                        "the network {name} lets containers reach each other (it needs the bridge driver \
+                         with {ICC_OPTION}=false); remove it or set spawner.network to another name"
+                    )));
+                }
+                Ok(chosen.id)
+            })
+            .await?;
+        Ok(id.as_str())
+    }
+
+    /// Networks called exactly `name` (the engine's filter also matches parts of names), oldest first.
+    async fn networks_named(&self, docker: &Docker, name: &str) -> Result<Vec<FoundNetwork>, SpawnError> {
+        let mut filters = HashMap::new();
+        filters.insert("name".to_owned(), vec![name.to_owned()]);
+        let listed = docker
+            .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
+            .await
+            .map_err(engine_error)?;
+        let mut found: Vec<(String, FoundNetwork)> = listed
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name))
+            .filter_map(|n| {
+                let id = n.id?;
+                let icc = n.options.as_ref().and_then(|o| o.get(ICC_OPTION)).is_none_or(|v| v != "false");
+                let created = n.created.map(|c| c.to_string()).unwrap_or_default();
+                Some((created, FoundNetwork { id, driver: n.driver.unwrap_or_default(), icc }))
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        Ok(found.into_iter().map(|(_, n)| n).collect())
     }
 
     async fn docker(&self) -> Result<&Docker, SpawnError> {
@@ -84,7 +169,7 @@ impl DockerSpawner {
         format!("{}-home-{}", self.config.prefix, user)
     }
 
-    fn container_body(&self, spec: &SpawnSpec) -> ContainerCreateBody {
+    fn container_body(&self, spec: &SpawnSpec, network: &str) -> ContainerCreateBody {
         let mut port_bindings = HashMap::new();
         port_bindings.insert(
             JUPYTER_PORT.to_owned(),
@@ -109,6 +194,7 @@ impl DockerSpawner {
             security_opt: Some(vec!["no-new-privileges:true".into()]),
             privileged: Some(false),
             device_requests,
+            network_mode: Some(network.to_owned()),
             mounts: Some(vec![Mount {
                 target: Some(self.config.notebook_dir.clone()),
                 source: Some(self.volume_name(&spec.user)),
@@ -168,13 +254,14 @@ impl DockerSpawner {
             }
             Err(e) => return Err(engine_error(e)),
         }
+        let network = self.network(docker).await?;
         let name = self.container_name(&spec.user, &spec.server);
         // A leftover container of the same name (a crash mid-start) is ours to replace.
         self.remove_container(docker, &name).await;
         let created = docker
             .create_container(
                 Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }),
-                self.container_body(spec),
+                self.container_body(spec, network),
             )
             .await
             .map_err(engine_error)?;
@@ -187,13 +274,11 @@ impl DockerSpawner {
             .inspect_container(&created.id, None::<InspectContainerOptions>)
             .await
             .map_err(engine_error)?;
-        let host_port = inspected
+        let host = inspected
             .network_settings
             .and_then(|n| n.ports)
-            .and_then(|ports| ports.get(JUPYTER_PORT).cloned().flatten())
-            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port))
+            .and_then(|ports| published_address(&ports))
             .ok_or_else(|| SpawnError::Engine("the engine did not publish Jupyter's port".into()))?;
-        let host = format!("127.0.0.1:{host_port}");
         progress(ProgressStep::new(70, "Waiting for Jupyter to answer"));
 
         let state = SpawnerState { container_id: Some(created.id.clone()), container_name: Some(name) };
@@ -203,7 +288,7 @@ impl DockerSpawner {
                 break;
             }
             match self.poll(&state).await? {
-                ServerStatus::Running => {}
+                ServerStatus::Running { .. } | ServerStatus::Restarting => {}
                 ServerStatus::Exited { oom_killed: true, .. } => return Err(SpawnError::OutOfMemory),
                 ServerStatus::Exited { code, .. } => return Err(SpawnError::Exited(code)),
                 ServerStatus::Missing => return Err(SpawnError::Engine("the container disappeared".into())),
@@ -215,6 +300,17 @@ impl DockerSpawner {
         }
         Ok(Spawned { url: format!("http://{host}"), state })
     }
+}
+
+/// `127.0.0.1:{port}`: where Jupyter's published port answers on the host.
+fn published_address(ports: &PortMap) -> Option<String> {
+    let port = ports
+        .get(JUPYTER_PORT)
+        .cloned()
+        .flatten()?
+        .into_iter()
+        .find_map(|b| b.host_port.filter(|p| !p.is_empty()))?;
+    Some(format!("127.0.0.1:{port}"))
 }
 
 fn engine_error(e: DockerError) -> SpawnError {
@@ -276,8 +372,15 @@ impl Spawner for DockerSpawner {
         match docker.inspect_container(id, None::<InspectContainerOptions>).await {
             Ok(c) => {
                 let s = c.state.unwrap_or_default();
-                if s.running == Some(true) {
-                    Ok(ServerStatus::Running)
+                if s.restarting == Some(true) {
+                    Ok(ServerStatus::Restarting)
+                } else if s.running == Some(true) {
+                    let url = c
+                        .network_settings
+                        .and_then(|n| n.ports)
+                        .and_then(|ports| published_address(&ports))
+                        .map(|host| format!("http://{host}"));
+                    Ok(ServerStatus::Running { url })
                 } else {
                     Ok(ServerStatus::Exited {
                         code: s.exit_code.unwrap_or(-1),
@@ -297,5 +400,37 @@ impl Spawner for DockerSpawner {
             Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
             Err(e) => Err(engine_error(e)),
         }
+    }
+
+    fn planned_state(&self, user: &UserName, server: &ServerName) -> SpawnerState {
+        SpawnerState { container_id: None, container_name: Some(self.container_name(user, server)) }
+    }
+
+    async fn workloads(&self) -> Result<Vec<Workload>, SpawnError> {
+        let docker = self.docker().await?;
+        let mut filters = HashMap::new();
+        filters.insert("label".to_owned(), vec![format!("{}={}", labels::HUB, self.hub_id)]);
+        let listed = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(engine_error)?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let name =
+                    c.names.and_then(|n| n.into_iter().next()).map(|n| n.trim_start_matches('/').to_owned());
+                Some(Workload {
+                    user: labels.get(labels::USER)?.clone(),
+                    server: labels.get(labels::SERVER).cloned().unwrap_or_default(),
+                    running: c.state.is_some_and(|s| s.to_string() == "running"),
+                    state: SpawnerState { container_id: c.id, container_name: name },
+                })
+            })
+            .collect())
     }
 }

@@ -43,9 +43,27 @@ pub struct SpawnerState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerStatus {
-    Running,
-    Exited { code: i64, oom_killed: bool },
+    /// Up; `url` is where it answers now (`None` while the engine has not published it yet). The
+    /// address can change behind the hub's back (`docker restart` picks a new host port).
+    Running {
+        url: Option<String>,
+    },
+    /// The engine is restarting it: neither gone nor reachable.
+    Restarting,
+    Exited {
+        code: i64,
+        oom_killed: bool,
+    },
     Missing,
+}
+
+/// A workload carrying this hub's labels, as the engine lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub user: String,
+    pub server: String,
+    pub state: SpawnerState,
+    pub running: bool,
 }
 
 /// One step of a start, as shown on the progress bar and sent on the progress event stream.
@@ -92,4 +110,9 @@ pub trait Spawner: Send + Sync + 'static {
     async fn poll(&self, state: &SpawnerState) -> Result<ServerStatus, SpawnError>;
     /// Removes what a user keeps between servers (their home volume). Their servers must be stopped.
     async fn remove_home(&self, user: &UserName) -> Result<(), SpawnError>;
+    /// How the workload of (`user`, `server`) will be found, known before it is created: the hub
+    /// records it first, so a hub killed mid-start can still find and remove what it made.
+    fn planned_state(&self, user: &UserName, server: &ServerName) -> SpawnerState;
+    /// Every workload that carries this hub's labels, running or not (orphans included).
+    async fn workloads(&self) -> Result<Vec<Workload>, SpawnError>;
 }

@@ -131,10 +131,10 @@ fn invalid_names_and_weak_passwords_are_refused_by_the_cli() {
 }
 
 /// A running `ganymede serve`; killed when dropped.
-struct Served {
-    child: std::process::Child,
-    base: String,
-    lines: Vec<String>,
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+    pub lines: Vec<String>,
 }
 
 impl Drop for Served {
@@ -145,7 +145,7 @@ impl Drop for Served {
 }
 
 /// Starts `ganymede serve` on a random port and waits for its "listening" line.
-fn serve(dir: &Path, extra_env: &[(&str, &str)]) -> Served {
+pub fn serve(dir: &Path, extra_env: &[(&str, &str)]) -> Served {
     let mut cmd = ganymede(dir);
     cmd.arg("serve").env("GANYMEDE_HUB__BIND", "127.0.0.1:0").env("RUST_LOG", "info").env("NO_COLOR", "1");
     for (k, v) in extra_env {

@@ -7,6 +7,7 @@ mod admin;
 mod cli;
 mod csrf;
 mod health;
+mod lifecycle;
 mod login;
 mod oidc;
 mod pages;

@@ -522,7 +522,7 @@ async fn spawn_limits_answer_429_with_retry_after() {
     let alice = hub::accounts::find(app.hub.db(), &name).await.unwrap().unwrap();
     hub::db::servers::ensure(app.hub.db(), alice.id, "").await.unwrap();
     let row = hub::db::servers::get(app.hub.db(), alice.id, "").await.unwrap().unwrap();
-    assert!(hub::db::servers::begin_start(app.hub.db(), row.id, "base", "small").await.unwrap());
+    assert!(hub::db::servers::begin_start(app.hub.db(), row.id, "base", "small", "{}").await.unwrap());
 
     let session = app.session("bob", "bob-password").await;
     let token = app.api_token(&session, "bob", json!({})).await;
