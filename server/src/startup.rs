@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use app::state::AppState;
 use app::{shell, App};
+use axum::http::{HeaderName, HeaderValue};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -16,6 +17,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::proxy::{self, ProxyState};
@@ -106,11 +108,26 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(web::server_fn_status::map))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(CompressionLayer::new());
-    Router::new()
+    let routes = Router::new()
         .merge(proxy::router(ProxyState::new(state.hub.clone())))
         .merge(hub_routes)
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::session::resolve))
         .layer(axum::middleware::from_fn(web::csrf::protect))
+        .with_state(state);
+    harden(routes)
+}
+
+/// The outer layers every response passes, whatever its route: odd request forms and methods
+/// refused before any handler sees them, a panic answered with 500, the trace span, and
+/// `X-JupyterHub-Version` (kept when a server behind the proxy sent its own).
+pub fn harden(routes: Router) -> Router {
+    routes
+        .layer(axum::middleware::from_fn(web::request_form::refuse_odd))
+        .layer(web::panics::layer())
+        .layer(axum::middleware::from_fn(web::panics::shape))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-jupyterhub-version"),
+            HeaderValue::from_static(crate::api::JUPYTERHUB_API_VERSION),
+        ))
 }

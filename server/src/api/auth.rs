@@ -1,12 +1,14 @@
 //! Who is calling the API and with which scopes: a token (`Authorization: token …` or
 //! `Bearer …`), else the browser session (cross-site requests were already refused by the CSRF
-//! layer). When an `Authorization` header is present, only the token counts.
+//! layer). When an `Authorization` header is present, only the token counts: a bad or unknown
+//! one is refused, never answered with the cookie's identity.
 
 use app::session::ssr::Authenticated;
 use app::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use hub::accounts::User;
 use hub::scopes::{Access, Resource, Scope, Scopes};
 use hub::tokens::TokenInfo;
@@ -33,16 +35,28 @@ impl Caller {
     }
 }
 
-fn presented_token(parts: &Parts) -> Option<Result<String, ApiError>> {
-    let value = parts.headers.get(AUTHORIZATION)?;
+/// The credential of an `Authorization` header, if it has one of the API's schemes.
+fn token_of(value: &str) -> Option<&str> {
+    let value = value.trim();
+    let (kind, token) = value.split_once(' ').unwrap_or((value, ""));
+    (kind.eq_ignore_ascii_case("token") || kind.eq_ignore_ascii_case("bearer")).then(|| token.trim())
+}
+
+/// Whether the request carries `Authorization: token …` or `Bearer …`: the API authenticates such
+/// a request by that header alone (the CSRF layer relies on this).
+pub fn has_token_scheme(headers: &HeaderMap) -> bool {
+    headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(token_of).is_some()
+}
+
+/// The token of `Authorization: token …` / `Bearer …`, if the header is there (the proxy uses it too).
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<Result<String, ApiError>> {
+    let value = headers.get(AUTHORIZATION)?;
     let Ok(value) = value.to_str() else {
         return Some(Err(ApiError::forbidden("Invalid Authorization header")));
     };
-    let (kind, token) = value.trim().split_once(' ').unwrap_or((value, ""));
-    if kind.eq_ignore_ascii_case("token") || kind.eq_ignore_ascii_case("bearer") {
-        Some(Ok(token.trim().to_owned()))
-    } else {
-        Some(Err(ApiError::forbidden("Authorization must be 'token <token>' or 'Bearer <token>'")))
+    match token_of(value) {
+        Some(token) => Some(Ok(token.to_owned())),
+        None => Some(Err(ApiError::forbidden("Authorization must be 'token <token>' or 'Bearer <token>'"))),
     }
 }
 
@@ -50,7 +64,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(token) = presented_token(parts) {
+        if let Some(token) = presented_token(&parts.headers) {
             let token = token?;
             return match hub::tokens::authenticate(state.hub.db(), &token).await? {
                 Some((user, scopes, info)) => Ok(Caller { user, scopes, token: Some(info) }),

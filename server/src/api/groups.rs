@@ -2,7 +2,7 @@
 
 use app::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
 use hub::domain::{GroupName, UserName};
 use hub::groups::{self, Group};
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiQuery};
+use super::pagination::{public_base, Page};
 
 fn model(g: &Group) -> Value {
     json!({ "kind": "group", "name": g.name, "users": g.members, "properties": g.properties, "roles": [] })
@@ -27,22 +28,32 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
+    uri: Uri,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.scopes.has_any(Scope::ListGroups) {
+    let unfiltered = caller.scopes.check(Scope::ListGroups, Resource::Hub) == Access::Allowed;
+    if !unfiltered && !caller.scopes.has_any(Scope::ListGroups) {
         caller.require(Scope::ListGroups, Resource::Hub)?;
     }
-    let offset = q.offset.unwrap_or(0).max(0);
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let visible = groups::list(state.hub.db(), offset, limit)
-        .await?
-        .into_iter()
-        .filter(|g| {
-            caller.scopes.check(Scope::ListGroups, Resource::Group { name: &g.name }) == Access::Allowed
-        })
-        .map(|g| model(&g))
-        .collect();
-    Ok(Json(Value::Array(visible)))
+    let page = Page::from_request(q.offset, q.limit, &headers)?;
+    let (window, total) = if unfiltered {
+        let total = hub::db::groups::count(state.hub.db()).await.map_err(ApiError::internal)?;
+        (groups::list(state.hub.db(), page.offset, page.limit).await?, total)
+    } else {
+        // Filtered list:groups: page through the groups the filters name.
+        let visible: Vec<Group> = groups::list(state.hub.db(), 0, i64::MAX)
+            .await?
+            .into_iter()
+            .filter(|g| {
+                caller.scopes.check(Scope::ListGroups, Resource::Group { name: &g.name }) == Access::Allowed
+            })
+            .collect();
+        let total = visible.len() as i64;
+        (visible.into_iter().skip(page.offset as usize).take(page.limit as usize).collect(), total)
+    };
+    let items = window.iter().map(model).collect();
+    Ok(Json(page.respond(items, total, &public_base(state.hub.config(), &headers), &uri)))
 }
 
 pub async fn get(

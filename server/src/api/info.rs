@@ -6,9 +6,7 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::error::ApiError;
-
-/// The JupyterHub API version this hub speaks.
-pub const JUPYTERHUB_API_VERSION: &str = "5.3.0";
+use super::JUPYTERHUB_API_VERSION;
 
 /// No authentication, as upstream.
 pub async fn root() -> Json<Value> {
@@ -20,9 +18,15 @@ pub async fn info(caller: Caller) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({
         "version": JUPYTERHUB_API_VERSION,
         "ganymede": env!("CARGO_PKG_VERSION"),
-        "python": null,
-        "sys_executable": null,
+        // The spec wants strings, and no Python runs here: say what runs instead.
+        "python": format!("ganymede {} (rust)", env!("CARGO_PKG_VERSION")),
+        "sys_executable": executable(),
         "authenticator": { "class": "ganymede.LocalAuthenticator", "version": env!("CARGO_PKG_VERSION") },
         "spawner": { "class": "ganymede.DockerSpawner", "version": env!("CARGO_PKG_VERSION") },
     })))
+}
+
+/// The path of the running hub binary (`sys.executable`'s counterpart).
+fn executable() -> String {
+    std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "ganymede".to_owned())
 }

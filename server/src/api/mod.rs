@@ -6,6 +6,7 @@ pub mod error;
 mod groups;
 mod info;
 pub mod models;
+pub mod pagination;
 mod progress;
 mod servers;
 mod tokens;
@@ -14,6 +15,11 @@ mod users;
 use app::state::AppState;
 use axum::routing::{get, post, put};
 use axum::Router;
+
+/// The JupyterHub REST API version Ganymede implements: `info.version` of the spec it follows
+/// (`docs/reference/jupyterhub-rest-api.yml`). Sent by `GET /hub/api` and, as
+/// `X-JupyterHub-Version`, on every response.
+pub const JUPYTERHUB_API_VERSION: &str = "6.0.0b2";
 
 pub fn router() -> Router<AppState> {
     Router::new()

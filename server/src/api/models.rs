@@ -1,4 +1,7 @@
 //! The API's JSON models (User, Server, Token), built from domain values.
+//!
+//! Every field of the spec's model is present; an unset one is `null`, as JupyterHub sends it
+//! (`last_activity`, `pending`, `server`, `started`, `expires_at`, …): its clients read them by key.
 
 use hub::accounts::User;
 use hub::servers::ServerInfo;
@@ -23,19 +26,6 @@ fn opt_iso(ms: Option<i64>) -> Value {
     ms.map(iso).unwrap_or(Value::Null)
 }
 
-/// Leaves out keys whose value is null where the spec's schema does not allow null (an absent
-/// optional field is valid; a null one is not).
-fn drop_nulls(mut model: Value, keys: &[&str]) -> Value {
-    if let Some(map) = model.as_object_mut() {
-        for key in keys {
-            if map.get(*key).is_some_and(Value::is_null) {
-                map.remove(*key);
-            }
-        }
-    }
-    model
-}
-
 pub fn server_model(user: &str, s: &ServerInfo) -> Value {
     let progress_url = if s.name.is_empty() {
         format!("/hub/api/users/{user}/server/progress")
@@ -47,7 +37,7 @@ pub fn server_model(user: &str, s: &ServerInfo) -> Value {
         "stopping" => json!("stop"),
         _ => Value::Null,
     };
-    let model = json!({
+    json!({
         "name": s.name,
         "ready": s.status == "running",
         "stopped": s.status == "stopped",
@@ -60,8 +50,7 @@ pub fn server_model(user: &str, s: &ServerInfo) -> Value {
         "last_activity": opt_iso(s.last_activity),
         "state": null,
         "user_options": { "flavour": s.flavour, "size": s.size },
-    });
-    drop_nulls(model, &["pending", "started", "last_activity", "state"])
+    })
 }
 
 /// The User model; stopped servers only when asked for.
@@ -93,7 +82,7 @@ pub fn user_model_of(
         }
     }
     let roles = if user.is_admin { json!(["admin", "user"]) } else { json!(["user"]) };
-    let model = json!({
+    json!({
         "kind": "user",
         "name": user.name.as_str(),
         "admin": user.is_admin,
@@ -105,12 +94,11 @@ pub fn user_model_of(
         "last_activity": opt_iso(user.last_activity),
         "servers": map,
         "auth_state": null,
-    });
-    drop_nulls(model, &["pending", "last_activity", "auth_state"])
+    })
 }
 
 pub fn token_model(t: &TokenInfo) -> Value {
-    let model = json!({
+    json!({
         "id": format!("a{}", t.id),
         "kind": "api_token",
         "user": t.user,
@@ -122,6 +110,5 @@ pub fn token_model(t: &TokenInfo) -> Value {
         "last_activity": opt_iso(t.last_activity),
         "session_id": null,
         "oauth_client": "Ganymede",
-    });
-    drop_nulls(model, &["expires_at", "last_activity"])
+    })
 }

@@ -2,23 +2,19 @@
 
 use app::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::header::ACCEPT;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
 use hub::accounts::{self, NewAccount, User};
 use hub::db::users::{PageQuery, SortKey, StateFilter};
 use hub::domain::UserName;
 use hub::scopes::{Access, Resource, Scope};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::models::{user_model, user_model_of};
-
-/// Default and largest page sizes of `GET /users`.
-pub const DEFAULT_LIMIT: i64 = 50;
-pub const MAX_LIMIT: i64 = 200;
+use super::pagination::{public_base, Page};
 
 /// Who am I, with the scopes of this request's credentials.
 pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
@@ -98,6 +94,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    uri: Uri,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let unfiltered = caller.scopes.check(Scope::ListUsers, Resource::Hub) == Access::Allowed;
@@ -128,15 +125,8 @@ pub async fn list(
             )))
         }
     };
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::bad_request("offset must not be negative"));
-    }
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit < 1 {
-        return Err(ApiError::bad_request("limit must be at least 1"));
-    }
-    let limit = limit.min(MAX_LIMIT);
+    let page = Page::from_request(q.offset, q.limit, &headers)?;
+    let (offset, limit) = (page.offset, page.limit);
     let include_stopped = flag(&q.include_stopped_servers);
     let name_filter = q.name_filter.filter(|f| !f.is_empty());
 
@@ -172,21 +162,7 @@ pub async fn list(
             user_model_of(u, &servers, groups, include_stopped)
         })
         .collect();
-    let paginated = headers
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/jupyterhub-pagination+json"));
-    if !paginated {
-        return Ok(Json(Value::Array(items)));
-    }
-    let next_offset = offset + items.len() as i64;
-    let next = (next_offset < total).then(|| {
-        json!({ "offset": next_offset, "limit": limit, "url": format!("/hub/api/users?offset={next_offset}&limit={limit}") })
-    });
-    Ok(Json(json!({
-        "items": items,
-        "_pagination": { "offset": offset, "limit": limit, "total": total, "next": next },
-    })))
+    Ok(Json(page.respond(items, total, &public_base(state.hub.config(), &headers), &uri)))
 }
 
 #[derive(Deserialize, Default)]

@@ -4,6 +4,13 @@
 //! A POST/PUT/PATCH/DELETE is refused with 403 when either says it comes from another site.
 //! Requests with neither header come from non-browser clients, which carry no ambient cookies
 //! from a victim's browser. Together with `SameSite=Lax` cookies this closes CSRF.
+//!
+//! One exemption: a REST API request (`/hub/api/…`) that carries `Authorization: token …` or
+//! `Bearer …`. The API then authenticates from that header alone, never from the cookie
+//! ([`crate::api::auth::Caller`]), so a forged request with a bogus header is refused there and
+//! a cross-site script gains nothing it did not already hold. Any other `Authorization` header,
+//! and any such header on pages, server functions (`/hub/fn/…`) or the proxy, changes nothing:
+//! those are authenticated by the cookie.
 
 use axum::extract::Request;
 use axum::http::header::{HOST, ORIGIN};
@@ -12,15 +19,23 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::warn;
 
+/// Where the API's token authentication applies.
+const API_PREFIX: &str = "/hub/api/";
+
 pub async fn protect(request: Request, next: Next) -> Response {
-    // A request that carries its own credentials (a token) uses no ambient cookie, and browsers
-    // cannot add that header cross-site without a CORS preflight this hub never grants.
-    let carries_token = request.headers().contains_key(axum::http::header::AUTHORIZATION);
-    if is_safe_method(request.method()) || carries_token || is_same_origin(request.headers()) {
+    if is_safe_method(request.method())
+        || is_token_authenticated_api(request.uri().path(), request.headers())
+        || is_same_origin(request.headers())
+    {
         return next.run(request).await;
     }
     warn!(method = %request.method(), path = %request.uri().path(), "cross-site request refused");
     (StatusCode::FORBIDDEN, "Cross-site request refused.\n").into_response()
+}
+
+/// Whether the API will authenticate this request by its `Authorization` header alone.
+fn is_token_authenticated_api(path: &str, headers: &HeaderMap) -> bool {
+    path.starts_with(API_PREFIX) && crate::api::auth::has_token_scheme(headers)
 }
 
 fn is_safe_method(method: &Method) -> bool {
@@ -75,6 +90,20 @@ mod tests {
         assert!(is_same_origin(&headers(&[("origin", "http://127.0.0.1:8000"), ("host", "127.0.0.1:8000")])));
         assert!(!is_same_origin(&headers(&[("origin", "http://evil.example"), ("host", "127.0.0.1:8000")])));
         assert!(!is_same_origin(&headers(&[("origin", "null"), ("host", "127.0.0.1:8000")])));
+    }
+
+    #[test]
+    fn only_api_requests_with_a_token_scheme_skip_the_check() {
+        let token = headers(&[("authorization", "token abc")]);
+        let bearer = headers(&[("authorization", "Bearer abc")]);
+        assert!(is_token_authenticated_api("/hub/api/users", &token));
+        assert!(is_token_authenticated_api("/hub/api/users/alice/tokens", &bearer));
+        assert!(!is_token_authenticated_api("/hub/fn/create_token", &token));
+        assert!(!is_token_authenticated_api("/hub/home", &bearer));
+        assert!(!is_token_authenticated_api("/user/alice/api/contents", &token));
+        assert!(!is_token_authenticated_api("/hub/apix", &token));
+        assert!(!is_token_authenticated_api("/hub/api/users", &headers(&[("authorization", "Basic eDp4")])));
+        assert!(!is_token_authenticated_api("/hub/api/users", &HeaderMap::new()));
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! HTTP pieces around the Leptos routes: session resolution, CSRF protection, page guards, health.
+//! HTTP pieces around the Leptos routes: session resolution, CSRF protection, page guards, health,
+//! refusal of odd requests and the answer to a panic.
 
 pub mod csrf;
 pub mod health;
 pub mod oidc;
 pub mod pages;
+pub mod panics;
+pub mod request_form;
 pub mod server_fn_status;
 pub mod session;

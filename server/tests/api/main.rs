@@ -5,8 +5,10 @@ mod helpers;
 
 mod admin;
 mod cli;
+mod compat;
 mod csrf;
 mod health;
+mod hostile;
 mod lifecycle;
 mod login;
 mod oidc;
