@@ -7,6 +7,7 @@ use app::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use hub::accounts::User;
 use hub::scopes::{Access, Resource, Scope, Scopes};
 use hub::tokens::TokenInfo;
@@ -33,8 +34,9 @@ impl Caller {
     }
 }
 
-fn presented_token(parts: &Parts) -> Option<Result<String, ApiError>> {
-    let value = parts.headers.get(AUTHORIZATION)?;
+/// The token of `Authorization: token …` / `Bearer …`, if the header is there (the proxy uses it too).
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<Result<String, ApiError>> {
+    let value = headers.get(AUTHORIZATION)?;
     let Ok(value) = value.to_str() else {
         return Some(Err(ApiError::forbidden("Invalid Authorization header")));
     };
@@ -50,7 +52,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(token) = presented_token(parts) {
+        if let Some(token) = presented_token(&parts.headers) {
             let token = token?;
             return match hub::tokens::authenticate(state.hub.db(), &token).await? {
                 Some((user, scopes, info)) => Ok(Caller { user, scopes, token: Some(info) }),
