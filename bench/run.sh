@@ -2,7 +2,7 @@
 # Proxy benchmark: Ganymede's proxy against the direct connection to the same JupyterLab server,
 # in one run, reported as ratios. Needs the Docker engine and ganymede/base (scripts/setup.sh run).
 #
-#   bench/run.sh [--seconds N] [--round-trips N]
+#   bench/run.sh [--seconds N] [--round-trips N] [--sequential N]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -46,15 +46,19 @@ nonce = json.loads(state)["token_nonce"]
 print(url, hashlib.sha256(f"{secret}:{nonce}".encode()).hexdigest())
 PY
 )
-# A 10 MiB file in the user's home, through Jupyter's contents API.
+# 1 MiB and 10 MiB files in the user's home, through Jupyter's contents API.
 python3 - "$direct" "$token" <<'PY'
 import base64, json, os, sys, urllib.request
 url, token = sys.argv[1], sys.argv[2]
-body = json.dumps({"type": "file", "format": "base64", "content": base64.b64encode(os.urandom(10 * 1024 * 1024)).decode()}).encode()
-req = urllib.request.Request(f"{url}/user/bench/api/contents/bench-10MiB.bin", data=body, method="PUT",
-                             headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
-urllib.request.urlopen(req).read()
+for name, size in (("bench-1MiB.bin", 1 << 20), ("bench-10MiB.bin", 10 << 20)):
+    body = json.dumps({"type": "file", "format": "base64", "content": base64.b64encode(os.urandom(size)).decode()}).encode()
+    req = urllib.request.Request(f"{url}/user/bench/api/contents/{name}", data=body, method="PUT",
+                                 headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
 PY
 
 echo "Ganymede proxy benchmark — $(nproc) cores, $(date -u +%Y-%m-%d)"
 target/release/ganymede-bench proxy --direct "$direct" --proxy "$hub" --token "$token" --session "$session" "$@"
+echo
+echo "Idle proxied websockets — the hub's resident memory"
+target/release/ganymede-bench websockets --proxy "$hub" --session "$session" --hub-pid "$hub_pid"

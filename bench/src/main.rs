@@ -1,8 +1,11 @@
 //! `ganymede-bench`: measurements in one run against a baseline, reported as ratios.
 //!
 //! - `proxy`: Jupyter directly (with its token) and the same Jupyter through Ganymede's proxy (with
-//!   a session cookie): small GET requests/s and latency p50/p99 at 1 and 10 connections, MB/s of a
-//!   10 MiB download, and the round trip of kernel `execute_request`s over the websocket.
+//!   a session cookie): small GET requests/s and latency p50/p99 at 1 and 10 connections, MB/s of
+//!   1 MiB and 10 MiB downloads, the latency distribution of sequential 1 MiB GETs (p50, p99, max),
+//!   and the round trip of kernel `execute_request`s over the websocket.
+//! - `websockets`: the hub's resident memory idle, with N idle websockets open through the proxy
+//!   (and the cost of each), and after closing them.
 //! - `users-api`: `GET /hub/api/users` pages, searches and single users on hubs holding the same
 //!   users (Ganymede, and JupyterHub as the baseline when given): requests/s and p50/p99.
 
@@ -29,6 +32,27 @@ enum Cli {
     Proxy(Args),
     /// `GET /hub/api/users` on hubs holding the same users.
     UsersApi(users_api::Args),
+    /// Resident memory of the hub with idle proxied websockets.
+    Websockets(WsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct WsArgs {
+    /// The hub, e.g. http://127.0.0.1:8000
+    #[arg(long)]
+    proxy: String,
+    /// The hub's session cookie value.
+    #[arg(long)]
+    session: String,
+    /// User whose server is used.
+    #[arg(long, default_value = "bench")]
+    user: String,
+    /// The hub's process id (its resident memory is read from /proc).
+    #[arg(long)]
+    hub_pid: u32,
+    /// Idle websockets to open.
+    #[arg(long, default_value_t = 100)]
+    count: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -54,6 +78,9 @@ struct Args {
     /// Kernel round trips to time.
     #[arg(long, default_value_t = 200)]
     round_trips: usize,
+    /// Sequential 1 MiB GETs whose latency distribution is reported.
+    #[arg(long, default_value_t = 200)]
+    sequential: usize,
 }
 
 #[derive(Clone)]
@@ -145,6 +172,88 @@ async fn download(t: &Target, path: &str) -> anyhow::Result<f64> {
     }
     speeds.sort_by(f64::total_cmp);
     Ok(percentile(&speeds, 0.5))
+}
+
+/// `n` sequential GETs of `path` on one keep-alive connection: each one's time in ms, sorted.
+async fn sequential(t: &Target, path: &str, n: usize) -> anyhow::Result<Vec<f64>> {
+    let c = client();
+    get(&c, t, path).await?; // warm
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        get(&c, t, path).await?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS in /proc/PID/status")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+}
+
+/// Opens `count` websockets to a kernel's channels through the proxy, leaves them idle, closes
+/// them, and reports the hub's resident memory at each step.
+async fn websockets(args: WsArgs) -> anyhow::Result<()> {
+    let settle = || tokio::time::sleep(Duration::from_secs(3));
+    let host = args.proxy.trim_start_matches("http://").to_owned();
+    let cookie = format!("ganymede-session={}", args.session);
+    let c =
+        Client::builder(TokioExecutor::new()).build::<_, http_body_util::Full<Bytes>>(HttpConnector::new());
+    let request = hyper::Request::post(format!("{}/user/{}/api/kernels", args.proxy, args.user))
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(Bytes::from_static(b"{}")))?;
+    let body = c.request(request).await?.into_body().collect().await?.to_bytes();
+    let kernel: serde_json::Value = serde_json::from_slice(&body).context("kernel start answer")?;
+    let id = kernel["id"].as_str().context("kernel id")?.to_owned();
+    let path = format!("/user/{}/api/kernels/{id}/channels", args.user);
+    let open = |session: usize| {
+        let mut request = format!("ws://{host}{path}?session_id=bench-{session}").into_client_request();
+        if let Ok(r) = request.as_mut() {
+            if let (Ok(cookie), Ok(origin)) = (cookie.parse(), format!("http://{host}").parse()) {
+                r.headers_mut().insert("cookie", cookie);
+                r.headers_mut().insert("origin", origin);
+            }
+        }
+        async move { anyhow::Ok(tokio_tungstenite::connect_async(request?).await?.0) }
+    };
+    // One round first, so one-time allocations (pools, TLS of tasks) are not counted.
+    for ws in futures_util::future::try_join_all((0..5).map(open)).await? {
+        drop(ws);
+    }
+    settle().await;
+    let idle = rss_kib(args.hub_pid)?;
+    let mut sockets = Vec::with_capacity(args.count);
+    for i in 0..args.count {
+        sockets.push(open(i).await?);
+    }
+    settle().await;
+    let loaded = rss_kib(args.hub_pid)?;
+    for mut ws in sockets {
+        let _ = ws.close(None).await;
+    }
+    settle().await;
+    let after = rss_kib(args.hub_pid)?;
+    let per = (loaded.saturating_sub(idle)) as f64 / args.count as f64;
+    println!("| measurement | value |");
+    println!("|---|---:|");
+    println!("| hub RSS idle | {:.1} MiB |", idle as f64 / 1024.0);
+    println!("| hub RSS with {} idle websockets | {:.1} MiB |", args.count, loaded as f64 / 1024.0);
+    println!("| per idle websocket | {per:.1} KiB |");
+    println!(
+        "| hub RSS after closing them | {:.1} MiB ({:+.1} MiB from idle) |",
+        after as f64 / 1024.0,
+        (after as f64 - idle as f64) / 1024.0
+    );
+    let delete = hyper::Request::delete(format!("{}/user/{}/api/kernels/{id}", args.proxy, args.user))
+        .header("cookie", &cookie)
+        .body(http_body_util::Full::new(Bytes::new()))?;
+    let _ = c.request(delete).await;
+    Ok(())
 }
 
 /// A TCP stream that keeps ACKs immediate, as a well-behaved interactive client does.
@@ -264,6 +373,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse() {
         Cli::Proxy(args) => proxy(args).await,
         Cli::UsersApi(args) => users_api::run(args).await,
+        Cli::Websockets(args) => websockets(args).await,
     }
 }
 
@@ -280,6 +390,7 @@ async fn proxy(args: Args) -> anyhow::Result<()> {
     };
     let small = vec![format!("/user/{}/api/status", args.user)];
     let big = format!("/user/{}/files/bench-10MiB.bin", args.user);
+    let one = format!("/user/{}/files/bench-1MiB.bin", args.user);
 
     println!("| measurement | direct | ganymede | ratio (ganymede/direct) |");
     println!("|---|---:|---:|---:|");
@@ -305,9 +416,25 @@ async fn proxy(args: Args) -> anyhow::Result<()> {
             p.p99_ms / d.p99_ms
         );
     }
+    let d = download(&direct, &one).await?;
+    let p = download(&proxy, &one).await?;
+    println!("| 1 MiB download: MB/s | {d:.0} | {p:.0} | {:.2} |", p / d);
     let d = download(&direct, &big).await?;
     let p = download(&proxy, &big).await?;
     println!("| 10 MiB download: MB/s | {d:.0} | {p:.0} | {:.2} |", p / d);
+    let d = sequential(&direct, &one, args.sequential).await?;
+    let p = sequential(&proxy, &one, args.sequential).await?;
+    let n = args.sequential;
+    let max = |v: &[f64]| v.last().copied().unwrap_or(f64::NAN);
+    for (label, (dv, pv)) in [
+        ("p50", (percentile(&d, 0.5), percentile(&p, 0.5))),
+        ("p99", (percentile(&d, 0.99), percentile(&p, 0.99))),
+        ("max", (max(&d), max(&p))),
+    ] {
+        println!("| {n} sequential 1 MiB GETs: {label} ms | {dv:.2} | {pv:.2} | {:.2} |", pv / dv);
+    }
+    let slow = p.iter().filter(|&&ms| ms > max(&d) + 5.0).count();
+    println!("| {n} sequential 1 MiB GETs: slower than direct's max + 5 ms | | {slow} | |");
     let (d50, d99) = kernel_round_trip(&direct, &args.user, args.round_trips).await?;
     let (p50, p99) = kernel_round_trip(&proxy, &args.user, args.round_trips).await?;
     println!("| kernel execute round trip: p50 ms | {d50:.2} | {p50:.2} | {:.2} |", p50 / d50);

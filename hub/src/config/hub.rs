@@ -17,6 +17,10 @@ pub struct HubConfig {
     /// Directory for the SQLite database and other state. Created when missing.
     /// Env: `GANYMEDE_HUB__DATA_DIR`. Default `data`.
     pub data_dir: PathBuf,
+    /// Browser origins (`scheme://host[:port]`) besides the hub's own that may open websockets to
+    /// users' servers and read their CORS answers, e.g. `["https://lab.example.org"]`. The hub's
+    /// own origin (`public_url`, else the request's `Host`) is always allowed. Default: none.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HubConfig {
@@ -25,6 +29,7 @@ impl Default for HubConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             public_url: None,
             data_dir: PathBuf::from("data"),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -55,10 +60,23 @@ impl PublicUrl {
         self.scheme == "https"
     }
 
-    /// `scheme://host[:port]`, as browsers send it in `Origin`.
+    /// `scheme://host[:port]`, as browsers send it in `Origin` (a default port left out).
     pub fn origin(&self) -> String {
-        format!("{}://{}", self.scheme, self.host)
+        let default_port = if self.is_https() { ":443" } else { ":80" };
+        let host = self.host.strip_suffix(default_port).unwrap_or(&self.host);
+        format!("{}://{host}", self.scheme)
     }
+}
+
+/// Parses one entry of `hub.allowed_origins` into the form browsers send in `Origin`.
+pub fn parse_origin(input: &str) -> Result<String, String> {
+    let url = PublicUrl::parse(input)?;
+    let (_, rest) = input.split_once("://").unwrap_or_default();
+    let path = rest.find('/').map(|i| &rest[i..]).unwrap_or_default();
+    if !path.is_empty() && path != "/" {
+        return Err(format!("an origin has no path: {input:?}"));
+    }
+    Ok(url.origin())
 }
 
 impl HubConfig {
@@ -66,13 +84,36 @@ impl HubConfig {
         self.public_url.as_deref().and_then(|u| PublicUrl::parse(u).ok())
     }
 
+    /// `hub.allowed_origins`, each as browsers spell it in `Origin`.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        self.allowed_origins.iter().filter_map(|o| parse_origin(o).ok()).collect()
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.public_url {
             PublicUrl::parse(url).map_err(|m| ConfigError::invalid("hub.public_url", m))?;
+        }
+        for origin in &self.allowed_origins {
+            parse_origin(origin).map_err(|m| ConfigError::invalid("hub.allowed_origins", m))?;
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid("hub.data_dir", "must not be empty"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_spelled_as_browsers_send_them() {
+        assert_eq!(parse_origin("https://Lab.Example.org/").unwrap(), "https://lab.example.org");
+        assert_eq!(parse_origin("https://lab.example.org:443").unwrap(), "https://lab.example.org");
+        assert_eq!(parse_origin("http://127.0.0.1:8000").unwrap(), "http://127.0.0.1:8000");
+        assert!(parse_origin("https://lab.example.org/path").is_err());
+        assert!(parse_origin("null").is_err());
+        assert!(parse_origin("ftp://x").is_err());
     }
 }

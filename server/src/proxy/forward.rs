@@ -10,6 +10,7 @@ use axum::response::Response;
 use hub::servers::routes::Route;
 use tracing::warn;
 
+use super::origin::{restrict_cors, Verdict};
 use super::{pages, ProxyState};
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
@@ -87,7 +88,7 @@ pub fn prepare_upstream_headers(
     }
 }
 
-pub async fn forward(state: &ProxyState, route: &Route, request: Request) -> Response {
+pub async fn forward(state: &ProxyState, route: &Route, origin: &Verdict, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let Ok(uri) = format!("{}{}", route.upstream, path_and_query).parse::<Uri>() else {
@@ -104,6 +105,7 @@ pub async fn forward(state: &ProxyState, route: &Route, request: Request) -> Res
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
+            restrict_cors(&mut parts.headers, origin);
             Response::from_parts(parts, Body::new(body))
         }
         Err(e) => {

@@ -1,9 +1,12 @@
 //! The proxy: `/user/{name}/[{server}/]…` to the user's Jupyter, HTTP streamed both ways and
-//! websockets relayed frame by frame. Only the owner (or an admin, where
-//! `spawner.admin_access` allows) gets through; the hub's session cookie and the browser's own
-//! `Authorization` never reach Jupyter; the container's token never reaches the browser.
+//! websockets relayed byte for byte after the handshake. Only the owner (or an admin, where
+//! `spawner.admin_access` allows), or an API token with `access:servers` on that server, gets
+//! through; websocket upgrades from other origins are refused; the hub's session cookie and the
+//! client's own `Authorization` never reach Jupyter.
 
+mod access;
 mod forward;
+mod origin;
 mod pages;
 mod quickack;
 mod websocket;
@@ -22,12 +25,13 @@ use hub::Hub;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use quickack::QuickAckConnector;
 
 /// State of the proxy routes: the hub, and one pooled HTTP client for every upstream.
 #[derive(Clone)]
 pub struct ProxyState {
     pub hub: Hub,
-    pub client: Client<HttpConnector, axum::body::Body>,
+    pub client: Client<QuickAckConnector, axum::body::Body>,
 }
 
 impl ProxyState {
@@ -36,8 +40,9 @@ impl ProxyState {
         // Jupyter leaves Nagle on; without NODELAY here each small write waits for a delayed ACK.
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client =
-            Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(QuickAckConnector(connector));
         Self { hub, client }
     }
 }
@@ -75,29 +80,38 @@ async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
         // `/user/alice` → `/user/alice/`
         return Redirect::permanent(&format!("/user/{user}/")).into_response();
     }
+    let found = lookup(&state.hub, &user, &rest);
     let viewer = request.extensions().get::<Authenticated>().map(|a| a.0.clone());
-    let Some(viewer) = viewer else {
-        if request.method() == Method::GET {
+    let target = access::Target {
+        user: &user,
+        server: found.as_ref().map(|(_, server)| server.as_str()).unwrap_or_default(),
+        user_id: found.as_ref().map(|(route, _)| route.user_id),
+    };
+    match access::decide(&state.hub, request.headers(), viewer.as_ref(), &target).await {
+        access::Decision::Allowed => {}
+        access::Decision::SignIn if request.method() == Method::GET => {
             let next = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
             return Redirect::to(&format!("/hub/login?next={}", pages::encode(next))).into_response();
         }
-        return pages::error(StatusCode::UNAUTHORIZED, "Please sign in.");
-    };
-    let allowed = viewer.name == user || (viewer.is_admin && state.hub.config().spawner.admin_access);
-    if !allowed {
-        return pages::error(StatusCode::FORBIDDEN, "This server belongs to someone else.");
+        access::Decision::SignIn => return pages::error(StatusCode::UNAUTHORIZED, "Please sign in."),
+        access::Decision::Forbidden(why) => return pages::error(StatusCode::FORBIDDEN, why),
+    }
+    let origin = origin::judge(state.hub.config(), request.headers());
+    let upgrade = websocket::is_upgrade(&request);
+    if upgrade && origin == origin::Verdict::Refused {
+        tracing::warn!(user.name = %user, "websocket from another origin refused");
+        return pages::error(StatusCode::FORBIDDEN, "Websockets from other sites are refused.");
     }
 
-    let (route, server) = match lookup(&state.hub, &user, &rest) {
-        Some(found) => found,
-        None => return pages::not_running(&state.hub, &user, &rest).await,
+    let Some((route, server)) = found else {
+        return pages::not_running(&state.hub, &user, &rest).await;
     };
     state.hub.activity().touch(route.server_id);
     tracing::debug!(user.name = %user, server.name = %server, "proxying");
-    if websocket::is_upgrade(&request) {
+    if upgrade {
         websocket::relay(state, route, request).await
     } else {
-        forward::forward(&state, &route, request).await
+        forward::forward(&state, &route, &origin, request).await
     }
 }
 

@@ -1,12 +1,44 @@
-//! A TCP stream that re-arms `TCP_QUICKACK` after every read, so Jupyter's small websocket writes
-//! (Nagle left on) are acknowledged at once instead of after Linux's 40 ms delayed-ACK timer.
+//! A TCP stream that re-arms `TCP_QUICKACK` after every read, so Jupyter's writes (Nagle left
+//! on: small websocket frames, and the last partial segment of every HTTP answer) are acknowledged
+//! at once instead of after Linux's 40 ms delayed-ACK timer. Used for every upstream connection.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use axum::http::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+/// The proxy's HTTP connector: [`HttpConnector`]'s connections, as [`QuickAck`] streams.
+#[derive(Clone)]
+pub struct QuickAckConnector(pub HttpConnector);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower::Service<Uri> for QuickAckConnector {
+    type Response = TokioIo<QuickAck>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move { Ok(TokioIo::new(QuickAck::new(connecting.await?.into_inner()))) })
+    }
+}
+
+impl Connection for QuickAck {
+    fn connected(&self) -> Connected {
+        self.0.connected()
+    }
+}
 
 pub struct QuickAck(pub TcpStream);
 

@@ -1,25 +1,28 @@
-//! Websockets: the browser's upgrade is answered only after Jupyter accepted ours, then frames
-//! (text, binary, ping/pong, close with its code, messages of any size) are relayed both ways.
+//! Websockets: the browser's upgrade is answered only after Jupyter accepted ours (with the
+//! browser's own key, so both ends agree on the handshake), then the two upgraded connections are
+//! joined byte for byte. Frames are never parsed or buffered whole: an idle websocket costs two
+//! small copy buffers, and every frame (text, binary, ping/pong, close with its code, messages of
+//! any size) passes through as the ends wrote it.
 
+use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::header::{
-    CONNECTION, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
+    CONNECTION, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
+    UPGRADE,
 };
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
 use hub::servers::routes::Route;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, warn};
 
 use super::forward::prepare_upstream_headers;
@@ -28,6 +31,9 @@ use super::{pages, ProxyState};
 
 /// Headers of the browser's handshake that Jupyter should see.
 const PASSED: &[&str] = &["origin", "cookie", "user-agent", "sec-websocket-protocol", "x-forwarded-for"];
+
+/// Size of each direction's copy buffer: what an idle websocket holds besides its sockets.
+const COPY_BUFFER: usize = 8 * 1024;
 
 pub fn is_upgrade(request: &Request) -> bool {
     let header_has = |name, token: &str| {
@@ -41,67 +47,105 @@ pub fn is_upgrade(request: &Request) -> bool {
     header_has(UPGRADE, "websocket") && header_has(CONNECTION, "upgrade")
 }
 
-fn config() -> WebSocketConfig {
-    WebSocketConfig::default().max_message_size(Some(1 << 30)).max_frame_size(Some(1 << 28))
+/// The upgrade request Jupyter gets: the browser's key, version and protocols, Jupyter's token.
+fn upstream_request(
+    state: &ProxyState,
+    route: &Route,
+    request: &Request,
+    key: &HeaderValue,
+) -> Result<axum::http::Request<Body>, axum::http::Error> {
+    let path_and_query = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut upstream = axum::http::Request::get(path_and_query).body(Body::empty())?;
+    let headers = upstream.headers_mut();
+    for name in PASSED {
+        for value in request.headers().get_all(*name) {
+            headers.append(*name, value.clone());
+        }
+    }
+    // Jupyter checks Origin against Host: keep the browser's Host.
+    if let Some(host) = request.headers().get(HOST) {
+        headers.insert(HOST, host.clone());
+    }
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(SEC_WEBSOCKET_KEY, key.clone());
+    headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    prepare_upstream_headers(headers, state, route, peer);
+    Ok(upstream)
+}
+
+/// Opens the upgraded connection to Jupyter, or the page to answer the browser with.
+async fn connect_upstream(
+    upstream: &str,
+    request: axum::http::Request<Body>,
+) -> Result<(hyper::upgrade::Upgraded, HeaderMap), Response> {
+    let host_port = upstream.trim_start_matches("http://");
+    let tcp = match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(host_port)).await {
+        Ok(Ok(tcp)) => tcp,
+        _ => return Err(pages::upstream_down("connection refused")),
+    };
+    let handshake = async {
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(QuickAck::new(tcp))).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.with_upgrades().await {
+                debug!(error = %e, "upstream websocket connection ended");
+            }
+        });
+        sender.send_request(request).await
+    };
+    let response = match tokio::time::timeout(Duration::from_secs(30), handshake).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            warn!(error = %e, "websocket handshake with Jupyter failed");
+            return Err(pages::upstream_down("the websocket handshake failed"));
+        }
+        Err(_) => return Err(pages::upstream_down("the websocket handshake timed out")),
+    };
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Err(pages::error(response.status(), "The notebook server refused the websocket."));
+    }
+    let headers = response.headers().clone();
+    match hyper::upgrade::on(response).await {
+        Ok(upgraded) => Ok((upgraded, headers)),
+        Err(e) => {
+            warn!(error = %e, "Jupyter's websocket upgrade failed");
+            Err(pages::upstream_down("the websocket handshake failed"))
+        }
+    }
 }
 
 pub async fn relay(state: ProxyState, route: Route, mut request: Request) -> Response {
     let Some(key) = request.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
         return pages::error(StatusCode::BAD_REQUEST, "A websocket upgrade needs Sec-WebSocket-Key.");
     };
-    let host_port = route.upstream.trim_start_matches("http://").to_owned();
-    let path_and_query = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
-    let Ok(mut upstream_request) = format!("ws://{host_port}{path_and_query}").into_client_request() else {
+    let Ok(upstream_request) = upstream_request(&state, &route, &request, &key) else {
         return pages::error(StatusCode::BAD_REQUEST, "That address cannot be forwarded.");
     };
-    {
-        let headers = upstream_request.headers_mut();
-        for name in PASSED {
-            for value in request.headers().get_all(*name) {
-                headers.append(*name, value.clone());
-            }
-        }
-        // Jupyter checks Origin against Host: keep the browser's Host.
-        if let Some(host) = request.headers().get(HOST) {
-            headers.insert(HOST, host.clone());
-        }
-        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        prepare_upstream_headers(headers, &state, &route, peer);
-    }
-
-    let tcp = match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&host_port)).await {
-        Ok(Ok(tcp)) => tcp,
-        _ => return pages::upstream_down("connection refused"),
-    };
-    let (upstream, upstream_response) = match tokio_tungstenite::client_async_with_config(
-        upstream_request,
-        QuickAck::new(tcp),
-        Some(config()),
-    )
-    .await
-    {
+    let (upstream, upstream_headers) = match connect_upstream(&route.upstream, upstream_request).await {
         Ok(pair) => pair,
-        Err(WsError::Http(refused)) => {
-            let status = refused.status();
-            return pages::error(status, "The notebook server refused the websocket.");
-        }
-        Err(e) => {
-            warn!(error = %e, "websocket handshake with Jupyter failed");
-            return pages::upstream_down("the websocket handshake failed");
-        }
+        Err(page) => return page,
     };
-    let protocol = upstream_response.headers().get(SEC_WEBSOCKET_PROTOCOL).cloned();
 
     let on_upgrade = hyper::upgrade::on(&mut request);
     let activity = state.hub.activity().clone();
     let server_id = route.server_id;
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => {
-                let client =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config()))
-                        .await;
-                pump(client, upstream, move || activity.touch(server_id)).await;
+            Ok(browser) => {
+                let mut browser = Touching::new(TokioIo::new(browser), move || activity.touch(server_id));
+                let mut upstream = TokioIo::new(upstream);
+                let copied = tokio::io::copy_bidirectional_with_sizes(
+                    &mut browser,
+                    &mut upstream,
+                    COPY_BUFFER,
+                    COPY_BUFFER,
+                )
+                .await;
+                if let Err(e) = copied {
+                    debug!(error = %e, "websocket relay ended");
+                }
             }
             Err(e) => debug!(error = %e, "browser websocket upgrade failed"),
         }
@@ -115,36 +159,52 @@ pub async fn relay(state: ProxyState, route: Route, mut request: Request) -> Res
     if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
         headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
     }
-    if let Some(p) = protocol {
-        headers.insert(SEC_WEBSOCKET_PROTOCOL, p);
+    if let Some(p) = upstream_headers.get(SEC_WEBSOCKET_PROTOCOL) {
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, p.clone());
     }
     response
 }
 
-/// Relays frames until both directions are closed.
-async fn pump<A, B>(client: WebSocketStream<A>, upstream: WebSocketStream<B>, touch: impl Fn() + Send + Sync)
-where
-    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let (mut client_tx, mut client_rx) = client.split();
-    let (mut upstream_tx, mut upstream_rx) = upstream.split();
-    let to_upstream = async {
-        while let Some(Ok(message)) = client_rx.next().await {
-            touch();
-            if upstream_tx.send(message).await.is_err() {
-                break;
-            }
+/// The browser's side of a relay: notes activity when the browser sends something, at most
+/// once a second.
+struct Touching<T, F> {
+    inner: T,
+    touch: F,
+    last: Option<Instant>,
+}
+
+impl<T, F: Fn()> Touching<T, F> {
+    fn new(inner: T, touch: F) -> Self {
+        Self { inner, touch, last: None }
+    }
+}
+
+impl<T: AsyncRead + Unpin, F: Fn() + Unpin> AsyncRead for Touching<T, F> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before && self.last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            (self.touch)();
+            self.last = Some(Instant::now());
         }
-        let _ = upstream_tx.close().await;
-    };
-    let to_client = async {
-        while let Some(Ok(message)) = upstream_rx.next().await {
-            if client_tx.send(message).await.is_err() {
-                break;
-            }
-        }
-        let _ = client_tx.close().await;
-    };
-    tokio::join!(to_upstream, to_client);
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin, F: Unpin> AsyncWrite for Touching<T, F> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

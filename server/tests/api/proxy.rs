@@ -1,5 +1,5 @@
 //! The proxy against real upstream servers on 127.0.0.1: an HTTP server that streams and echoes
-//! headers, and a websocket echo server. (JupyterLab itself is driven in the end-to-end tests.)
+//! headers, a websocket echo server, and the real JupyterLab (`ganymede/base`) where it matters.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -50,6 +50,12 @@ async fn http_upstream(gate: Gate) -> SocketAddr {
                     });
                     Body::from_stream(body)
                 }
+            }),
+        )
+        .route(
+            "/user/alice/cors",
+            get(|| async {
+                ([("access-control-allow-origin", "*"), ("access-control-allow-credentials", "true")], "{}")
             }),
         )
         .route(
@@ -275,4 +281,201 @@ async fn proxied_traffic_is_recorded_as_activity_in_batches() {
             .await
             .unwrap();
     assert!(user_activity >= after);
+}
+
+/// A websocket handshake through the proxy with alice's cookie and the given `Origin`.
+async fn upgrade_from(
+    app: &TestApp,
+    session: &str,
+    path: &str,
+    origin: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let mut request =
+        format!("{}{path}", app.base.replace("http://", "ws://")).into_client_request().unwrap();
+    request.headers_mut().insert("cookie", format!("{COOKIE}={session}").parse().unwrap());
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request).await.map(|(ws, _)| ws)
+}
+
+fn refused_with(result: Result<impl Sized, tokio_tungstenite::tungstenite::Error>) -> Option<u16> {
+    match result {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Some(response.status().as_u16()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn websocket_upgrades_from_other_origins_are_refused() {
+    let (app, session) = alice_app().await;
+    route(&app, "", ws_upstream().await).await;
+    let port = app.base.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let other_port = format!("http://127.0.0.1:{}", port.wrapping_add(1));
+    for origin in ["http://evil.example", "null", other_port.as_str(), "https://127.0.0.1"] {
+        let result = upgrade_from(&app, &session, "/user/alice/terminals/websocket/1", Some(origin)).await;
+        assert_eq!(refused_with(result), Some(403), "Origin {origin} must be refused");
+    }
+    // The hub's own origin, and clients that send no Origin (not browsers), get through.
+    let mut ws = upgrade_from(&app, &session, "/user/alice/api/kernels/k/channels", Some(&app.base))
+        .await
+        .expect("same-origin upgrade");
+    ws.send(Message::text("same origin")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("same origin"));
+    let mut ws = upgrade_from(&app, &session, "/user/alice/ws", None).await.expect("upgrade without Origin");
+    ws.send(Message::text("no origin")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("no origin"));
+}
+
+#[tokio::test]
+async fn configured_origins_may_open_websockets_too() {
+    let app = TestApp::spawn_with(|c| c.hub.allowed_origins = vec!["https://lab.example.org".into()]).await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    route(&app, "", ws_upstream().await).await;
+    assert!(upgrade_from(&app, &session, "/user/alice/ws", Some("https://lab.example.org")).await.is_ok());
+    let refused = upgrade_from(&app, &session, "/user/alice/ws", Some("https://other.example.org")).await;
+    assert_eq!(refused_with(refused), Some(403));
+}
+
+#[tokio::test]
+async fn jupyters_wildcard_cors_answers_do_not_reach_other_origins() {
+    let (app, session) = alice_app().await;
+    route(&app, "", http_upstream(Arc::new(Mutex::new(None))).await).await;
+    let get = |origin: &'static str| {
+        app.http
+            .get(app.url("/user/alice/cors"))
+            .header("cookie", format!("{COOKIE}={session}"))
+            .header("origin", origin)
+            .send()
+    };
+    let evil = get("http://evil.example").await.unwrap();
+    assert_eq!(evil.status(), 200);
+    assert!(evil.headers().get("access-control-allow-origin").is_none(), "{:?}", evil.headers());
+    assert!(evil.headers().get("access-control-allow-credentials").is_none());
+    let own = app
+        .http
+        .get(app.url("/user/alice/cors"))
+        .header("cookie", format!("{COOKIE}={session}"))
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.headers()["access-control-allow-origin"], app.base.as_str());
+}
+
+async fn token_get(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+    app.http.get(app.url(path)).header("authorization", format!("token {token}")).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn api_tokens_reach_a_server_they_grant_access_to_and_nothing_else() {
+    let (app, alice) = alice_app().await;
+    app.add_user("root", "root-password", true).await;
+    route(&app, "", http_upstream(Arc::new(Mutex::new(None))).await).await;
+    let bob = app.session("bob", "bob-password").await;
+    let root = app.session("root", "root-password").await;
+    let token = |v: serde_json::Value| v["token"].as_str().unwrap().to_owned();
+    let own = token(app.api_token(&alice, "alice", serde_json::json!({})).await);
+    let bobs = token(app.api_token(&bob, "bob", serde_json::json!({})).await);
+    let service = token(
+        app.api_token(&root, "root", serde_json::json!({ "scopes": ["access:servers!server=alice/"] })).await,
+    );
+    let reader = token(
+        app.api_token(&alice, "alice", serde_json::json!({ "scopes": ["read:users!user=alice"] })).await,
+    );
+
+    let response = token_get(&app, "/user/alice/headers", &own).await;
+    assert_eq!(response.status(), 200, "the owner's token gets through");
+    let seen: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(seen["authorization"], "token upstream-token", "the client's token is never forwarded");
+    assert!(!seen.to_string().contains(&own));
+
+    let response = token_get(&app, "/user/alice/headers", &service).await;
+    assert_eq!(response.status(), 200, "access:servers!server=alice/ gets through");
+    let seen: serde_json::Value = response.json().await.unwrap();
+    assert!(!seen.to_string().contains(&service));
+
+    assert_eq!(token_get(&app, "/user/alice/headers", &bobs).await.status(), 403);
+    assert_eq!(token_get(&app, "/user/alice/headers", &reader).await.status(), 403);
+    assert_eq!(token_get(&app, "/user/alice/headers", "not-a-token").await.status(), 403);
+    let bearer = app
+        .http
+        .get(app.url("/user/alice/headers"))
+        .header("authorization", format!("Bearer {own}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 200);
+}
+
+// ---- With the real JupyterLab (`ganymede/base`) as the upstream ----
+
+/// Starts alice's default server in a container; returns the app and her session.
+async fn alice_with_jupyter() -> (TestApp, String) {
+    let (app, session) = alice_app().await;
+    let last = app.start_and_wait(&session, "base", "small", "").await;
+    assert_eq!(last["ready"], true, "{last}");
+    (app, session)
+}
+
+#[tokio::test]
+async fn jupyter_kernel_channels_refuse_other_origins_and_work_from_the_hubs() {
+    let (app, session) = alice_with_jupyter().await;
+    let kernel: serde_json::Value = app
+        .http
+        .post(app.url("/user/alice/api/kernels"))
+        .header("cookie", format!("{COOKIE}={session}"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = kernel["id"].as_str().expect("a kernel id").to_owned();
+    let path = format!("/user/alice/api/kernels/{id}/channels");
+
+    let evil = upgrade_from(&app, &session, &path, Some("http://evil.example")).await;
+    assert_eq!(refused_with(evil), Some(403), "cross-site kernel websocket refused");
+    let terminal = upgrade_from(&app, &session, "/user/alice/terminals/websocket/1", Some("null")).await;
+    assert_eq!(refused_with(terminal), Some(403));
+
+    let mut ws = upgrade_from(&app, &session, &path, Some(&app.base)).await.expect("same-origin upgrade");
+    let request = serde_json::json!({
+        "header": {"msg_id": "t1", "username": "alice", "session": "s", "msg_type": "kernel_info_request",
+                   "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "content": {}, "channel": "shell", "buffers": []
+    });
+    ws.send(Message::text(request.to_string())).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Some(Ok(Message::Text(text))) = ws.next().await {
+                let msg: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                if msg["msg_type"] == "kernel_info_reply" {
+                    break msg;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the kernel answers through the proxy");
+    assert_eq!(reply["parent_header"]["msg_id"], "t1");
+}
+
+#[tokio::test]
+async fn jupyter_accepts_the_owners_api_token_through_the_proxy() {
+    let (app, session) = alice_with_jupyter().await;
+    let bob = app.session("bob", "bob-password").await;
+    let own =
+        app.api_token(&session, "alice", serde_json::json!({})).await["token"].as_str().unwrap().to_owned();
+    let bobs = app.api_token(&bob, "bob", serde_json::json!({})).await["token"].as_str().unwrap().to_owned();
+    let status = token_get(&app, "/user/alice/api/status", &own).await;
+    assert_eq!(status.status(), 200);
+    let body: serde_json::Value = status.json().await.unwrap();
+    assert!(body.get("started").is_some(), "{body}");
+    assert_eq!(token_get(&app, "/user/alice/api/status", &bobs).await.status(), 403);
 }
