@@ -12,6 +12,7 @@ cd "$root"
 extra=("$@")
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -p server -p ganymede-bench
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { for _ in $(seq 1 150); do curl -fs -o /dev/null "$1" && return 0; sleep 0.2; done; echo "no answer from $1" >&2; return 1; }
@@ -30,8 +31,8 @@ export GANYMEDE_HUB__DATA_DIR="$work/ganymede" GANYMEDE_HUB__BIND="127.0.0.1:$po
 export GANYMEDE_AUTH__LOCAL__LOCKOUT_MAX_FAILURES=100000
 export LEPTOS_SITE_ROOT="$root/target/site"
 mkdir -p "$work/ganymede"
-echo 'bench-password-1' | target/release/ganymede user add bench --password-stdin >/dev/null
-target/release/ganymede serve >"$work/ganymede.log" 2>&1 &
+echo 'bench-password-1' | "$bin/ganymede" user add bench --password-stdin >/dev/null
+"$bin/ganymede" serve >"$work/ganymede.log" 2>&1 &
 gan_pid=$!
 wait_for "$base/hub/health"
 # One good sign-in, so what every sign-in needs once (the dummy hash, a worker buffer, the pool)
@@ -40,4 +41,4 @@ curl -fs -o /dev/null -X POST -d 'username=bench&password=bench-password-1' "$ba
 sleep 1
 
 echo "failed sign-ins against a release hub — $(nproc) cores, $(date -u +%Y-%m-%d)"
-target/release/ganymede-login-memory --base "$base" --pid "$gan_pid" --user bench "${extra[@]}"
+"$bin/ganymede-login-memory" --base "$base" --pid "$gan_pid" --user bench "${extra[@]}"

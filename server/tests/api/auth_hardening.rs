@@ -115,9 +115,17 @@ async fn the_cli_recovery_path_unlocks_a_name() {
         app.login("admin", "wrong-password").await;
     }
     assert_eq!(app.login("admin", "admin-password").await.status(), 429);
-    let name = hub::domain::UserName::parse("admin").unwrap();
-    let cleared = hub::accounts::unlock(app.hub.db(), None, &name).await.expect("unlocked");
-    assert_eq!(cleared, 2);
+    // The administrator's recovery path: the CLI, on the same database.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ganymede"))
+        .args(["user", "unlock", "admin"])
+        .env_remove("GANYMEDE_CONFIG")
+        .env("GANYMEDE_HUB__DATA_DIR", &app.hub.config().hub.data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the CLI runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("admin unlocked (2 failed sign-ins forgotten)"), "{stdout}");
     assert_eq!(app.login("admin", "admin-password").await.status(), 200);
 }
 
