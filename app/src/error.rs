@@ -13,6 +13,9 @@ pub enum AppError {
     /// Too many attempts; the message says when to try again.
     #[error("{0}")]
     Throttled(String),
+    /// The hub is too busy to do it now (503); try again after `retry_after_seconds`.
+    #[error("{message}")]
+    Busy { message: String, retry_after_seconds: u64 },
     #[error("Please sign in first.")]
     Unauthorized,
     #[error("Only administrators can do that.")]
@@ -44,6 +47,15 @@ impl AppError {
             AppError::NotFound(_) => 404,
             AppError::Throttled(_) => 429,
             AppError::Internal => 500,
+            AppError::Busy { .. } => 503,
+        }
+    }
+
+    /// Seconds for a `Retry-After` header, for the errors that have one.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            AppError::Busy { retry_after_seconds, .. } => Some(*retry_after_seconds),
+            _ => None,
         }
     }
 }
@@ -77,6 +89,10 @@ impl From<hub::accounts::AccountError> for AppError {
         match e {
             E::Unexpected(e) => AppError::internal(format!("{e:#}")),
             E::NoSuchUser(name) => AppError::NotFound(format!("User {name}")),
+            E::Hashing(hub::accounts::HashError::Failed(e)) => AppError::internal(format!("{e:#}")),
+            E::Hashing(busy @ hub::accounts::HashError::Busy { retry_after_seconds }) => {
+                AppError::Busy { message: busy.to_string(), retry_after_seconds }
+            }
             other => AppError::Invalid(other.to_string()),
         }
     }

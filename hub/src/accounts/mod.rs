@@ -1,5 +1,6 @@
 //! Local accounts: creating users, checking passwords with lockout, sign-up and approval.
 
+mod lockout;
 mod password_hash;
 
 use serde_json::json;
@@ -9,7 +10,10 @@ use crate::config::LocalAuthConfig;
 use crate::db::{self, events, users, Pool};
 use crate::domain::{Password, PasswordError, UserName, UserNameError};
 
-pub use password_hash::{hash_password, verify_password};
+pub use lockout::SignInClient;
+pub use password_hash::{
+    hash_password, verify_password, workers as password_workers, HashError, PasswordWorkers,
+};
 
 /// A user as the rest of the hub sees it (no password hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +64,8 @@ pub enum AccountError {
     #[error("self sign-up is turned off on this hub")]
     SignupDisabled,
     #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
@@ -80,8 +86,20 @@ pub enum LoginError {
     PendingApproval,
     #[error("Your account is blocked. Ask an administrator.")]
     Blocked,
+    /// Every password worker stayed busy; nothing was checked or counted.
+    #[error("The hub is busy. Try again in {retry_after_seconds} seconds.")]
+    Busy { retry_after_seconds: u64 },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<HashError> for LoginError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy { retry_after_seconds } => Self::Busy { retry_after_seconds },
+            HashError::Failed(e) => Self::Unexpected(e),
+        }
+    }
 }
 
 impl From<sqlx::Error> for LoginError {
@@ -143,45 +161,57 @@ pub async fn list(pool: &Pool) -> Result<Vec<User>, AccountError> {
     users::list(pool).await?.into_iter().map(User::from_row).collect()
 }
 
-/// Checks a sign-in attempt.
+/// Checks a sign-in attempt from `client`.
 ///
-/// Failures are counted per normalised name whether or not the user exists, and a password is
-/// always verified (against a dummy hash for unknown names), so neither the answer, the lockout nor
-/// the timing reveals which names exist. Only after the right password does the answer say that an
-/// account is pending or blocked.
+/// Failures are counted per normalised name and client address whether or not the user exists,
+/// and a password is always verified (against a dummy hash for unknown names), so neither the
+/// answer, the lockout nor the timing reveals which names exist. Each attempt claims its place under
+/// the limit *before* the password is checked, in one statement, so concurrent attempts cannot
+/// exceed it. Only after the right password does the answer say that an account is pending or
+/// blocked.
 pub async fn authenticate(
     pool: &Pool,
     policy: &LocalAuthConfig,
     raw_name: &str,
     password: &str,
+    client: &SignInClient,
 ) -> Result<User, LoginError> {
     if password.len() > crate::domain::PASSWORD_MAX_LEN {
         return Err(LoginError::InvalidCredentials);
     }
     let Ok(name) = UserName::parse(raw_name) else {
         // No such user can exist; spend the same effort as a real check.
-        let _ = verify_password(password, None).await;
+        let _ = verify_password(password, None).await?;
         return Err(LoginError::InvalidCredentials);
     };
     let window_ms = i64::try_from(policy.lockout_window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let since = db::now_ms().saturating_sub(window_ms);
-    let failures = users::recent_failures(pool, name.as_str(), since).await?;
-    if failures >= i64::from(policy.lockout_max_failures) {
-        let oldest = users::oldest_failure_since(pool, name.as_str(), since).await?.unwrap_or(since);
+    let limit = i64::from(policy.lockout_max_failures);
+    let Some(attempt) = users::claim_attempt(pool, name.as_str(), client.as_str(), since, limit).await?
+    else {
+        let oldest =
+            users::oldest_failure_since(pool, name.as_str(), client.as_str(), since).await?.unwrap_or(since);
         let ends = oldest.saturating_add(window_ms);
         let retry_after_seconds = u64::try_from((ends - db::now_ms()).max(1000) / 1000).unwrap_or(1);
-        warn!(user.name = %name, "sign-in refused: locked out");
+        warn!(user.name = %name, client = %client, "sign-in refused: locked out");
         return Err(LoginError::LockedOut { retry_after_seconds });
-    }
+    };
     let row = users::by_name(pool, &name).await?;
     let hash = row.as_ref().and_then(|r| r.password_hash.clone());
-    let ok = verify_password(password, hash.as_deref()).await? && hash.is_some();
+    let ok = match verify_password(password, hash.as_deref()).await {
+        Ok(ok) => ok && hash.is_some(),
+        Err(e) => {
+            // Not checked, so not a failure.
+            users::release_attempt(pool, attempt).await?;
+            return Err(e.into());
+        }
+    };
     if !ok {
-        users::record_failure(pool, name.as_str()).await?;
-        info!(user.name = %name, "sign-in failed");
+        // The claimed attempt stays: it is the recorded failure.
+        info!(user.name = %name, client = %client, "sign-in failed");
         return Err(LoginError::InvalidCredentials);
     }
-    users::clear_failures(pool, name.as_str()).await?;
+    users::clear_client_failures(pool, name.as_str(), client.as_str()).await?;
     let Some(row) = row else {
         return Err(LoginError::InvalidCredentials);
     };
@@ -194,6 +224,15 @@ pub async fn authenticate(
     }
     users::touch(pool, user.id).await?;
     Ok(user)
+}
+
+/// Ends any lock-out of `name` (every client's failures are forgotten): the administrator's
+/// recovery path, `ganymede user unlock NAME`. Returns how many failures were forgotten.
+pub async fn unlock(pool: &Pool, actor: Option<&str>, name: &UserName) -> Result<u64, AccountError> {
+    let cleared = users::clear_failures(pool, name.as_str()).await?;
+    events::record(pool, actor, "user.unlock", Some(name.as_str()), json!({ "failures": cleared })).await?;
+    info!(user.name = %name, cleared, "sign-in failures forgotten");
+    Ok(cleared)
 }
 
 /// A signed-in user changes their own password after proving the current one.

@@ -118,42 +118,68 @@ pub async fn touch(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Failed sign-ins for `username` since `since_ms`.
-pub async fn recent_failures(pool: &Pool, username: &str, since_ms: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM login_failures WHERE username = $1 AND at >= $2")
-        .bind(username)
-        .bind(since_ms)
-        .fetch_one(pool)
-        .await
+/// Claims one sign-in attempt for `username` from `client`: records it as a failure unless
+/// `max_failures` are already recorded since `since_ms`. One statement, so concurrent attempts
+/// cannot all slip under the limit (SQLite takes the write lock before reading). `None`: locked out.
+pub async fn claim_attempt(
+    pool: &Pool,
+    username: &str,
+    client: &str,
+    since_ms: i64,
+    max_failures: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO login_failures (username, client, at) SELECT $1, $2, $3 \
+         WHERE (SELECT COUNT(*) FROM login_failures WHERE username = $1 AND client = $2 AND at >= $4) < $5 \
+         RETURNING id",
+    )
+    .bind(username)
+    .bind(client)
+    .bind(now_ms())
+    .bind(since_ms)
+    .bind(max_failures)
+    .fetch_optional(pool)
+    .await
 }
 
-/// The oldest failure inside the window, to tell when the lockout ends.
+/// Takes back a claimed attempt that was never checked (the hub was too busy).
+pub async fn release_attempt(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_failures WHERE id = $1").bind(id).execute(pool).await?;
+    Ok(())
+}
+
+/// The oldest failure of `username` from `client` inside the window, to tell when the lockout ends.
 pub async fn oldest_failure_since(
     pool: &Pool,
     username: &str,
+    client: &str,
     since_ms: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar::<_, Option<i64>>(
-        "SELECT MIN(at) FROM login_failures WHERE username = $1 AND at >= $2",
+        "SELECT MIN(at) FROM login_failures WHERE username = $1 AND client = $2 AND at >= $3",
     )
     .bind(username)
+    .bind(client)
     .bind(since_ms)
     .fetch_one(pool)
     .await
 }
 
-pub async fn record_failure(pool: &Pool, username: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO login_failures (username, at) VALUES ($1, $2)")
+/// Forgets the failures of `username` from `client` (after a successful sign-in from there).
+pub async fn clear_client_failures(pool: &Pool, username: &str, client: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_failures WHERE username = $1 AND client = $2")
         .bind(username)
-        .bind(now_ms())
+        .bind(client)
         .execute(pool)
         .await?;
     Ok(())
 }
 
-pub async fn clear_failures(pool: &Pool, username: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(username).execute(pool).await?;
-    Ok(())
+/// Forgets every failure of `username`, from any client; returns how many there were.
+pub async fn clear_failures(pool: &Pool, username: &str) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(username).execute(pool).await?;
+    Ok(done.rows_affected())
 }
 
 /// Forgets failures older than `before_ms` (housekeeping).

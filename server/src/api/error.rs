@@ -53,6 +53,12 @@ impl From<hub::accounts::AccountError> for ApiError {
             E::Unexpected(e) => Self::internal(format!("{e:#}")),
             E::NoSuchUser(_) => Self::not_found(e.to_string()),
             E::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
+            E::Hashing(hub::accounts::HashError::Failed(e)) => Self::internal(format!("{e:#}")),
+            E::Hashing(busy @ hub::accounts::HashError::Busy { retry_after_seconds }) => {
+                let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, busy.to_string());
+                error.retry_after = Some(retry_after_seconds);
+                error
+            }
             other => Self::bad_request(other.to_string()),
         }
     }
@@ -75,7 +81,9 @@ impl From<hub::users::UserOpError> for ApiError {
         match e {
             E::Account(e) => e.into(),
             E::Server(e) => e.into(),
-            E::ServersActive(_) => Self::bad_request(e.to_string()),
+            E::ServersActive(_) | E::CannotDeleteSelf | E::CannotRevokeOwnAdmin => {
+                Self::bad_request(e.to_string())
+            }
         }
     }
 }

@@ -270,16 +270,19 @@ pub async fn patch(
     caller.require(Scope::AdminUsers, Resource::User { name: &raw, groups: &groups })?;
     let mut user = existing(found, &raw)?;
     let actor = Some(caller.user.name.as_str());
-    if let Some(new) = body.name {
-        let new = UserName::parse(&new)
-            .map_err(|e| ApiError::bad_request(format!("invalid user name {new:?}: {e}")))?;
-        hub::users::rename(&state.hub, actor, &user, &new).await?;
-    }
+    let new_name = match body.name {
+        Some(new) => Some(
+            UserName::parse(&new)
+                .map_err(|e| ApiError::bad_request(format!("invalid user name {new:?}: {e}")))?,
+        ),
+        None => None,
+    };
+    // The admin flag first, while the caller's name still says whether this is themselves.
     if let Some(admin) = body.admin {
-        let current = accounts::find_by_id(state.hub.db(), user.id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("No such user"))?;
-        accounts::set_admin(state.hub.db(), actor, &current.name, admin).await?;
+        hub::users::set_admin(&state.hub, actor, &user, admin).await?;
+    }
+    if let Some(new) = new_name {
+        hub::users::rename(&state.hub, actor, &user, &new).await?;
     }
     user = accounts::find_by_id(state.hub.db(), user.id)
         .await?

@@ -36,6 +36,8 @@ pub enum UserCommand {
     },
     /// Set a user's password, read from standard input (one line); their sessions end.
     SetPassword { name: String },
+    /// End a lock-out after failed sign-ins: forget every failure of NAME, from any address.
+    Unlock { name: String },
 }
 
 pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
@@ -96,6 +98,11 @@ pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             let raw = read_password_line()?;
             accounts::set_password(pool, None, &hub.config().auth.local, &name, &raw).await?;
             println!("password of {name} changed; their sessions were ended");
+        }
+        UserCommand::Unlock { name } => {
+            let name = UserName::parse(&name)?;
+            let cleared = accounts::unlock(pool, None, &name).await?;
+            println!("{name} unlocked ({cleared} failed sign-ins forgotten)");
         }
     }
     Ok(())

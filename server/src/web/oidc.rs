@@ -4,12 +4,13 @@
 //! person in under the allow rules, and starts a session. Every failure is a page that says what
 //! went wrong, and no session.
 
-use app::session::ssr::{cookie_in, hub_cookie, safe_next, session_cookie};
+use app::session::ssr::{cookie_in, hub_cookie, session_cookie};
 use app::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use hub::domain::LocalPath;
 use hub::oidc::{Callback, OidcError, STATE_COOKIE};
 use serde::Deserialize;
 use serde_json::json;
@@ -79,8 +80,8 @@ pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery
             local,
         );
     };
-    let next = safe_next(query.next.as_deref());
-    match oidc.begin(state.hub.db(), &next).await {
+    let next = LocalPath::or_home(query.next.as_deref());
+    match oidc.begin(state.hub.db(), next.as_str()).await {
         Ok((url, oidc_state)) => redirect(&url, &[state_cookie(&state, &oidc_state, 600)]),
         Err(e) => {
             tracing::warn!(error = %e, "OpenID Connect sign-in could not start");
@@ -141,7 +142,8 @@ pub async fn callback(
     let max_age = config.session.max_age_seconds;
     match hub::sessions::create(hub.db(), &user, max_age, Some(&verified.id_token)).await {
         Ok(session) => redirect(
-            &verified.next_path,
+            // Checked when the attempt began; checked again, as every `next` is, before it is followed.
+            LocalPath::or_home(Some(&verified.next_path)).as_str(),
             &[session_cookie(config, session.token.expose(), max_age), clear_state],
         ),
         Err(e) => {

@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use hub::domain::LocalPath;
 
 /// Pages that need a signed-in user.
 const SIGNED_IN_PAGES: &[&str] =
@@ -35,7 +36,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let needs_user = SIGNED_IN_PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
     if needs_user {
         let Some(user) = user else {
-            return Redirect::to(&format!("/hub/login?next={}", encode_query_value(&path))).into_response();
+            let next = LocalPath::or_home(Some(&path));
+            return Redirect::to(&format!("/hub/login?next={}", encode_query_value(next.as_str())))
+                .into_response();
         };
         let admin_page = ADMIN_PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
         if admin_page && !user.is_admin {
@@ -64,16 +67,39 @@ fn auto_login(state: &AppState, query: &str) -> Option<String> {
         return None;
     }
     let mut next = None;
-    for pair in query.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
+    let pairs: Vec<(String, String)> = query_pairs(query);
+    for (key, value) in pairs {
+        match key.as_str() {
             "local" if state.hub.config().auth.local.enabled => return None,
-            "next" => next = Some(value.to_owned()),
+            "next" => next = Some(value),
             _ => {}
         }
     }
-    Some(match next {
-        Some(n) if !n.is_empty() => format!("/hub/oauth_login?next={n}"),
-        _ => "/hub/oauth_login".to_owned(),
+    Some(match next.filter(|n| !n.is_empty()) {
+        Some(n) => {
+            let next = LocalPath::or_home(Some(&n));
+            let encoded: String = next
+                .as_str()
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("/hub/oauth_login?next={encoded}")
+        }
+        None => "/hub/oauth_login".to_owned(),
     })
+}
+
+/// The decoded `key=value` pairs of a query string (malformed input gives none).
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    axum::http::Uri::try_from(format!("/?{query}"))
+        .ok()
+        .and_then(|uri| axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri).ok())
+        .map(|q| q.0)
+        .unwrap_or_default()
 }

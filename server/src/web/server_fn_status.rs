@@ -1,10 +1,11 @@
 //! Server functions report every failure as 500; this layer gives each [`AppError`] its proper
-//! status (400, 401, 403, 404, 429) so logs, proxies and API clients see what happened.
+//! status (400, 401, 403, 404, 429, 503 with `Retry-After`) so logs, proxies and API clients see what happened.
 
 use app::error::AppError;
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -24,6 +25,9 @@ pub async fn map(request: Request, next: Next) -> Response {
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
         if let Ok(status) = StatusCode::from_u16(error.status_code()) {
             parts.status = status;
+        }
+        if let Some(seconds) = error.retry_after_seconds() {
+            parts.headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
     }
     Response::from_parts(parts, Body::from(bytes))

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod auth_hardening;
 mod cli;
 mod compat;
 mod csrf;

@@ -129,9 +129,6 @@ pub async fn admin_delete_user(name: String) -> Result<String, AppError> {
     let actor = crate::session::ssr::require_admin()?;
     let hub = crate::state::hub()?;
     let user = ssr::existing_user(&hub, &name).await?;
-    if user.id == actor.id {
-        return Err(AppError::Invalid("You cannot delete yourself.".into()));
-    }
     hub::users::delete(&hub, Some(actor.name.as_str()), &user).await?;
     Ok(format!("Deleted {name}."))
 }
@@ -151,10 +148,7 @@ pub async fn admin_set_admin(name: String, admin: bool) -> Result<String, AppErr
     let actor = crate::session::ssr::require_admin()?;
     let hub = crate::state::hub()?;
     let user = ssr::existing_user(&hub, &name).await?;
-    if user.id == actor.id && !admin {
-        return Err(AppError::Invalid("You cannot revoke your own admin rights.".into()));
-    }
-    hub::accounts::set_admin(hub.db(), Some(actor.name.as_str()), &user.name, admin).await?;
+    hub::users::set_admin(&hub, Some(actor.name.as_str()), &user, admin).await?;
     Ok(if admin { format!("{name} is now an admin.") } else { format!("{name} is no longer an admin.") })
 }
 
