@@ -60,10 +60,10 @@ pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, targe
     let resource = Resource::Server { user: target.user.as_str(), server: target.server, groups: &groups };
     // An admin's unfiltered `access:servers` follows `spawner.admin_access`, as the cookie does;
     // a grant naming this user, server or group is an explicit share and always counts.
-    let explicit = Scopes::expand(scopes.grants().filter(|g| g.filter.is_some()).cloned());
     let allowed = if owner.name == *target.user || admin_access {
         scopes.check(Scope::AccessServers, resource)
     } else {
+        let explicit = Scopes::expand(scopes.grants().filter(|g| g.filter.is_some()).cloned());
         explicit.check(Scope::AccessServers, resource)
     };
     match allowed {
