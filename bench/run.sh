@@ -14,7 +14,7 @@ cargo leptos build --release
 cargo build --release -p ganymede-bench
 work="$(mktemp -d)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export GANYMEDE_HUB__DATA_DIR="$work/data" GANYMEDE_HUB__BIND="127.0.0.1:$port" GANYMEDE_SPAWNER__PREFIX=ganymede-bench
+export GANYMEDE_HUB__DATA_DIR="$work/data" GANYMEDE_HUB__BIND="127.0.0.1:$port" GANYMEDE_SPAWNER__DOCKER__PREFIX=ganymede-bench
 export LEPTOS_SITE_ROOT="$root/target/site" RUST_LOG=warn
 cleanup() {
   [ -n "${hub_pid:-}" ] && kill "$hub_pid" 2>/dev/null || true

@@ -20,7 +20,7 @@ bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
 work="$(mktemp -d)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export GANYMEDE_HUB__DATA_DIR="$work/data" GANYMEDE_HUB__BIND="127.0.0.1:$port" GANYMEDE_SPAWNER__PREFIX=ganymede-spawnbench
+export GANYMEDE_HUB__DATA_DIR="$work/data" GANYMEDE_HUB__BIND="127.0.0.1:$port" GANYMEDE_SPAWNER__DOCKER__PREFIX=ganymede-spawnbench
 export LEPTOS_SITE_ROOT="$root/target/site" RUST_LOG=warn
 mkdir -p "$work/data"
 cleanup() {

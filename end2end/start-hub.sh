@@ -10,7 +10,7 @@ root="$(cd "$here/.." && pwd)"
 port="${1:-8765}"
 oidc_port="${2:-8766}"
 data="$here/.data"
-export GANYMEDE_SPAWNER__PREFIX=ganymede-e2e
+export GANYMEDE_SPAWNER__DOCKER__PREFIX=ganymede-e2e
 "$here/cleanup.sh"
 rm -rf "$data"
 mkdir -p "$data"

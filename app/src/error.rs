@@ -77,6 +77,8 @@ impl From<hub::servers::ServerError> for AppError {
             E::Unexpected(e) => AppError::internal(format!("{e:#}")),
             E::NotFound => AppError::NotFound("The server".into()),
             E::TooManySpawns { .. } | E::TooManyActive { .. } => AppError::Throttled(e.to_string()),
+            E::BadRow(_) => AppError::internal(e.to_string()),
+            E::StopFailed(_) => AppError::Busy { message: e.to_string(), retry_after_seconds: 30 },
             other => AppError::Invalid(other.to_string()),
         }
     }

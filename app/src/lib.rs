@@ -7,6 +7,7 @@ pub mod components;
 pub mod error;
 pub mod ids;
 pub mod pages;
+pub mod server_phase;
 pub mod session;
 pub mod time;
 

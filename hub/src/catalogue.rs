@@ -28,7 +28,7 @@ pub fn sizes_for<'a>(config: &'a Config, flavour: &FlavourConfig) -> Vec<&'a Siz
         .sizes
         .iter()
         .filter(|s| flavour.sizes.is_empty() || flavour.sizes.contains(&s.id))
-        .filter(|s| s.gpus <= config.spawner.gpus)
+        .filter(|s| s.gpus <= config.servers.gpus)
         .collect()
 }
 
@@ -54,11 +54,11 @@ pub fn resolve(config: &Config, flavour: &str, size: &str) -> Result<Launch, Lau
     if !f.sizes.is_empty() && !f.sizes.contains(&s.id) {
         return Err(LaunchError::SizeNotAllowed { flavour: f.id.clone(), size: s.id.clone() });
     }
-    if s.gpus > config.spawner.gpus {
+    if s.gpus > config.servers.gpus {
         return Err(LaunchError::NotEnoughGpus {
             size: s.id.clone(),
             needed: s.gpus,
-            available: config.spawner.gpus,
+            available: config.servers.gpus,
         });
     }
     Ok(Launch { flavour: f.clone(), size: s.clone() })
@@ -90,7 +90,7 @@ mod tests {
             Err(LaunchError::NotEnoughGpus { needed: 1, available: 0, .. })
         ));
         assert!(sizes_for(&c, &c.flavours[0]).iter().all(|s| s.gpus == 0));
-        c.spawner.gpus = 1;
+        c.servers.gpus = 1;
         assert!(resolve(&c, "base", "gpu-1").is_ok());
         assert!(resolve(&c, "base", "gpu-2").is_err());
         assert_eq!(sizes_for(&c, &c.flavours[0]).len(), 3);

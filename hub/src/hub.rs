@@ -2,15 +2,16 @@
 
 use std::sync::Arc;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, DbError, Pool};
 use crate::oidc::Oidc;
 use crate::servers::activity::Activity;
+use crate::servers::in_flight::{Debounce, InFlight};
 use crate::servers::progress::ProgressHub;
 use crate::servers::routes::RouteTable;
 use crate::sessions::SessionCache;
-use crate::spawner::docker::DockerSpawner;
-use crate::spawner::Spawner;
+use crate::spawner::{self, Spawners};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -33,7 +34,13 @@ struct Inner {
     pool: Pool,
     secret: String,
     hub_id: String,
-    spawner: Arc<dyn Spawner>,
+    /// This process, among the hub's processes (random per start): its `instance:ID` lease says
+    /// it lives, and rows name it as the worker of the starts and stops it carries out.
+    instance_id: String,
+    clock: Arc<dyn Clock>,
+    spawners: Spawners,
+    in_flight: InFlight,
+    debounce: Debounce,
     routes: RouteTable,
     progress: ProgressHub,
     activity: Activity,
@@ -42,42 +49,66 @@ struct Inner {
 }
 
 impl Hub {
-    /// Connects to the database, applies migrations, and sets up the Docker spawner (which
-    /// connects to the engine on first use).
+    /// Connects to the database, applies migrations, and sets up the configured spawners (which
+    /// reach their engines on first use).
     pub async fn open(config: Config) -> Result<Self, HubError> {
-        Self::open_with(config, |config, hub_id| Arc::new(DockerSpawner::new(config.spawner.clone(), hub_id)))
-            .await
+        Self::open_with(config, Arc::new(SystemClock), spawner::build).await
     }
 
-    /// Like [`Hub::open`] with another spawner (unit tests of hub logic).
+    /// Like [`Hub::open`] with another clock and other spawners (unit tests of the lifecycle).
     pub async fn open_with(
         config: Config,
-        make_spawner: impl FnOnce(&Config, String) -> Arc<dyn Spawner>,
+        clock: Arc<dyn Clock>,
+        make_spawners: impl FnOnce(&Config, &str) -> Spawners,
     ) -> Result<Self, HubError> {
         let pool = db::connect(&config.database_url()).await?;
         db::migrate(&pool).await?;
         let hub_id = db::settings::hub_id(&pool).await.map_err(DbError::from)?;
         let secret = load_secret(&config)?;
-        let spawner = make_spawner(&config, hub_id.clone());
+        let spawners = make_spawners(&config, &hub_id);
         let oidc = if config.auth.oidc.enabled {
             Some(Arc::new(Oidc::new(config.auth.oidc.clone())?))
         } else {
             None
         };
-        Ok(Self {
+        let instance_id = Instance::here().id();
+        let hub = Self {
             inner: Arc::new(Inner {
                 config,
                 pool,
                 secret,
                 hub_id,
-                spawner,
+                instance_id,
+                clock,
+                spawners,
+                in_flight: InFlight::default(),
+                debounce: Debounce::default(),
                 routes: RouteTable::default(),
                 progress: ProgressHub::default(),
                 activity: Activity::default(),
                 session_cache: SessionCache::default(),
                 oidc,
             }),
-        })
+        };
+        hub.renew_instance_lease().await.map_err(DbError::from)?;
+        Ok(hub)
+    }
+
+    /// Says this process lives for another [`INSTANCE_LEASE_TTL`]; the housekeeping renews it
+    /// well before it ends.
+    pub async fn renew_instance_lease(&self) -> Result<(), sqlx::Error> {
+        let mut conn = self.db().acquire().await?;
+        let ttl = i64::try_from(INSTANCE_LEASE_TTL.as_millis()).unwrap_or(i64::MAX);
+        let name = instance_lease(self.instance_id());
+        db::leases::acquire(&mut conn, &name, self.instance_id(), self.clock().now_ms(), ttl).await?;
+        Ok(())
+    }
+
+    /// Gives this process's leases up (a clean shutdown), so others need not wait for them.
+    pub async fn release_leases(&self) -> Result<(), sqlx::Error> {
+        let mut conn = self.db().acquire().await?;
+        db::leases::release(&mut conn, &instance_lease(self.instance_id()), self.instance_id()).await?;
+        db::leases::release(&mut conn, "reconcile", self.instance_id()).await
     }
 
     pub fn config(&self) -> &Config {
@@ -97,8 +128,24 @@ impl Hub {
         &self.inner.hub_id
     }
 
-    pub fn spawner(&self) -> &dyn Spawner {
-        self.inner.spawner.as_ref()
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    pub fn spawners(&self) -> &Spawners {
+        &self.inner.spawners
+    }
+
+    pub(crate) fn in_flight(&self) -> &InFlight {
+        &self.inner.in_flight
+    }
+
+    pub(crate) fn debounce(&self) -> &Debounce {
+        &self.inner.debounce
     }
 
     pub fn routes(&self) -> &RouteTable {
@@ -120,6 +167,48 @@ impl Hub {
     pub(crate) fn secret(&self) -> &str {
         &self.inner.secret
     }
+}
+
+/// How long a hub process counts as alive after it last renewed its lease. A process killed
+/// with `kill -9` leaves its starts and stops to the next reconcile after at most this.
+pub const INSTANCE_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A hub process: `{host}/{pid}/{random}`. On its own host a process that is gone is known at
+/// once (no `/proc/{pid}`), so a hub restarted after `kill -9` settles what its predecessor left
+/// without waiting for that one's lease to expire.
+pub(crate) struct Instance {
+    host: String,
+    pid: u32,
+}
+
+impl Instance {
+    fn here() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned();
+        Self { host, pid: std::process::id() }
+    }
+
+    fn id(&self) -> String {
+        let random: String = crate::secret::SecretToken::generate().expose().chars().take(8).collect();
+        format!("{}/{}/{random}", self.host, self.pid)
+    }
+
+    /// False when `id` names a process on this host that no longer exists; true when it may live.
+    pub(crate) fn may_live(id: &str) -> bool {
+        let here = Self::here();
+        let mut parts = id.splitn(3, '/');
+        let (Some(host), Some(pid)) = (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok())) else {
+            return true;
+        };
+        if host.is_empty() || host != here.host || pid == here.pid {
+            return true;
+        }
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+}
+
+/// The lease that says the process `instance_id` lives.
+pub(crate) fn instance_lease(instance_id: &str) -> String {
+    format!("instance:{instance_id}")
 }
 
 /// `{data_dir}/hub_secret`: random, made once, readable by the hub's user only.

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod catalogue;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -19,4 +20,4 @@ pub mod users;
 
 mod hub;
 
-pub use hub::{Hub, HubError};
+pub use hub::{Hub, HubError, INSTANCE_LEASE_TTL};

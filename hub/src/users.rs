@@ -1,7 +1,7 @@
 //! Operations on a user that span accounts and servers.
 
 use crate::accounts::{self, AccountError, User};
-use crate::domain::{ServerName, UserName};
+use crate::domain::UserName;
 use crate::servers::{self, ServerError};
 use crate::Hub;
 
@@ -41,8 +41,7 @@ pub async fn delete(hub: &Hub, actor: Option<&str>, user: &User) -> Result<(), U
         return Err(UserOpError::CannotDeleteSelf);
     }
     for info in servers::list(hub, user).await? {
-        let server = ServerName::parse(&info.name).unwrap_or_default();
-        servers::stop(hub, actor, user, &server).await?;
+        servers::stop(hub, actor, user, &info.name).await?;
     }
     accounts::remove(hub.db(), actor, &user.name).await?;
     Ok(())
@@ -53,7 +52,7 @@ pub async fn rename(hub: &Hub, actor: Option<&str>, user: &User, new: &UserName)
     if *new == user.name {
         return Ok(());
     }
-    if servers::list(hub, user).await?.iter().any(|s| s.status != "stopped") {
+    if servers::list(hub, user).await?.iter().any(|s| s.state != servers::ServerState::Stopped) {
         return Err(UserOpError::ServersActive(user.name.clone()));
     }
     accounts::rename(hub.db(), actor, user, new).await?;

@@ -55,21 +55,31 @@ pub async fn flush_activity(hub: Hub) {
     }
 }
 
-/// How often running servers are checked (a crashed container is noticed within this time).
-const POLL_EVERY: Duration = Duration::from_secs(30);
+/// How often the servers are reconciled (a crashed container is noticed within this time).
+const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 
-/// Polls running servers (dead ones are marked stopped and lose their route; moved ones are
-/// followed) and removes workloads with this hub's labels that no server row owns.
-pub async fn poll_servers(hub: Hub) {
-    let mut tick = tokio::time::interval(POLL_EVERY);
+/// Reconciles the database against the spawners (under the database lease, so one hub process
+/// does it): dead servers are marked stopped and lose their route, moved ones are followed,
+/// abandoned starts and failed stops are settled, orphans removed.
+pub async fn reconcile_servers(hub: Hub) {
+    let mut tick = tokio::time::interval(RECONCILE_EVERY);
     tick.tick().await; // start-up already reconciled
     loop {
         tick.tick().await;
-        if let Err(e) = hub::servers::poll_running(&hub).await {
-            warn!(error = %e, "polling servers failed");
+        if let Err(e) = hub::servers::reconcile(&hub).await {
+            warn!(error = %e, "reconciling servers failed");
         }
-        if let Err(e) = hub::servers::sweep_orphans(&hub).await {
-            warn!(error = %e, "sweeping orphaned workloads failed");
+    }
+}
+
+/// Renews this process's instance lease, a third of its lifetime apart, so other processes know
+/// the starts and stops it carries out are still under way.
+pub async fn renew_instance_lease(hub: Hub) {
+    let mut tick = tokio::time::interval(hub::INSTANCE_LEASE_TTL / 3);
+    loop {
+        tick.tick().await;
+        if let Err(e) = hub.renew_instance_lease().await {
+            warn!(error = %e, "renewing the instance lease failed");
         }
     }
 }

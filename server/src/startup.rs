@@ -73,7 +73,8 @@ impl Application {
         let housekeeping = tokio::spawn(crate::housekeeping::run(self.hub.clone()));
         tokio::spawn(crate::housekeeping::discover_provider(self.hub.clone()));
         let activity = tokio::spawn(crate::housekeeping::flush_activity(self.hub.clone()));
-        let poller = tokio::spawn(crate::housekeeping::poll_servers(self.hub.clone()));
+        let poller = tokio::spawn(crate::housekeeping::reconcile_servers(self.hub.clone()));
+        let lease = tokio::spawn(crate::housekeeping::renew_instance_lease(self.hub.clone()));
         // Small websocket frames to the browser must not wait for Nagle either.
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -84,7 +85,11 @@ impl Application {
         housekeeping.abort();
         activity.abort();
         poller.abort();
+        lease.abort();
         let _ = self.hub.activity().flush(self.hub.db()).await;
+        if let Err(e) = self.hub.release_leases().await {
+            tracing::warn!(error = %e, "giving up the hub's leases failed");
+        }
         result
     }
 }

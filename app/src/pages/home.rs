@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::ids;
+use crate::server_phase::ServerPhase;
 use crate::session::use_current_user;
 use crate::time::format_ms;
 
@@ -35,7 +36,9 @@ pub struct LaunchChoices {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerView {
     pub name: String,
-    pub status: String,
+    pub status: ServerPhase,
+    /// Why the last start or stop failed (a stopping server with an error is retried).
+    pub last_error: Option<String>,
     pub flavour: Option<String>,
     pub size: Option<String>,
     pub url: String,
@@ -49,9 +52,10 @@ impl ServerView {
     /// The view of a server of `user` (the dashboard's list and the admin table).
     pub fn from_info(user: &str, s: hub::servers::ServerInfo) -> Self {
         Self {
-            progress_page: ssr::progress_page(user, &s.name),
-            name: s.name,
-            status: s.status,
+            progress_page: ssr::progress_page(user, s.name.as_str()),
+            name: s.name.to_string(),
+            status: s.state.into(),
+            last_error: s.last_error,
             flavour: s.flavour,
             size: s.size,
             url: s.url,
@@ -81,10 +85,10 @@ pub async fn launch_options() -> Result<LaunchChoices, AppError> {
     let sizes = config
         .sizes
         .iter()
-        .filter(|s| s.gpus <= config.spawner.gpus)
+        .filter(|s| s.gpus <= config.servers.gpus)
         .map(|s| SizeView { id: s.id.clone(), display_name: s.display_name.clone() })
         .collect();
-    Ok(LaunchChoices { flavours, sizes, named_servers: config.spawner.named_servers_limit > 0 })
+    Ok(LaunchChoices { flavours, sizes, named_servers: config.servers.named_servers_limit > 0 })
 }
 
 #[server(prefix = "/hub/fn", endpoint = "my_servers")]
@@ -266,16 +270,21 @@ fn server_row(
     delete: ServerAction<DeleteServer>,
 ) -> impl IntoView {
     let label = if s.name.is_empty() { "default".to_owned() } else { s.name.clone() };
-    let running = s.status == "running";
-    let pending = s.status == "pending";
-    let stopped = s.status == "stopped";
+    let running = s.status == ServerPhase::Running;
+    let pending = s.status == ServerPhase::Pending;
+    let stopped = s.status == ServerPhase::Stopped;
+    // A stop the engine refused stays `stopping`; its owner may try again.
+    let stuck = s.status == ServerPhase::Stopping && s.last_error.is_some();
     let name_for_stop = s.name.clone();
     let name_for_delete = s.name.clone();
     let row_key = label.clone();
     view! {
         <tr data-server=row_key>
             <td>{label}</td>
-            <td><span class=format!("status {}", s.status)>{s.status.clone()}</span></td>
+            <td>
+                <span class=format!("status {}", s.status)>{s.status.as_str()}</span>
+                {s.last_error.clone().map(|e| view! { <span class="muted server-error" role="status">" " {e}</span> })}
+            </td>
             <td>{s.flavour.clone().unwrap_or_default()}</td>
             <td>{s.size.clone().unwrap_or_default()}</td>
             <td>{s.started_at.map(format_ms).unwrap_or_default()}</td>
@@ -283,7 +292,7 @@ fn server_row(
             <td class="actions">
                 {running.then(|| view! { <a class="button" href=s.url.clone() rel="external">"Open"</a> })}
                 {pending.then(|| view! { <a class="button" href=s.progress_page.clone()>"Progress"</a> })}
-                {running.then(|| view! {
+                {(running || stuck).then(|| view! {
                     <ActionForm action=stop>
                         <input type="hidden" name="name" value=name_for_stop/>
                         <button type="submit">"Stop"</button>

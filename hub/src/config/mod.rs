@@ -10,8 +10,10 @@
 //! Loading never panics: parse errors and validation errors come back as [`ConfigError`] naming the key.
 
 mod auth;
+mod catalogue;
 mod database;
 mod hub;
+mod servers;
 mod session;
 mod spawner;
 
@@ -22,10 +24,12 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthConfig, ConfigSecret, LocalAuthConfig, OidcConfig};
+pub use catalogue::{FlavourConfig, SizeConfig};
 pub use database::DatabaseConfig;
 pub use hub::{HubConfig, PublicUrl};
+pub use servers::ServersConfig;
 pub use session::SessionConfig;
-pub use spawner::{FlavourConfig, SizeConfig, SpawnerConfig};
+pub use spawner::{DockerConfig, SpawnerChoice, SpawnerConfig};
 
 /// The name of the config file looked for in the working directory.
 pub const DEFAULT_FILE: &str = "ganymede.toml";
@@ -37,6 +41,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub session: SessionConfig,
+    pub servers: ServersConfig,
     pub spawner: SpawnerConfig,
     /// Notebook flavours (images) people can pick. A list in the file replaces the defaults.
     pub flavours: Vec<FlavourConfig>,
@@ -51,9 +56,10 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             session: SessionConfig::default(),
+            servers: ServersConfig::default(),
             spawner: SpawnerConfig::default(),
-            flavours: spawner::default_flavours(),
-            sizes: spawner::default_sizes(),
+            flavours: catalogue::default_flavours(),
+            sizes: catalogue::default_sizes(),
         }
     }
 }
@@ -119,8 +125,9 @@ impl Config {
         self.database.validate()?;
         self.auth.validate()?;
         self.session.validate()?;
+        self.servers.validate()?;
         self.spawner.validate()?;
-        spawner::validate_catalogue(&self.flavours, &self.sizes)?;
+        catalogue::validate_catalogue(&self.flavours, &self.sizes)?;
         Ok(())
     }
 
@@ -176,6 +183,19 @@ mod tests {
         assert!(err.contains("hub.public_url"), "{err}");
         let err = Config::from_toml_str("[auth.local]\nmin_password_length = 0\n").unwrap_err().to_string();
         assert!(err.contains("auth.local.min_password_length"), "{err}");
+    }
+
+    #[test]
+    fn keys_of_the_old_spawner_section_are_named_with_their_new_place() {
+        let err = Config::from_toml_str("[spawner]\nnamed_servers_limit = 2\n").unwrap_err().to_string();
+        assert!(err.contains("named_servers_limit"), "{err}");
+        let parsed =
+            Config::from_toml_str("[servers]\nnamed_servers_limit = 2\n[spawner.docker]\nprefix = \"x\"\n")
+                .unwrap();
+        assert_eq!(parsed.servers.named_servers_limit, 2);
+        assert_eq!(parsed.spawner.docker.prefix, "x");
+        let err = Config::from_toml_str("[spawner]\nkind = \"kubernetes\"\n").unwrap_err().to_string();
+        assert!(err.contains("kind") && err.contains("kubernetes"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{now_ms, Pool};
+use super::{now_ms, Db, Pool};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {
@@ -15,8 +15,8 @@ pub struct EventRow {
 }
 
 /// Appends one entry. `actor` is `None` for the hub itself or the command line.
-pub async fn record(
-    pool: &Pool,
+pub async fn record<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
     actor: Option<&str>,
     action: &str,
     target: Option<&str>,
@@ -28,7 +28,7 @@ pub async fn record(
         .bind(action)
         .bind(target)
         .bind(detail.to_string())
-        .execute(pool)
+        .execute(ex)
         .await?;
     Ok(())
 }

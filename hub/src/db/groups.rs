@@ -40,6 +40,8 @@ pub async fn insert(pool: &Pool, name: &str) -> Result<Option<GroupRow>, sqlx::E
 pub async fn delete(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
     super::bump_auth_generation();
     sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(pool).await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(())
 }
 
@@ -59,6 +61,8 @@ pub async fn add_member(pool: &Pool, group_id: i64, user_id: i64) -> Result<(), 
         .bind(user_id)
         .execute(pool)
         .await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(())
 }
 
@@ -69,6 +73,8 @@ pub async fn remove_member(pool: &Pool, group_id: i64, user_id: i64) -> Result<(
         .bind(user_id)
         .execute(pool)
         .await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(())
 }
 

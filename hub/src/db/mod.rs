@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod groups;
+pub mod leases;
 pub mod oidc_logins;
 pub mod servers;
 pub mod sessions;
@@ -19,6 +20,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 /// The database backend. A type alias, so that adding PostgreSQL changes one place.
 pub type Db = sqlx::Sqlite;
 pub type Pool = sqlx::Pool<Db>;
+/// One connection, or a transaction (`&mut *tx`): what writes that belong to a transaction take.
+pub type DbConn = <Db as sqlx::Database>::Connection;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -48,12 +48,16 @@ pub async fn delete_by_hash(pool: &Pool, token_hash: &str) -> Result<bool, sqlx:
     super::bump_auth_generation();
     let done =
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(done.rows_affected() > 0)
 }
 
 pub async fn delete_for_user(pool: &Pool, user_id: i64) -> Result<u64, sqlx::Error> {
     super::bump_auth_generation();
     let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(pool).await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(done.rows_affected())
 }
 

@@ -91,6 +91,8 @@ pub async fn delete(pool: &Pool, user_id: i64, id: i64) -> Result<bool, sqlx::Er
         .bind(id)
         .execute(pool)
         .await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(done.rows_affected() == 1)
 }
 

@@ -77,6 +77,8 @@ pub async fn insert(pool: &Pool, user: NewUser<'_>) -> Result<Option<UserRow>, s
 pub async fn delete(pool: &Pool, name: &UserName) -> Result<bool, sqlx::Error> {
     super::bump_auth_generation();
     let done = sqlx::query("DELETE FROM users WHERE name = $1").bind(name.as_str()).execute(pool).await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(done.rows_affected() > 0)
 }
 
@@ -87,6 +89,8 @@ pub async fn set_admin(pool: &Pool, name: &UserName, admin: bool) -> Result<bool
         .bind(name.as_str())
         .execute(pool)
         .await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(done.rows_affected() > 0)
 }
 
@@ -96,6 +100,8 @@ pub async fn set_approved(pool: &Pool, name: &UserName) -> Result<bool, sqlx::Er
         .bind(name.as_str())
         .execute(pool)
         .await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(done.rows_affected() > 0)
 }
 
@@ -106,6 +112,8 @@ pub async fn set_password_hash(pool: &Pool, id: i64, hash: &str) -> Result<(), s
         .bind(id)
         .execute(pool)
         .await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(())
 }
 
@@ -285,6 +293,8 @@ pub async fn rename(pool: &Pool, id: i64, new_name: &UserName) -> Result<bool, s
     .bind(id)
     .execute(pool)
     .await?;
+    // Again after the write: a request that read the old row in between must not keep it.
+    super::bump_auth_generation();
     Ok(done.rows_affected() == 1)
 }
 

@@ -24,8 +24,9 @@ impl Activity {
             Ok(mut p) => p.drain().collect(),
             Err(_) => return Ok(0),
         };
+        let mut conn = pool.acquire().await?;
         for (server_id, at) in &batch {
-            db::servers::record_activity(pool, *server_id, *at).await?;
+            db::servers::record_activity(&mut conn, *server_id, *at).await?;
         }
         Ok(batch.len())
     }

@@ -1,10 +1,18 @@
-//! Server lifecycle: start (with progress), stop, delete, list, and reconciling after a restart.
-//! The database row's `status` is the source of truth; conditional updates make concurrent
-//! requests for the same server safe (one wins, the others see it busy).
+//! Server lifecycle: start (with progress), stop, delete, list, and reconciling the database
+//! against the spawners. The database row's state is the source of truth; every change is one
+//! transaction in [`transitions`], so concurrent requests for the same server are safe (one wins,
+//! the others see it busy) and no row says stopped while its workload runs.
 
 pub mod activity;
+pub(crate) mod in_flight;
 pub mod progress;
+mod readiness;
 pub mod routes;
+pub mod state;
+pub mod transitions;
+
+use std::collections::HashSet;
+use std::time::Duration;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -12,13 +20,15 @@ use tracing::{info, warn};
 
 use crate::accounts::User;
 use crate::catalogue::{self, LaunchError};
-use crate::db::{self, events, servers::ServerRow};
+use crate::db::{self, events, leases, servers::BadRow, servers::ServerRow, servers::StoredWorkload};
 use crate::domain::{ServerName, ServerNameError, UserName};
 use crate::secret::SecretToken;
-use crate::spawner::{ProgressStep, ServerStatus, SpawnError, SpawnSpec, SpawnerState};
+use crate::spawner::{ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawner, Started, Upstream};
 use crate::Hub;
 use progress::ProgressEvent;
 use routes::Route;
+pub use state::ServerState;
+use transitions::StartClaim;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -33,9 +43,9 @@ pub enum ServerError {
     #[error("there is no such server")]
     NotFound,
     #[error("the server is {0}; try again when it has finished")]
-    Busy(String),
+    Busy(ServerState),
     #[error("the server is {0}; stop it before changing it")]
-    NotStopped(String),
+    NotStopped(ServerState),
     #[error("nothing to change: give a new name or user_options")]
     NothingToChange,
     #[error("the default server cannot be renamed, and no server can be renamed to it")]
@@ -46,14 +56,23 @@ pub enum ServerError {
     TooManySpawns { retry_after_seconds: u64 },
     #[error("the hub is running as many servers as it may; try again later")]
     TooManyActive { retry_after_seconds: u64 },
+    #[error("the server could not be stopped and stays stopping; the hub retries: {0}")]
+    StopFailed(SpawnError),
     #[error(transparent)]
     Spawn(#[from] SpawnError),
+    #[error(transparent)]
+    BadRow(#[from] BadRow),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for ServerError {
     fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Decode(inner) = &e {
+            if let Some(bad) = inner.downcast_ref::<BadRow>() {
+                return Self::BadRow(bad.clone());
+            }
+        }
         Self::Unexpected(anyhow::Error::new(e).context("database query failed"))
     }
 }
@@ -70,11 +89,14 @@ pub enum StartOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerInfo {
     pub id: i64,
-    pub name: String,
-    pub status: String,
+    pub name: ServerName,
+    pub state: ServerState,
     pub flavour: Option<String>,
     pub size: Option<String>,
+    /// `/user/{name}/…`: where the owner opens it.
     pub url: String,
+    /// Why the last start or stop failed (a `stopping` server with an error is being retried).
+    pub last_error: Option<String>,
     pub started_at: Option<i64>,
     pub last_activity: Option<i64>,
 }
@@ -88,26 +110,32 @@ pub fn base_url(user: &UserName, server: &ServerName) -> String {
     }
 }
 
-fn info_from(row: ServerRow, user: &UserName) -> ServerInfo {
-    let server = ServerName::parse(&row.name).unwrap_or_default();
+/// The REST API's event stream of a start: `/hub/api/users/{name}/server/progress` for the default
+/// server, `/hub/api/users/{name}/servers/{server}/progress` for a named one.
+pub fn progress_url(user: &UserName, server: &ServerName) -> String {
+    if server.is_default() {
+        format!("/hub/api/users/{user}/server/progress")
+    } else {
+        format!("/hub/api/users/{user}/servers/{server}/progress")
+    }
+}
+
+fn info_from(row: ServerRow) -> ServerInfo {
     ServerInfo {
         id: row.id,
-        url: base_url(user, &server),
+        url: base_url(&row.user_name, &row.name),
         name: row.name,
-        status: row.status,
+        state: row.state,
         flavour: row.flavour,
         size: row.size,
+        last_error: row.last_error,
         started_at: row.started_at,
         last_activity: row.last_activity,
     }
 }
 
 pub async fn list(hub: &Hub, user: &User) -> Result<Vec<ServerInfo>, ServerError> {
-    Ok(db::servers::for_user(hub.db(), user.id)
-        .await?
-        .into_iter()
-        .map(|r| info_from(r, &user.name))
-        .collect())
+    Ok(db::servers::for_user(hub.db(), user.id).await?.into_iter().map(info_from).collect())
 }
 
 /// The servers and groups of a page of users, in two queries whatever the page size: what user
@@ -119,11 +147,8 @@ pub async fn page_details(
     let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
     let mut out: std::collections::HashMap<i64, (Vec<ServerInfo>, Vec<String>)> =
         users.iter().map(|u| (u.id, (Vec::new(), Vec::new()))).collect();
-    let names: std::collections::HashMap<i64, &UserName> = users.iter().map(|u| (u.id, &u.name)).collect();
     for row in db::servers::for_users(hub.db(), &ids).await? {
-        let Some(name) = names.get(&row.user_id).copied() else { continue };
-        let user_id = row.user_id;
-        out.entry(user_id).or_default().0.push(info_from(row, name));
+        out.entry(row.user_id).or_default().0.push(info_from(row));
     }
     for (user_id, group) in db::groups::of_users(hub.db(), &ids).await? {
         out.entry(user_id).or_default().1.push(group);
@@ -132,7 +157,7 @@ pub async fn page_details(
 }
 
 pub async fn get(hub: &Hub, user: &User, server: &ServerName) -> Result<Option<ServerInfo>, ServerError> {
-    Ok(db::servers::get(hub.db(), user.id, server.as_str()).await?.map(|r| info_from(r, &user.name)))
+    Ok(db::servers::get(hub.db(), user.id, server).await?.map(info_from))
 }
 
 /// The token Jupyter accepts for one start: derived from the hub's secret and a per-start nonce, so
@@ -141,12 +166,23 @@ fn upstream_token(hub: &Hub, nonce: &str) -> String {
     hex::encode(Sha256::digest(format!("{}:{nonce}", hub.secret()).as_bytes()))
 }
 
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-struct StoredState {
-    #[serde(flatten)]
-    spawner: SpawnerState,
-    #[serde(default)]
-    token_nonce: String,
+fn route_for(hub: &Hub, row: &ServerRow, upstream: Upstream, workload: &StoredWorkload) -> Route {
+    Route {
+        server_id: row.id,
+        user_id: row.user_id,
+        upstream,
+        token: upstream_token(hub, &workload.token_nonce),
+    }
+}
+
+/// The spawner that started `row`'s workload (not necessarily the configured one).
+fn spawner_of<'h>(hub: &'h Hub, row: &ServerRow) -> Result<&'h dyn Spawner, SpawnError> {
+    let kind = match (&row.spawner_kind, &row.workload) {
+        (Some(kind), _) => *kind,
+        (None, Some(w)) => w.workload.kind,
+        (None, None) => hub.spawners().current_kind(),
+    };
+    hub.spawners().of(kind)
 }
 
 /// Begins starting `server` for `user` with the chosen flavour and size; returns at once.
@@ -161,57 +197,22 @@ pub async fn start(
     size: &str,
 ) -> Result<StartOutcome, ServerError> {
     let launch = catalogue::resolve(hub.config(), flavour, size)?;
-    let pool = hub.db();
-    if !server.is_default() {
-        let limit = hub.config().spawner.named_servers_limit;
-        if limit == 0 {
-            return Err(ServerError::NamedServersDisabled);
-        }
-        if db::servers::get(pool, user.id, server.as_str()).await?.is_none()
-            && db::servers::count_named(pool, user.id).await? >= i64::from(limit)
-        {
-            return Err(ServerError::TooManyNamed(limit));
-        }
+    if !server.is_default() && hub.config().servers.named_servers_limit == 0 {
+        return Err(ServerError::NamedServersDisabled);
     }
-    let existing = db::servers::get(pool, user.id, server.as_str()).await?;
-    if existing.as_ref().is_none_or(|r| r.status == "stopped") {
-        let limits = &hub.config().spawner;
-        if db::servers::count_with_status(pool, &["pending"]).await?
-            >= i64::from(limits.concurrent_spawn_limit)
-        {
-            return Err(ServerError::TooManySpawns { retry_after_seconds: 10 });
-        }
-        if limits.active_server_limit > 0
-            && db::servers::count_with_status(pool, &["pending", "running"]).await?
-                >= i64::from(limits.active_server_limit)
-        {
-            return Err(ServerError::TooManyActive { retry_after_seconds: 60 });
-        }
-    }
-    db::servers::ensure(pool, user.id, server.as_str()).await?;
-    let row = db::servers::get(pool, user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
+    let spawner = hub.spawners().current()?;
     let nonce = SecretToken::generate().expose().to_owned();
-    // The workload is recorded before it exists: a hub killed mid-start finds it again at start-up.
-    let planned =
-        StoredState { spawner: hub.spawner().planned_state(&user.name, server), token_nonce: nonce.clone() };
-    let planned = serde_json::to_string(&planned).map_err(|e| ServerError::Unexpected(e.into()))?;
-    if !db::servers::begin_start(pool, row.id, &launch.flavour.id, &launch.size.id, &planned).await? {
-        let now =
-            db::servers::get(pool, user.id, server.as_str()).await?.map(|r| r.status).unwrap_or_default();
-        return Ok(match now.as_str() {
-            "running" => StartOutcome::AlreadyRunning,
-            "pending" => StartOutcome::AlreadyPending,
-            other => return Err(ServerError::Busy(other.to_owned())),
-        });
-    }
-    events::record(
-        pool,
-        actor,
-        "server.start",
-        Some(&format!("{}/{}", user.name, server)),
-        json!({ "flavour": launch.flavour.id, "size": launch.size.id }),
-    )
-    .await?;
+    // The workload is recorded before it exists: a hub killed mid-start finds it again.
+    let planned = StoredWorkload { workload: spawner.planned_state(&user.name, server), token_nonce: nonce };
+    let server_id =
+        match transitions::begin_start(hub, actor, user.id, server, &launch, spawner.kind(), &planned).await?
+        {
+            StartClaim::Claimed { server_id } => server_id,
+            StartClaim::AlreadyRunning => return Ok(StartOutcome::AlreadyRunning),
+            StartClaim::AlreadyPending => return Ok(StartOutcome::AlreadyPending),
+            StartClaim::Busy(state) => return Err(ServerError::Busy(state)),
+        };
+    let row = db::servers::by_id(hub.db(), server_id).await?.ok_or(ServerError::NotFound)?;
 
     let progress = hub.progress().clone();
     progress.begin(row.id);
@@ -225,7 +226,6 @@ pub async fn start(
             url: None,
         },
     );
-
     let spec = SpawnSpec {
         user: user.name.clone(),
         server: server.clone(),
@@ -234,61 +234,55 @@ pub async fn start(
         memory_mib: launch.size.memory_mib,
         gpus: launch.size.gpus,
         base_url: base_url(&user.name, server),
-        token: SecretToken::from_presented(&upstream_token(hub, &nonce)),
+        token: SecretToken::from_presented(&upstream_token(hub, &planned.token_nonce)),
     };
     let hub = hub.clone();
-    let server_id = row.id;
-    let user_id = user.id;
     tokio::spawn(async move {
-        let sink = {
-            let progress = progress.clone();
-            move |step: ProgressStep| {
-                progress.publish(
-                    server_id,
-                    ProgressEvent {
-                        progress: step.progress,
-                        message: step.message,
-                        ready: false,
-                        failed: false,
-                        url: None,
-                    },
-                )
-            }
-        };
-        let result = hub.spawner().start(&spec, &sink).await;
-        finish_start(&hub, server_id, user_id, &spec, nonce, result).await;
+        let _busy = hub.in_flight().hold(row.id);
+        run_start(&hub, row, spec, planned).await;
     });
     Ok(StartOutcome::Started)
 }
 
-async fn finish_start(
-    hub: &Hub,
-    server_id: i64,
-    user_id: i64,
-    spec: &SpawnSpec,
-    nonce: String,
-    result: Result<crate::spawner::Spawned, SpawnError>,
-) {
-    let pool = hub.db();
-    let progress = hub.progress();
-    match result {
-        Ok(spawned) => {
-            let stored = StoredState { spawner: spawned.state.clone(), token_nonce: nonce };
-            let state = serde_json::to_string(&stored).unwrap_or_else(|_| "{}".into());
-            match db::servers::mark_running(pool, server_id, &spawned.url, &state).await {
+/// The spawner's start and the wait for Jupyter, within `servers.start_timeout_seconds`; then the
+/// transition that records how it ended.
+async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planned: StoredWorkload) {
+    let progress = hub.progress().clone();
+    let server_id = row.id;
+    let sink = move |step: ProgressStep| {
+        progress.publish(
+            server_id,
+            ProgressEvent {
+                progress: step.progress,
+                message: step.message,
+                ready: false,
+                failed: false,
+                url: None,
+            },
+        )
+    };
+    let limit = Duration::from_secs(hub.config().servers.start_timeout_seconds);
+    let result = match spawner_of(hub, &row) {
+        Ok(spawner) => match tokio::time::timeout(limit, start_and_wait(hub, spawner, &spec, &sink)).await {
+            Ok(result) => result,
+            Err(_) => Err(SpawnError::Timeout(limit.as_secs())),
+        },
+        Err(e) => Err(e),
+    };
+    let outcome: Result<(), (String, crate::spawner::WorkloadState)> = match result {
+        Ok(started) => {
+            let workload =
+                StoredWorkload { workload: started.state.clone(), token_nonce: planned.token_nonce.clone() };
+            match retry_db(|| transitions::mark_running(hub, &row, &started.upstream, &workload)).await {
                 Ok(true) => {
                     hub.routes().add(
                         spec.user.as_str(),
                         spec.server.as_str(),
-                        Route {
-                            server_id,
-                            user_id,
-                            upstream: spawned.url.clone(),
-                            token: spec.token.expose().to_owned(),
-                        },
+                        route_for(hub, &row, started.upstream, &workload),
                     );
-                    progress.publish(
-                        server_id,
+                    info!(user.name = %spec.user, server.name = %spec.server, "server ready");
+                    hub.progress().publish(
+                        row.id,
                         ProgressEvent {
                             progress: 100,
                             message: "Server ready".into(),
@@ -297,36 +291,90 @@ async fn finish_start(
                             url: Some(spec.base_url.clone()),
                         },
                     );
+                    return;
                 }
-                Ok(false) | Err(_) => {
-                    warn!(server.id = server_id, "server started but its row changed meanwhile; stopping it");
-                    let _ = hub.spawner().stop(&spawned.state).await;
-                    let _ = db::servers::mark_stopped(pool, server_id).await;
-                    progress.publish(server_id, failed_event("The server was stopped while it started."));
-                }
+                Ok(false) => Err(("The server was stopped while it started.".to_owned(), started.state)),
+                Err(e) => Err((format!("the hub could not record the start: {e}"), started.state)),
             }
         }
-        Err(e) => {
-            warn!(user.name = %spec.user, server.name = %spec.server, error = %e, "server failed to start");
-            let _ = db::servers::mark_stopped(pool, server_id).await;
-            let _ = events::record(
-                pool,
-                None,
-                "server.start_failed",
-                Some(&format!("{}/{}", spec.user, spec.server)),
-                json!({ "reason": e.to_string() }),
-            )
-            .await;
-            progress.publish(server_id, failed_event(&format!("Start failed: {e}")));
+        Err(e) => Err((e.to_string(), planned.workload.clone())),
+    };
+    let Err((reason, workload)) = outcome else { return };
+    warn!(user.name = %spec.user, server.name = %spec.server, reason = %reason, "server failed to start");
+    // Nothing may stay behind: remove the workload (by its planned state too, if the spawner
+    // was cut off before it said what it made), then settle the row.
+    if let Ok(spawner) = spawner_of(hub, &row) {
+        for state in [&workload, &planned.workload] {
+            if let Err(e) = spawner.stop(state).await {
+                warn!(error = %e, "removing the workload of a failed start failed; the sweep retries");
+            }
         }
     }
+    match retry_db(|| transitions::start_failed(hub, &row, &reason, "server.start_failed")).await {
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "recording a failed start failed; reconcile settles the row"),
+    }
+    hub.progress().publish(row.id, failed_event(&format!("Start failed: {reason}")));
+}
+
+/// The spawner's start, then polls until Jupyter answers (or the workload exits).
+async fn start_and_wait(
+    hub: &Hub,
+    spawner: &dyn Spawner,
+    spec: &SpawnSpec,
+    sink: &(dyn Fn(ProgressStep) + Send + Sync),
+) -> Result<Started, SpawnError> {
+    let started = spawner.start(spec, sink).await?;
+    sink(ProgressStep::new(70, "Waiting for Jupyter to answer"));
+    let http_timeout = Duration::from_secs(hub.config().servers.http_timeout_seconds);
+    let deadline = tokio::time::Instant::now() + http_timeout;
+    let mut upstream = started.upstream.clone();
+    loop {
+        if readiness::jupyter_answers(&upstream, &spec.base_url, spec.token.expose()).await {
+            return Ok(Started { upstream, state: started.state });
+        }
+        match spawner.poll(&started.state).await {
+            Ok(ServerStatus::Running { upstream: Some(now) }) => upstream = now,
+            Ok(ServerStatus::Running { upstream: None } | ServerStatus::Restarting) => {}
+            Ok(ServerStatus::Exited { oom_killed: true, .. }) => return Err(SpawnError::OutOfMemory),
+            Ok(ServerStatus::Exited { code, .. }) => return Err(SpawnError::Exited(code)),
+            Ok(ServerStatus::Missing) => return Err(SpawnError::Engine("the workload disappeared".into())),
+            Err(e) => return Err(e),
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(SpawnError::Timeout(http_timeout.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A database write that must not be lost to a momentary error (a busy database): three tries.
+async fn retry_db<T, F, Fut>(mut f: F) -> Result<T, ServerError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ServerError>>,
+{
+    let mut last = None;
+    for attempt in 0..3u64 {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e @ ServerError::Unexpected(_)) => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(ServerError::NotFound))
 }
 
 fn failed_event(message: &str) -> ProgressEvent {
     ProgressEvent { progress: 100, message: message.to_owned(), ready: false, failed: true, url: None }
 }
 
-/// Stops a running server and waits for it to be gone. Stopping a stopped server is a no-op.
+/// Stops a server and waits for its workload to be gone. Stopping a stopped server is a no-op;
+/// stopping one whose earlier stop failed tries again. When the spawner refuses, the row stays
+/// `stopping` with the error and [`ServerError::StopFailed`] comes back.
 #[tracing::instrument(skip(hub, user), fields(user.name = %user.name, server.name = %server))]
 pub async fn stop(
     hub: &Hub,
@@ -334,25 +382,50 @@ pub async fn stop(
     user: &User,
     server: &ServerName,
 ) -> Result<(), ServerError> {
-    let pool = hub.db();
-    let row = db::servers::get(pool, user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
-    if row.status == "stopped" {
-        return Ok(());
+    let row = db::servers::get(hub.db(), user.id, server).await?.ok_or(ServerError::NotFound)?;
+    match row.state {
+        ServerState::Stopped => return Ok(()),
+        ServerState::Running => {
+            if !transitions::begin_stop(hub, actor, &row).await? {
+                let now = db::servers::by_id(hub.db(), row.id).await?.map(|r| r.state);
+                return Err(ServerError::Busy(now.unwrap_or(row.state)));
+            }
+        }
+        ServerState::Stopping if hub.in_flight().contains(row.id) => {
+            return Err(ServerError::Busy(row.state))
+        }
+        ServerState::Stopping => {}
+        other @ (ServerState::Queued | ServerState::Pending) => return Err(ServerError::Busy(other)),
     }
-    if !db::servers::begin_stop(pool, row.id).await? {
-        return Err(ServerError::Busy(row.status));
-    }
+    let _busy = hub.in_flight().hold(row.id);
     hub.routes().remove(user.name.as_str(), server.as_str());
-    let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
-    let stopped = hub.spawner().stop(&stored.spawner).await;
-    db::servers::mark_stopped(pool, row.id).await?;
-    events::record(pool, actor, "server.stop", Some(&format!("{}/{}", user.name, server)), json!({})).await?;
-    stopped?;
-    info!("server stopped");
-    Ok(())
+    carry_out_stop(hub, &row).await
 }
 
-/// Stops (when needed) and forgets a server. The user's home volume stays.
+/// Asks the workload's spawner to stop it, then records the outcome: `stopped`, or `stopping`
+/// with the error (retried by [`retry_stops`]).
+async fn carry_out_stop(hub: &Hub, row: &ServerRow) -> Result<(), ServerError> {
+    let result = match (spawner_of(hub, row), &row.workload) {
+        (Ok(spawner), Some(w)) => spawner.stop(&w.workload).await,
+        (Ok(_), None) => Ok(()),
+        (Err(e), _) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            retry_db(|| transitions::finish_stop(hub, row)).await?;
+            info!(user.name = %row.user_name, server.name = %row.name, "server stopped");
+            Ok(())
+        }
+        Err(e) => {
+            warn!(user.name = %row.user_name, server.name = %row.name, error = %e, "stopping failed; retried later");
+            let message = e.to_string();
+            retry_db(|| transitions::stop_failed(hub, row, &message)).await?;
+            Err(ServerError::StopFailed(e))
+        }
+    }
+}
+
+/// Stops (when needed) and forgets a server. The user's home stays.
 pub async fn delete(
     hub: &Hub,
     actor: Option<&str>,
@@ -360,161 +433,318 @@ pub async fn delete(
     server: &ServerName,
 ) -> Result<(), ServerError> {
     stop(hub, actor, user, server).await?;
-    let row = db::servers::get(hub.db(), user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
-    if !db::servers::delete_stopped(hub.db(), row.id).await? {
-        return Err(ServerError::Busy(row.status));
+    let row = db::servers::get(hub.db(), user.id, server).await?.ok_or(ServerError::NotFound)?;
+    let mut tx = hub.db().begin().await?;
+    if !db::servers::delete_stopped(&mut tx, row.id).await? {
+        return Err(ServerError::Busy(row.state));
     }
-    events::record(hub.db(), actor, "server.delete", Some(&format!("{}/{}", user.name, server)), json!({}))
+    events::record(&mut *tx, actor, "server.delete", Some(&format!("{}/{}", user.name, server)), json!({}))
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// How long a server that has just exited gets to come back before it counts as gone: `docker
-/// restart` stops and starts the same container, and a poll in between must not remove it.
-const RESTART_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+/// restart` stops and starts the same workload, and a poll in between must not remove it.
+const RESTART_GRACE: Duration = Duration::from_secs(3);
 
-/// Checks every server the database says is running: routes for those that are (following an
-/// address the engine changed, e.g. after `docker restart`), `stopped` for those whose workload is
-/// gone or has exited for good. Runs at start-up, periodically, and when the proxy cannot connect,
-/// so a server that dies or moves is noticed without anyone asking.
-pub async fn poll_running(hub: &Hub) -> Result<(), ServerError> {
-    let pool = hub.db();
-    for row in db::servers::with_status(pool, "running").await? {
-        let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
-        let mut status = hub.spawner().poll(&stored.spawner).await;
-        if matches!(status, Ok(ServerStatus::Exited { .. })) {
-            tokio::time::sleep(RESTART_GRACE).await;
-            status = hub.spawner().poll(&stored.spawner).await;
+/// Checks one running server against its spawner: follows an address the engine changed (e.g.
+/// after `docker restart`), routes it, or — when its workload is gone or has exited for good —
+/// removes what is left and marks it stopped.
+async fn check_running(hub: &Hub, row: &ServerRow) -> Result<(), ServerError> {
+    let Some(workload) = &row.workload else { return Ok(()) };
+    let spawner = spawner_of(hub, row)?;
+    let mut status = spawner.poll(&workload.workload).await;
+    if matches!(status, Ok(ServerStatus::Exited { .. })) {
+        tokio::time::sleep(RESTART_GRACE).await;
+        status = spawner.poll(&workload.workload).await;
+    }
+    match status {
+        Ok(ServerStatus::Running { upstream }) => {
+            let mut current = row.upstream.clone();
+            if let Some(now) = upstream.filter(|u| row.upstream.as_ref() != Some(u)) {
+                info!(user.name = %row.user_name, server.name = %row.name, old = ?row.upstream, new = %now,
+                    "the server's address changed; following it");
+                let mut conn = hub.db().acquire().await?;
+                if !db::servers::set_upstream(&mut conn, row.id, &now).await? {
+                    return Ok(()); // stopped meanwhile
+                }
+                current = Some(now);
+            }
+            let Some(upstream) = current else { return Ok(()) };
+            let route = hub.routes().get(row.user_name.as_str(), row.name.as_str());
+            if route.is_none_or(|r| r.upstream != upstream) {
+                hub.routes().add(
+                    row.user_name.as_str(),
+                    row.name.as_str(),
+                    route_for(hub, row, upstream, workload),
+                );
+            }
         }
-        match status {
-            Ok(ServerStatus::Running { url }) => {
-                let route = hub.routes().get(&row.user_name, &row.name);
-                let mut upstream = row.url.clone();
-                if let Some(now) = url.filter(|u| row.url.as_deref() != Some(u.as_str())) {
-                    info!(user.name = %row.user_name, server.name = %row.name, old = ?row.url, new = %now,
-                        "the server's address changed; following it");
-                    if !db::servers::set_url(pool, row.id, &now).await? {
-                        continue; // stopped meanwhile
-                    }
-                    upstream = Some(now);
-                }
-                let Some(upstream) = upstream else { continue };
-                if route.is_none_or(|r| r.upstream != upstream) {
-                    hub.routes().add(
-                        &row.user_name,
-                        &row.name,
-                        Route {
-                            server_id: row.id,
-                            user_id: row.user_id,
-                            upstream,
-                            token: upstream_token(hub, &stored.token_nonce),
-                        },
-                    );
-                }
-            }
-            // Neither gone nor reachable: look again next time.
-            Ok(ServerStatus::Restarting) => {}
-            Ok(status) => {
-                info!(user.name = %row.user_name, server.name = %row.name, ?status, "server is gone; marking it stopped");
-                hub.routes().remove(&row.user_name, &row.name);
-                let _ = hub.spawner().stop(&stored.spawner).await;
-                // Only if nobody changed it meanwhile.
-                if db::servers::begin_stop(pool, row.id).await? {
-                    db::servers::mark_stopped(pool, row.id).await?;
-                    events::record(
-                        pool,
-                        None,
-                        "server.died",
-                        Some(&format!("{}/{}", row.user_name, row.name)),
-                        json!({}),
-                    )
-                    .await?;
-                }
-            }
-            // Engine down: keep the row as it is and look again next time.
-            Err(e) => warn!(error = %e, "cannot check a running server"),
+        // Neither gone nor reachable: look again next time.
+        Ok(ServerStatus::Restarting) => {}
+        Ok(status) => {
+            info!(user.name = %row.user_name, server.name = %row.name, ?status, "server is gone; marking it stopped");
+            hub.routes().remove(row.user_name.as_str(), row.name.as_str());
+            // Whatever is left of it goes first; a row never says stopped while its workload exists.
+            spawner.stop(&workload.workload).await?;
+            let reason = match status {
+                ServerStatus::Exited { oom_killed: true, .. } => "the server ran out of memory".to_owned(),
+                ServerStatus::Exited { code, .. } => format!("the server exited (code {code})"),
+                _ => "the server's workload disappeared".to_owned(),
+            };
+            transitions::died(hub, row, &reason).await?;
+        }
+        // Engine down: keep the row as it is and look again next time.
+        Err(e) => {
+            warn!(user.name = %row.user_name, server.name = %row.name, error = %e, "cannot check a running server")
         }
     }
     Ok(())
 }
 
-/// After a restart: [`poll_running`]; starts and stops that the restart cut off are settled (the
-/// workload each recorded before it was made is removed); then [`sweep_orphans`].
-pub async fn reconcile(hub: &Hub) -> Result<(), ServerError> {
-    poll_running(hub).await?;
-    let pool = hub.db();
-    for status in ["pending", "stopping"] {
-        for row in db::servers::with_status(pool, status).await? {
-            let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
-            if let Err(e) = hub.spawner().stop(&stored.spawner).await {
-                warn!(user.name = %row.user_name, server.name = %row.name, error = %e,
-                    "removing the workload of an interrupted start or stop failed; the sweep retries");
-            }
-            db::servers::mark_stopped(pool, row.id).await?;
-            events::record(
-                pool,
-                None,
-                "server.interrupted",
-                Some(&format!("{}/{}", row.user_name, row.name)),
-                json!({ "was": status }),
-            )
-            .await?;
+/// Rows in `state`, logging (and skipping) those that do not parse.
+async fn rows_in(hub: &Hub, state: ServerState) -> Result<Vec<ServerRow>, ServerError> {
+    Ok(db::servers::in_state(hub.db(), state)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.map_err(|e| warn!(error = %e, "skipping a server row that does not parse")).ok())
+        .collect())
+}
+
+/// Checks every server the database says is running (at start-up and periodically), so a server
+/// that dies or moves is noticed without anyone asking.
+pub async fn poll_running(hub: &Hub) -> Result<(), ServerError> {
+    for row in rows_in(hub, ServerState::Running).await? {
+        if let Err(e) = check_running(hub, &row).await {
+            warn!(user.name = %row.user_name, server.name = %row.name, error = %e, "checking a running server failed");
         }
     }
-    if let Err(e) = sweep_orphans(hub).await {
-        warn!(error = %e, "sweeping orphaned workloads failed");
-    }
     Ok(())
+}
+
+/// How often one server is checked at most because the proxy could not reach it.
+const CHECK_DEBOUNCE: Duration = Duration::from_secs(5);
+
+/// The proxy could not connect to `server_id`: checks that one server, at most once per
+/// [`CHECK_DEBOUNCE`], in the background.
+pub fn check_soon(hub: &Hub, server_id: i64) {
+    if !hub.debounce().allow(server_id, CHECK_DEBOUNCE) {
+        return;
+    }
+    let hub = hub.clone();
+    tokio::spawn(async move {
+        match db::servers::by_id(hub.db(), server_id).await {
+            Ok(Some(row)) if row.state == ServerState::Running => {
+                if let Err(e) = check_running(&hub, &row).await {
+                    warn!(server.id = server_id, error = %e, "checking an unreachable server failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(server.id = server_id, error = %e, "cannot read an unreachable server's row"),
+        }
+    });
+}
+
+/// The lease reconcile runs under, and how long it holds.
+const RECONCILE_LEASE: &str = "reconcile";
+const RECONCILE_LEASE_TTL: Duration = Duration::from_secs(90);
+
+/// How a reconcile went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// False when another hub process holds the lease (it reconciles instead).
+    pub ran: bool,
+    pub settled: usize,
+    pub orphans_removed: usize,
+}
+
+/// Holds the database against every spawner in use, at start-up and periodically, under a lease
+/// so that only one hub process does it: running servers are checked (and routed), starts and
+/// stops whose process died are settled, failed stops are retried, and orphans are removed.
+pub async fn reconcile(hub: &Hub) -> Result<Reconciled, ServerError> {
+    let now = hub.clock().now_ms();
+    let ttl = i64::try_from(RECONCILE_LEASE_TTL.as_millis()).unwrap_or(i64::MAX);
+    {
+        let mut conn = hub.db().acquire().await?;
+        if !leases::acquire(&mut conn, RECONCILE_LEASE, hub.instance_id(), now, ttl).await? {
+            // A holder that is known to be dead (killed on this host) does not keep it.
+            let dead = leases::holder(&mut conn, RECONCILE_LEASE)
+                .await?
+                .filter(|h| !crate::hub::Instance::may_live(h));
+            let Some(dead) = dead else { return Ok(Reconciled::default()) };
+            if !leases::take_from(&mut conn, RECONCILE_LEASE, &dead, hub.instance_id(), now, ttl).await? {
+                return Ok(Reconciled::default());
+            }
+        }
+    }
+    // Routes of this process come from the database too (another replica may have started them).
+    poll_running(hub).await?;
+    let settled = settle_abandoned(hub).await?;
+    let orphans_removed = match sweep_orphans(hub).await {
+        Ok(n) => n,
+        Err(e) => {
+            warn!(error = %e, "sweeping orphaned workloads failed");
+            0
+        }
+    };
+    Ok(Reconciled { ran: true, settled, orphans_removed })
+}
+
+/// Whether the process named as a row's worker still lives (its instance lease is current).
+async fn worker_alive(hub: &Hub, worker: Option<&str>) -> Result<bool, ServerError> {
+    let Some(worker) = worker else { return Ok(false) };
+    if worker == hub.instance_id() {
+        return Ok(true);
+    }
+    if !crate::hub::Instance::may_live(worker) {
+        return Ok(false);
+    }
+    let mut conn = hub.db().acquire().await?;
+    Ok(leases::is_held(&mut conn, &crate::hub::instance_lease(worker), hub.clock().now_ms()).await?)
+}
+
+/// Pending rows whose start died with its process: the workload is adopted when it answers
+/// (pending → running), else removed (pending → stopped, with the reason). Stopping rows whose
+/// process died, or whose stop failed and is due again, are stopped again.
+async fn settle_abandoned(hub: &Hub) -> Result<usize, ServerError> {
+    let mut settled = 0;
+    for row in rows_in(hub, ServerState::Pending).await? {
+        if hub.in_flight().contains(row.id) || worker_alive(hub, row.worker.as_deref()).await? {
+            continue;
+        }
+        if !take_over(hub, &row).await? {
+            continue;
+        }
+        let _busy = hub.in_flight().hold(row.id);
+        if adopt_pending(hub, &row).await? {
+            settled += 1;
+            continue;
+        }
+        if let (Ok(spawner), Some(w)) = (spawner_of(hub, &row), &row.workload) {
+            if let Err(e) = spawner.stop(&w.workload).await {
+                warn!(user.name = %row.user_name, server.name = %row.name, error = %e,
+                    "removing the workload of an interrupted start failed; retried next time");
+                continue;
+            }
+        }
+        let reason = "the hub stopped while the server was starting";
+        transitions::start_failed(hub, &row, reason, "server.interrupted").await?;
+        settled += 1;
+    }
+    let retry_ms =
+        i64::try_from(hub.config().servers.stop_retry_seconds).unwrap_or(i64::MAX).saturating_mul(1000);
+    let now = hub.clock().now_ms();
+    for row in rows_in(hub, ServerState::Stopping).await? {
+        if hub.in_flight().contains(row.id) {
+            continue;
+        }
+        let abandoned = row.worker.is_some() && !worker_alive(hub, row.worker.as_deref()).await?;
+        let due =
+            row.worker.is_none() && row.state_changed_at.is_none_or(|t| now.saturating_sub(t) >= retry_ms);
+        if !(abandoned || due) || !take_over(hub, &row).await? {
+            continue;
+        }
+        let _busy = hub.in_flight().hold(row.id);
+        hub.routes().remove(row.user_name.as_str(), row.name.as_str());
+        if carry_out_stop(hub, &row).await.is_ok() {
+            settled += 1;
+        }
+    }
+    Ok(settled)
+}
+
+/// Makes this process the worker of a row another process abandoned; false when someone else
+/// took it first.
+async fn take_over(hub: &Hub, row: &ServerRow) -> Result<bool, ServerError> {
+    let mut conn = hub.db().acquire().await?;
+    Ok(db::servers::take_over(&mut conn, row.id, row.state, row.worker.as_deref(), hub.instance_id()).await?)
+}
+
+/// A pending row whose workload runs and answers becomes running (the start finished while no
+/// hub was watching). False when it does not answer.
+async fn adopt_pending(hub: &Hub, row: &ServerRow) -> Result<bool, ServerError> {
+    let (Ok(spawner), Some(w)) = (spawner_of(hub, row), &row.workload) else { return Ok(false) };
+    let Ok(ServerStatus::Running { upstream: Some(upstream) }) = spawner.poll(&w.workload).await else {
+        return Ok(false);
+    };
+    let token = upstream_token(hub, &w.token_nonce);
+    if !readiness::jupyter_answers(&upstream, &base_url(&row.user_name, &row.name), &token).await {
+        return Ok(false);
+    }
+    if !transitions::mark_running(hub, row, &upstream, w).await? {
+        return Ok(false);
+    }
+    info!(user.name = %row.user_name, server.name = %row.name, "adopted a server whose start outlived its hub");
+    hub.routes().add(row.user_name.as_str(), row.name.as_str(), route_for(hub, row, upstream, w));
+    Ok(true)
 }
 
 /// Removes every workload that carries this hub's labels but belongs to no server row that is
 /// starting, running or stopping (a hub killed at the wrong moment, a row deleted behind its
-/// back). Returns how many were removed.
+/// back), for every spawner in use. Returns how many were removed.
 pub async fn sweep_orphans(hub: &Hub) -> Result<usize, ServerError> {
-    let workloads = hub.spawner().workloads().await?;
-    if workloads.is_empty() {
-        return Ok(0);
+    let mut live = Vec::new();
+    for state in ServerState::ALL.into_iter().filter(|s| s.is_live()) {
+        live.extend(rows_in(hub, state).await?);
     }
-    let mut known = std::collections::HashSet::new();
-    for status in ["pending", "running", "stopping"] {
-        for row in db::servers::with_status(hub.db(), status).await? {
-            let stored: StoredState = serde_json::from_str(&row.spawner_state).unwrap_or_default();
-            known.extend(stored.spawner.container_id);
-            known.extend(stored.spawner.container_name);
+    // Rows that do not parse still own their (user, server): never sweep what they may refer to.
+    let mut unreadable = HashSet::new();
+    for state in ServerState::ALL.into_iter().filter(|s| s.is_live()) {
+        for bad in db::servers::in_state(hub.db(), state).await?.into_iter().filter_map(Result::err) {
+            unreadable.insert((bad.user_name, bad.name));
         }
     }
+    let current = hub.spawners().current_kind();
     let mut removed = 0;
-    for workload in workloads {
-        let state = &workload.state;
-        let is_known =
-            [&state.container_id, &state.container_name].into_iter().flatten().any(|k| known.contains(k));
-        if is_known {
+    for kind in hub.spawners().kinds().collect::<Vec<_>>() {
+        // Other kinds are asked only while rows they started live: a hub that moved to local
+        // processes need not reach a Docker engine that is gone.
+        if kind != current && !live.iter().any(|r| r.spawner_kind == Some(kind)) {
             continue;
         }
-        warn!(user.name = %workload.user, server.name = %workload.server, running = workload.running,
-            "removing a workload that no server row owns");
-        hub.spawner().stop(state).await?;
-        events::record(
-            hub.db(),
-            None,
-            "server.orphan_removed",
-            Some(&format!("{}/{}", workload.user, workload.server)),
-            json!({ "running": workload.running }),
-        )
-        .await?;
-        removed += 1;
+        let spawner = hub.spawners().of(kind)?;
+        let known: HashSet<(String, String)> = live
+            .iter()
+            .filter(|r| r.spawner_kind.unwrap_or(current) == kind)
+            .map(|r| (r.user_name.to_string(), r.name.to_string()))
+            .chain(unreadable.iter().cloned())
+            .collect();
+        for workload in spawner.workloads().await? {
+            if known.contains(&(workload.user.clone(), workload.server.clone())) {
+                continue;
+            }
+            warn!(user.name = %workload.user, server.name = %workload.server, running = workload.running,
+                spawner = %kind, "removing a workload that no server row owns");
+            spawner.stop(&workload.state).await?;
+            events::record(
+                hub.db(),
+                None,
+                "server.orphan_removed",
+                Some(&format!("{}/{}", workload.user, workload.server)),
+                json!({ "running": workload.running, "spawner": kind }),
+            )
+            .await?;
+            removed += 1;
+        }
     }
     Ok(removed)
 }
 
-/// Stops and forgets all of a user's servers and removes their home volume: what deleting a user
-/// with their data needs.
+/// Stops and forgets all of a user's servers and removes their home: what deleting a user with
+/// their data needs.
 pub async fn purge_user(hub: &Hub, actor: Option<&str>, user: &User) -> Result<(), ServerError> {
     for info in list(hub, user).await? {
-        let name = ServerName::parse(&info.name).unwrap_or_default();
-        delete(hub, actor, user, &name).await?;
+        delete(hub, actor, user, &info.name).await?;
     }
-    hub.spawner().remove_home(&user.name).await?;
+    for kind in hub.spawners().kinds().collect::<Vec<_>>() {
+        let removed = hub.spawners().of(kind)?.remove_home(&user.name).await;
+        match removed {
+            Ok(()) => {}
+            Err(e) if kind == hub.spawners().current_kind() => return Err(e.into()),
+            Err(e) => warn!(spawner = %kind, error = %e, "removing a home on a spawner not in use failed"),
+        }
+    }
     events::record(hub.db(), actor, "user.purge_home", Some(user.name.as_str()), json!({})).await?;
     Ok(())
 }
@@ -532,21 +762,33 @@ pub async fn create(
         return Err(ServerError::InvalidName(crate::domain::ServerNameError::Reserved(String::new())));
     }
     let launch = catalogue::resolve(hub.config(), flavour, size)?;
-    let pool = hub.db();
-    let limit = hub.config().spawner.named_servers_limit;
+    let limit = hub.config().servers.named_servers_limit;
     if limit == 0 {
         return Err(ServerError::NamedServersDisabled);
     }
-    if db::servers::count_named(pool, user.id).await? >= i64::from(limit) {
+    let now = hub.clock().now_ms();
+    let mut tx = hub.db().begin().await?;
+    db::servers::lock_fleet(&mut tx).await?;
+    if db::servers::get(&mut *tx, user.id, server).await?.is_some() {
+        return Ok(false);
+    }
+    if db::servers::count_named(&mut tx, user.id).await? >= i64::from(limit) {
         return Err(ServerError::TooManyNamed(limit));
     }
     let created =
-        db::servers::create_stopped(pool, user.id, server.as_str(), &launch.flavour.id, &launch.size.id)
+        db::servers::create_stopped(&mut tx, user.id, server, &launch.flavour.id, &launch.size.id, now)
             .await?;
     if created {
-        events::record(pool, actor, "server.create", Some(&format!("{}/{}", user.name, server)), json!({}))
-            .await?;
+        events::record(
+            &mut *tx,
+            actor,
+            "server.create",
+            Some(&format!("{}/{}", user.name, server)),
+            json!({}),
+        )
+        .await?;
     }
+    tx.commit().await?;
     Ok(created)
 }
 
@@ -558,8 +800,8 @@ pub struct ServerChange {
     pub size: Option<String>,
 }
 
-/// Renames a stopped named server and/or changes the flavour and size it starts with next.
-/// Returns the server as it is afterwards.
+/// Renames a stopped named server and/or changes the flavour and size it starts with next, in one
+/// transaction. Returns the server as it is afterwards.
 pub async fn modify(
     hub: &Hub,
     actor: Option<&str>,
@@ -567,10 +809,10 @@ pub async fn modify(
     server: &ServerName,
     change: ServerChange,
 ) -> Result<ServerInfo, ServerError> {
-    let pool = hub.db();
-    let row = db::servers::get(pool, user.id, server.as_str()).await?.ok_or(ServerError::NotFound)?;
-    if row.status != "stopped" {
-        return Err(ServerError::NotStopped(row.status));
+    let mut tx = hub.db().begin().await?;
+    let row = db::servers::get(&mut *tx, user.id, server).await?.ok_or(ServerError::NotFound)?;
+    if row.state != ServerState::Stopped {
+        return Err(ServerError::NotStopped(row.state));
     }
     if change.name.is_none() && change.flavour.is_none() && change.size.is_none() {
         return Err(ServerError::NothingToChange);
@@ -579,8 +821,8 @@ pub async fn modify(
         let flavour = change.flavour.as_deref().or(row.flavour.as_deref()).unwrap_or_default();
         let size = change.size.as_deref().or(row.size.as_deref()).unwrap_or_default();
         let launch = catalogue::resolve(hub.config(), flavour, size)?;
-        if !db::servers::set_choice_stopped(pool, row.id, &launch.flavour.id, &launch.size.id).await? {
-            return Err(ServerError::Busy(row.status));
+        if !db::servers::set_choice_stopped(&mut tx, row.id, &launch.flavour.id, &launch.size.id).await? {
+            return Err(ServerError::Busy(row.state));
         }
     }
     let mut current = server.clone();
@@ -588,34 +830,33 @@ pub async fn modify(
         if server.is_default() || new.is_default() {
             return Err(ServerError::DefaultNotRenamed);
         }
-        if db::servers::get(pool, user.id, new.as_str()).await?.is_some() {
-            return Err(ServerError::NameTaken(new.to_string()));
-        }
-        if !db::servers::rename_stopped(pool, row.id, new.as_str()).await? {
+        if !db::servers::rename_stopped(&mut tx, row.id, &new).await? {
             return Err(ServerError::NameTaken(new.to_string()));
         }
         current = new;
     }
     events::record(
-        pool,
+        &mut *tx,
         actor,
         "server.modify",
         Some(&format!("{}/{}", user.name, server)),
         json!({ "name": current.as_str(), "flavour": row.flavour, "size": row.size }),
     )
     .await?;
-    get(hub, user, &current).await?.ok_or(ServerError::NotFound)
+    let after = db::servers::get(&mut *tx, user.id, &current).await?.ok_or(ServerError::NotFound)?;
+    tx.commit().await?;
+    Ok(info_from(after))
 }
 
-/// Every server that is starting or running, with its owner: what "stop all" stops.
+/// Every server that is queued, starting or running, with its owner: what "stop all" stops.
 pub async fn active(hub: &Hub) -> Result<Vec<(User, ServerName)>, ServerError> {
     let mut out = Vec::new();
-    for status in ["pending", "running"] {
-        for row in db::servers::with_status(hub.db(), status).await? {
+    for state in ServerState::ALL.into_iter().filter(|s| s.is_active()) {
+        for row in rows_in(hub, state).await? {
             let Some(user) = db::users::by_id(hub.db(), row.user_id).await? else { continue };
             let user =
                 User::from_row(user).map_err(|e| ServerError::Unexpected(anyhow::anyhow!(e.to_string())))?;
-            out.push((user, ServerName::parse(&row.name).unwrap_or_default()));
+            out.push((user, row.name));
         }
     }
     Ok(out)

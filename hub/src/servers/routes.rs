@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::spawner::Upstream;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub server_id: i64,
     pub user_id: i64,
-    /// `http://127.0.0.1:{port}`.
-    pub upstream: String,
+    pub upstream: Upstream,
     /// Sent to Jupyter as `Authorization: token …`; never to the browser.
     pub token: String,
 }

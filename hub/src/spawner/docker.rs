@@ -2,7 +2,7 @@
 //! published on 127.0.0.1 only, limits from the size, no privileges.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr};
 
 use async_trait::async_trait;
 use bollard::errors::Error as DockerError;
@@ -19,14 +19,38 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
-use super::readiness::jupyter_answers;
 use super::{
-    ProgressSink, ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawned, Spawner, SpawnerState, Workload,
+    ProgressSink, ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawner, SpawnerKind, Started, Upstream,
+    Workload, WorkloadState,
 };
-use crate::config::SpawnerConfig;
+use crate::config::DockerConfig;
 use crate::domain::{ServerName, UserName};
 
 const JUPYTER_PORT: &str = "8888/tcp";
+
+/// The version of [`ContainerRef`] in stored states.
+const STATE_VERSION: u32 = 1;
+
+/// How a container is found again: its id once made, its (deterministic) name always.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct ContainerRef {
+    container_id: Option<String>,
+    container_name: Option<String>,
+}
+
+impl ContainerRef {
+    fn state(&self) -> WorkloadState {
+        WorkloadState::new(SpawnerKind::Docker, STATE_VERSION, self)
+    }
+
+    fn of(state: &WorkloadState) -> Result<Self, SpawnError> {
+        state.decode(SpawnerKind::Docker, STATE_VERSION)
+    }
+
+    fn key(&self) -> Option<&str> {
+        self.container_id.as_deref().or(self.container_name.as_deref())
+    }
+}
 
 /// The bridge driver's switch for traffic between containers on one network.
 const ICC_OPTION: &str = "com.docker.network.bridge.enable_icc";
@@ -46,10 +70,8 @@ struct FoundNetwork {
 }
 
 pub struct DockerSpawner {
-    config: SpawnerConfig,
+    config: DockerConfig,
     hub_id: String,
-    http_timeout: Duration,
-    start_timeout: Duration,
     docker: OnceCell<Docker>,
     /// The id of the servers' network, once found or made.
     network: OnceCell<String>,
@@ -58,15 +80,8 @@ pub struct DockerSpawner {
 impl DockerSpawner {
     /// Does not touch the engine yet: the first call connects and negotiates the API version, so a
     /// hub starts even while the engine is down.
-    pub fn new(config: SpawnerConfig, hub_id: String) -> Self {
-        Self {
-            http_timeout: Duration::from_secs(config.http_timeout_seconds),
-            start_timeout: Duration::from_secs(config.start_timeout_seconds),
-            config,
-            hub_id,
-            docker: OnceCell::new(),
-            network: OnceCell::new(),
-        }
+    pub fn new(config: DockerConfig, hub_id: String) -> Self {
+        Self { config, hub_id, docker: OnceCell::new(), network: OnceCell::new() }
     }
 
     /// The id of `spawner.network`, made when missing with inter-container communication off.
@@ -107,7 +122,7 @@ impl DockerSpawner {
                 if chosen.driver != "bridge" || chosen.icc {
                     return Err(SpawnError::Engine(format!(
                         "the network {name} lets containers reach each other (it needs the bridge driver \
-                         with {ICC_OPTION}=false); remove it or set spawner.network to another name"
+                         with {ICC_OPTION}=false); remove it or set spawner.docker.network to another name"
                     )));
                 }
                 Ok(chosen.id)
@@ -141,10 +156,10 @@ impl DockerSpawner {
     async fn docker(&self) -> Result<&Docker, SpawnError> {
         self.docker
             .get_or_try_init(|| async {
-                let docker = if self.config.docker_host.is_empty() {
+                let docker = if self.config.host.is_empty() {
                     Docker::connect_with_local_defaults()
                 } else {
-                    Docker::connect_with_host(&self.config.docker_host)
+                    Docker::connect_with_host(&self.config.host)
                 }
                 .map_err(|e| SpawnError::EngineUnavailable(e.to_string()))?;
                 // The engine may speak an older API than bollard's default (Debian's 20.10: 1.41).
@@ -245,7 +260,7 @@ impl DockerSpawner {
         spec: &SpawnSpec,
         progress: ProgressSink<'_>,
         id_slot: &mut Option<String>,
-    ) -> Result<Spawned, SpawnError> {
+    ) -> Result<Started, SpawnError> {
         let docker = self.docker().await?;
         match docker.inspect_image(&spec.image).await {
             Ok(_) => progress(ProgressStep::new(20, format!("Image {} found", spec.image))),
@@ -274,43 +289,26 @@ impl DockerSpawner {
             .inspect_container(&created.id, None::<InspectContainerOptions>)
             .await
             .map_err(engine_error)?;
-        let host = inspected
+        let upstream = inspected
             .network_settings
             .and_then(|n| n.ports)
             .and_then(|ports| published_address(&ports))
             .ok_or_else(|| SpawnError::Engine("the engine did not publish Jupyter's port".into()))?;
-        progress(ProgressStep::new(70, "Waiting for Jupyter to answer"));
-
-        let state = SpawnerState { container_id: Some(created.id.clone()), container_name: Some(name) };
-        let deadline = Instant::now() + self.http_timeout;
-        loop {
-            if jupyter_answers(&host, &spec.base_url, spec.token.expose()).await {
-                break;
-            }
-            match self.poll(&state).await? {
-                ServerStatus::Running { .. } | ServerStatus::Restarting => {}
-                ServerStatus::Exited { oom_killed: true, .. } => return Err(SpawnError::OutOfMemory),
-                ServerStatus::Exited { code, .. } => return Err(SpawnError::Exited(code)),
-                ServerStatus::Missing => return Err(SpawnError::Engine("the container disappeared".into())),
-            }
-            if Instant::now() > deadline {
-                return Err(SpawnError::Timeout(self.http_timeout.as_secs()));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        Ok(Spawned { url: format!("http://{host}"), state })
+        let state =
+            ContainerRef { container_id: Some(created.id.clone()), container_name: Some(name) }.state();
+        Ok(Started { upstream, state })
     }
 }
 
-/// `127.0.0.1:{port}`: where Jupyter's published port answers on the host.
-fn published_address(ports: &PortMap) -> Option<String> {
+/// Where Jupyter's port is published on the host (always 127.0.0.1).
+fn published_address(ports: &PortMap) -> Option<Upstream> {
     let port = ports
         .get(JUPYTER_PORT)
         .cloned()
         .flatten()?
         .into_iter()
-        .find_map(|b| b.host_port.filter(|p| !p.is_empty()))?;
-    Some(format!("127.0.0.1:{port}"))
+        .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()))?;
+    Some(Upstream::http(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
 }
 
 fn engine_error(e: DockerError) -> SpawnError {
@@ -327,29 +325,28 @@ fn engine_error(e: DockerError) -> SpawnError {
 
 #[async_trait]
 impl Spawner for DockerSpawner {
+    fn kind(&self) -> SpawnerKind {
+        SpawnerKind::Docker
+    }
+
     #[tracing::instrument(skip_all, fields(user.name = %spec.user, server.name = %spec.server, image = %spec.image))]
-    async fn start(&self, spec: &SpawnSpec, progress: ProgressSink<'_>) -> Result<Spawned, SpawnError> {
+    async fn start(&self, spec: &SpawnSpec, progress: ProgressSink<'_>) -> Result<Started, SpawnError> {
         let mut created: Option<String> = None;
-        let outcome =
-            match tokio::time::timeout(self.start_timeout, self.start_inner(spec, progress, &mut created))
-                .await
-            {
-                Ok(result) => result,
-                Err(_) => Err(SpawnError::Timeout(self.start_timeout.as_secs())),
-            };
+        let outcome = self.start_inner(spec, progress, &mut created).await;
         if outcome.is_err() {
             // Clean up whatever was made; the volume stays.
             if let (Some(id), Ok(docker)) = (created.as_deref(), self.docker().await) {
                 self.remove_container(docker, id).await;
             }
         } else {
-            info!("server started");
+            info!("container started");
         }
         outcome
     }
 
-    async fn stop(&self, state: &SpawnerState) -> Result<(), SpawnError> {
-        let Some(id) = state.container_id.as_deref().or(state.container_name.as_deref()) else {
+    async fn stop(&self, state: &WorkloadState) -> Result<(), SpawnError> {
+        let container = ContainerRef::of(state)?;
+        let Some(id) = container.key() else {
             return Ok(());
         };
         let docker = self.docker().await?;
@@ -360,12 +357,16 @@ impl Spawner for DockerSpawner {
             Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 304 | 404, .. }) => {}
             Err(e) => return Err(engine_error(e)),
         }
-        self.remove_container(docker, id).await;
-        Ok(())
+        let options = RemoveContainerOptions { force: true, ..Default::default() };
+        match docker.remove_container(id, Some(options)).await {
+            Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(engine_error(e)),
+        }
     }
 
-    async fn poll(&self, state: &SpawnerState) -> Result<ServerStatus, SpawnError> {
-        let Some(id) = state.container_id.as_deref().or(state.container_name.as_deref()) else {
+    async fn poll(&self, state: &WorkloadState) -> Result<ServerStatus, SpawnError> {
+        let container = ContainerRef::of(state)?;
+        let Some(id) = container.key() else {
             return Ok(ServerStatus::Missing);
         };
         let docker = self.docker().await?;
@@ -375,12 +376,9 @@ impl Spawner for DockerSpawner {
                 if s.restarting == Some(true) {
                     Ok(ServerStatus::Restarting)
                 } else if s.running == Some(true) {
-                    let url = c
-                        .network_settings
-                        .and_then(|n| n.ports)
-                        .and_then(|ports| published_address(&ports))
-                        .map(|host| format!("http://{host}"));
-                    Ok(ServerStatus::Running { url })
+                    let upstream =
+                        c.network_settings.and_then(|n| n.ports).and_then(|ports| published_address(&ports));
+                    Ok(ServerStatus::Running { upstream })
                 } else {
                     Ok(ServerStatus::Exited {
                         code: s.exit_code.unwrap_or(-1),
@@ -402,8 +400,8 @@ impl Spawner for DockerSpawner {
         }
     }
 
-    fn planned_state(&self, user: &UserName, server: &ServerName) -> SpawnerState {
-        SpawnerState { container_id: None, container_name: Some(self.container_name(user, server)) }
+    fn planned_state(&self, user: &UserName, server: &ServerName) -> WorkloadState {
+        ContainerRef { container_id: None, container_name: Some(self.container_name(user, server)) }.state()
     }
 
     async fn workloads(&self) -> Result<Vec<Workload>, SpawnError> {
@@ -428,7 +426,7 @@ impl Spawner for DockerSpawner {
                     user: labels.get(labels::USER)?.clone(),
                     server: labels.get(labels::SERVER).cloned().unwrap_or_default(),
                     running: c.state.is_some_and(|s| s.to_string() == "running"),
-                    state: SpawnerState { container_id: c.id, container_name: name },
+                    state: ContainerRef { container_id: c.id, container_name: name }.state(),
                 })
             })
             .collect())

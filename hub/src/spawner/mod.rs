@@ -1,15 +1,126 @@
 //! Starting and stopping notebook servers. The [`Spawner`] trait is the only thing the rest of the
-//! hub knows; [`docker::DockerSpawner`] implements it on the Docker engine (Swarm and local
-//! processes come later behind the same trait).
+//! hub knows; no caller can tell spawners apart by kind. [`build`] is the only place that names a
+//! concrete spawner.
+//!
+//! A spawner keeps, per server, an opaque [`WorkloadState`] (tagged with its [`SpawnerKind`] and a
+//! version) that the hub stores as it is and hands back; it returns a typed [`Upstream`]. Waiting
+//! until Jupyter answers is not the spawner's business: `hub::servers` does it for all of them.
 
 pub mod docker;
-mod readiness;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::domain::{ServerName, UserName};
 use crate::secret::SecretToken;
+
+/// The closed set of spawners a hub can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpawnerKind {
+    /// One container per server on a Docker engine.
+    Docker,
+    /// The in-memory spawner of the lifecycle's unit tests.
+    #[cfg(test)]
+    Memory,
+}
+
+impl SpawnerKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            #[cfg(test)]
+            Self::Memory => "memory",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "docker" => Some(Self::Docker),
+            #[cfg(test)]
+            "memory" => Some(Self::Memory),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SpawnerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the proxy reaches a server. Jupyter speaks plain HTTP on the hub's side of the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    Http,
+}
+
+/// Where a server answers: scheme, host and port. Never a string to parse.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Upstream {
+    pub scheme: Scheme,
+    pub host: std::net::IpAddr,
+    pub port: u16,
+}
+
+impl Upstream {
+    pub fn http(host: std::net::IpAddr, port: u16) -> Self {
+        Self { scheme: Scheme::Http, host, port }
+    }
+
+    pub fn socket_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.host, self.port)
+    }
+
+    /// `http://host:port`, without a path: the origin requests are sent to.
+    pub fn origin(&self) -> String {
+        match self.scheme {
+            Scheme::Http => format!("http://{}", self.socket_addr()),
+        }
+    }
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.origin())
+    }
+}
+
+/// A spawner's own record of one workload: opaque to the hub, stored as it is. `version` lets a
+/// spawner read what an older hub wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadState {
+    pub kind: SpawnerKind,
+    pub version: u32,
+    pub data: serde_json::Value,
+}
+
+impl WorkloadState {
+    pub fn new(kind: SpawnerKind, version: u32, data: impl Serialize) -> Self {
+        Self { kind, version, data: serde_json::to_value(data).unwrap_or(serde_json::Value::Null) }
+    }
+
+    /// The spawner's own structure, when it is of `kind` and `version`.
+    pub fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: SpawnerKind,
+        version: u32,
+    ) -> Result<T, SpawnError> {
+        if self.kind != kind || self.version != version {
+            return Err(SpawnError::BadState(format!(
+                "a {} state version {} is not a {kind} state version {version}",
+                self.kind, self.version
+            )));
+        }
+        serde_json::from_value(self.data.clone()).map_err(|e| SpawnError::BadState(e.to_string()))
+    }
+}
 
 /// Everything a spawner needs to start one server.
 #[derive(Debug)]
@@ -22,31 +133,23 @@ pub struct SpawnSpec {
     pub gpus: u32,
     /// Jupyter's base URL, `/user/{name}/` or `/user/{name}/{server}/`.
     pub base_url: String,
-    /// The token Jupyter accepts; only the hub knows it.
+    /// The token Jupyter accepts; only the hub and the server know it.
     pub token: SecretToken,
 }
 
-/// A started server: where the proxy forwards to, and what the spawner needs to find it again.
+/// A started workload: where it will answer, and how to find it again.
 #[derive(Debug, Clone)]
-pub struct Spawned {
-    /// `http://127.0.0.1:{port}`: Jupyter's address, without the base URL.
-    pub url: String,
-    pub state: SpawnerState,
-}
-
-/// Persisted in `servers.spawner_state` (JSON) so a restarted hub can find the container.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpawnerState {
-    pub container_id: Option<String>,
-    pub container_name: Option<String>,
+pub struct Started {
+    pub upstream: Upstream,
+    pub state: WorkloadState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerStatus {
-    /// Up; `url` is where it answers now (`None` while the engine has not published it yet). The
-    /// address can change behind the hub's back (`docker restart` picks a new host port).
+    /// Up; `upstream` is where it answers now (`None` while the engine has not published it yet).
+    /// The address can change behind the hub's back (`docker restart` picks a new host port).
     Running {
-        url: Option<String>,
+        upstream: Option<Upstream>,
     },
     /// The engine is restarting it: neither gone nor reachable.
     Restarting,
@@ -57,12 +160,12 @@ pub enum ServerStatus {
     Missing,
 }
 
-/// A workload carrying this hub's labels, as the engine lists it.
+/// A workload carrying this hub's labels, as the spawner lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
     pub user: String,
     pub server: String,
-    pub state: SpawnerState,
+    pub state: WorkloadState,
     pub running: bool,
 }
 
@@ -97,22 +200,72 @@ pub enum SpawnError {
     Exited(i64),
     #[error("the container engine refused: {0}")]
     Engine(String),
+    #[error("the stored workload state is unreadable: {0}")]
+    BadState(String),
+    #[error("this hub has no {0} spawner configured")]
+    NoSuchSpawner(SpawnerKind),
 }
 
 #[async_trait]
 pub trait Spawner: Send + Sync + 'static {
-    /// Starts the server and waits until Jupyter answers over HTTP, reporting each step.
-    /// On failure nothing is left running.
-    async fn start(&self, spec: &SpawnSpec, progress: ProgressSink<'_>) -> Result<Spawned, SpawnError>;
-    /// Stops the server and removes its container (the user's volume stays).
-    async fn stop(&self, state: &SpawnerState) -> Result<(), SpawnError>;
-    /// What the server is doing now.
-    async fn poll(&self, state: &SpawnerState) -> Result<ServerStatus, SpawnError>;
-    /// Removes what a user keeps between servers (their home volume). Their servers must be stopped.
-    async fn remove_home(&self, user: &UserName) -> Result<(), SpawnError>;
+    fn kind(&self) -> SpawnerKind;
     /// How the workload of (`user`, `server`) will be found, known before it is created: the hub
     /// records it first, so a hub killed mid-start can still find and remove what it made.
-    fn planned_state(&self, user: &UserName, server: &ServerName) -> SpawnerState;
+    fn planned_state(&self, user: &UserName, server: &ServerName) -> WorkloadState;
+    /// Creates and starts the workload, reporting each step, and returns at once when it runs
+    /// (the hub then waits for Jupyter). On failure nothing is left running.
+    async fn start(&self, spec: &SpawnSpec, progress: ProgressSink<'_>) -> Result<Started, SpawnError>;
+    /// Stops the workload and removes it (the user's home stays). Stopping what is gone succeeds.
+    async fn stop(&self, state: &WorkloadState) -> Result<(), SpawnError>;
+    /// What the workload is doing now.
+    async fn poll(&self, state: &WorkloadState) -> Result<ServerStatus, SpawnError>;
+    /// Removes what a user keeps between servers (their home). Their servers must be stopped.
+    async fn remove_home(&self, user: &UserName) -> Result<(), SpawnError>;
     /// Every workload that carries this hub's labels, running or not (orphans included).
     async fn workloads(&self) -> Result<Vec<Workload>, SpawnError>;
+}
+
+/// The hub's spawners: the configured one, which starts new servers, and every other kind this
+/// build knows, so that servers an earlier configuration started can still be stopped and
+/// reconciled.
+#[derive(Clone)]
+pub struct Spawners {
+    current: SpawnerKind,
+    by_kind: BTreeMap<SpawnerKind, Arc<dyn Spawner>>,
+}
+
+impl Spawners {
+    /// `current` must be among `spawners`.
+    pub fn new(current: SpawnerKind, spawners: Vec<Arc<dyn Spawner>>) -> Self {
+        let by_kind = spawners.into_iter().map(|s| (s.kind(), s)).collect();
+        Self { current, by_kind }
+    }
+
+    /// The spawner that starts new servers.
+    pub fn current(&self) -> Result<&dyn Spawner, SpawnError> {
+        self.of(self.current)
+    }
+
+    pub fn current_kind(&self) -> SpawnerKind {
+        self.current
+    }
+
+    /// The spawner of `kind`, for a workload it started.
+    pub fn of(&self, kind: SpawnerKind) -> Result<&dyn Spawner, SpawnError> {
+        self.by_kind.get(&kind).map(|s| s.as_ref()).ok_or(SpawnError::NoSuchSpawner(kind))
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = SpawnerKind> + '_ {
+        self.by_kind.keys().copied()
+    }
+}
+
+/// The only place that names concrete spawners.
+pub fn build(config: &Config, hub_id: &str) -> Spawners {
+    let docker: Arc<dyn Spawner> =
+        Arc::new(docker::DockerSpawner::new(config.spawner.docker.clone(), hub_id.to_owned()));
+    let current = match config.spawner.kind {
+        crate::config::SpawnerChoice::Docker => SpawnerKind::Docker,
+    };
+    Spawners::new(current, vec![docker])
 }

@@ -112,6 +112,8 @@ impl From<hub::servers::ServerError> for ApiError {
                 err
             }
             E::NameTaken(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
+            E::BadRow(_) => Self::internal(e.to_string()),
+            E::StopFailed(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             other => Self::bad_request(other.to_string()),
         }
     }

@@ -4,7 +4,8 @@
 //! (`last_activity`, `pending`, `server`, `started`, `expires_at`, …): its clients read them by key.
 
 use hub::accounts::User;
-use hub::servers::ServerInfo;
+use hub::domain::UserName;
+use hub::servers::{ServerInfo, ServerState};
 use hub::tokens::TokenInfo;
 use hub::Hub;
 use serde_json::{json, Map, Value};
@@ -26,21 +27,17 @@ fn opt_iso(ms: Option<i64>) -> Value {
     ms.map(iso).unwrap_or(Value::Null)
 }
 
-pub fn server_model(user: &str, s: &ServerInfo) -> Value {
-    let progress_url = if s.name.is_empty() {
-        format!("/hub/api/users/{user}/server/progress")
-    } else {
-        format!("/hub/api/users/{user}/servers/{}/progress", s.name)
-    };
-    let pending = match s.status.as_str() {
-        "pending" => json!("spawn"),
-        "stopping" => json!("stop"),
-        _ => Value::Null,
+pub fn server_model(user: &UserName, s: &ServerInfo) -> Value {
+    let progress_url = hub::servers::progress_url(user, &s.name);
+    let pending = match s.state {
+        ServerState::Queued | ServerState::Pending => json!("spawn"),
+        ServerState::Stopping => json!("stop"),
+        ServerState::Stopped | ServerState::Running => Value::Null,
     };
     json!({
-        "name": s.name,
-        "ready": s.status == "running",
-        "stopped": s.status == "stopped",
+        "name": s.name.as_str(),
+        "ready": s.state == ServerState::Running,
+        "stopped": s.state == ServerState::Stopped,
         "pending": pending,
         "url": s.url,
         "progress_url": progress_url,
@@ -71,14 +68,14 @@ pub fn user_model_of(
     let mut default_url = Value::Null;
     let mut pending = Value::Null;
     for s in servers {
-        if s.name.is_empty() {
-            if s.status == "running" {
+        if s.name.is_default() {
+            if s.state == ServerState::Running {
                 default_url = json!(s.url);
             }
-            pending = server_model(user.name.as_str(), s)["pending"].clone();
+            pending = server_model(&user.name, s)["pending"].clone();
         }
-        if include_stopped || s.status != "stopped" {
-            map.insert(s.name.clone(), server_model(user.name.as_str(), s));
+        if include_stopped || s.state != ServerState::Stopped {
+            map.insert(s.name.to_string(), server_model(&user.name, s));
         }
     }
     let roles = if user.is_admin { json!(["admin", "user"]) } else { json!(["user"]) };

@@ -90,7 +90,7 @@ pub async fn create_named(
     let info = hub::servers::get(&state.hub, &owner, &name)
         .await?
         .ok_or_else(|| ApiError::not_found("No such server"))?;
-    Ok((StatusCode::CREATED, Json(server_model(&user, &info))))
+    Ok((StatusCode::CREATED, Json(server_model(&owner.name, &info))))
 }
 
 async fn start(
@@ -190,7 +190,7 @@ pub async fn get_named(
     let info = hub::servers::get(&state.hub, &owner, &name)
         .await?
         .ok_or_else(|| ApiError::not_found("No such server"))?;
-    Ok(Json(server_model(&user, &info)))
+    Ok(Json(server_model(&owner.name, &info)))
 }
 
 /// A PATCH: `{"name": …}` renames, `{"user_options": {…}}` changes what the next start uses.
@@ -224,5 +224,5 @@ pub async fn patch_named(
     let change = hub::servers::ServerChange { name: new_name, flavour: options.flavour, size: options.size };
     let info =
         hub::servers::modify(&state.hub, Some(caller.user.name.as_str()), &owner, &name, change).await?;
-    Ok(Json(server_model(&user, &info)))
+    Ok(Json(server_model(&owner.name, &info)))
 }

@@ -1,5 +1,5 @@
 //! Who may use a server through the proxy: the signed-in owner (or an admin, where
-//! `spawner.admin_access` allows), or — as JupyterHub's servers accept — an API token
+//! `servers.admin_access` allows), or — as JupyterHub's servers accept — an API token
 //! (`Authorization: token …` / `Bearer …`) whose scopes grant `access:servers` on that server.
 
 use axum::http::HeaderMap;
@@ -30,7 +30,7 @@ pub struct Target<'a> {
 }
 
 pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, target: &Target<'_>) -> Decision {
-    let admin_access = hub.config().spawner.admin_access;
+    let admin_access = hub.config().servers.admin_access;
     if let Some(viewer) = viewer {
         // A browser of the owner also sends Jupyter's own token (JupyterLab's page config holds
         // it): the session decides, and the header is replaced before forwarding.
@@ -58,7 +58,7 @@ pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, targe
         None => Vec::new(),
     };
     let resource = Resource::Server { user: target.user.as_str(), server: target.server, groups: &groups };
-    // An admin's unfiltered `access:servers` follows `spawner.admin_access`, as the cookie does;
+    // An admin's unfiltered `access:servers` follows `servers.admin_access`, as the cookie does;
     // a grant naming this user, server or group is an explicit share and always counts.
     let allowed = if owner.name == *target.user || admin_access {
         scopes.check(Scope::AccessServers, resource)

@@ -91,7 +91,7 @@ pub fn prepare_upstream_headers(
 pub async fn forward(state: &ProxyState, route: &Route, origin: &Verdict, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let Ok(uri) = format!("{}{}", route.upstream, path_and_query).parse::<Uri>() else {
+    let Ok(uri) = format!("{}{}", route.upstream.origin(), path_and_query).parse::<Uri>() else {
         return pages::error(axum::http::StatusCode::BAD_REQUEST, "That address cannot be forwarded.");
     };
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
@@ -111,11 +111,9 @@ pub async fn forward(state: &ProxyState, route: &Route, origin: &Verdict, reques
         Err(e) => {
             warn!(upstream = %route.upstream, error = %e, "upstream request failed");
             if e.is_connect() {
-                // Perhaps the container died: look now rather than at the next poll.
-                let hub = state.hub.clone();
-                tokio::spawn(async move {
-                    let _ = hub::servers::poll_running(&hub).await;
-                });
+                // Perhaps the server died or moved: check that one (debounced) rather than wait
+                // for the next poll.
+                hub::servers::check_soon(&state.hub, route.server_id);
             }
             pages::upstream_down(if e.is_connect() { "connection refused" } else { "the connection failed" })
         }

@@ -1,6 +1,6 @@
 //! The proxy: `/user/{name}/[{server}/]…` to the user's Jupyter, HTTP streamed both ways and
 //! websockets relayed byte for byte after the handshake. Only the owner (or an admin, where
-//! `spawner.admin_access` allows), or an API token with `access:servers` on that server, gets
+//! `servers.admin_access` allows), or an API token with `access:servers` on that server, gets
 //! through; websocket upgrades from other origins are refused; the hub's session cookie and the
 //! client's own `Authorization` never reach Jupyter.
 

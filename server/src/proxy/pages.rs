@@ -41,19 +41,19 @@ pub fn upstream_down(detail: &str) -> Response {
 pub async fn not_running(hub: &Hub, user: &UserName, rest: &[&str]) -> Response {
     // The first segment may name a server; otherwise it is the default server.
     let named = rest.first().and_then(|s| ServerName::parse(s).ok()).filter(|s| !s.is_default());
-    let mut status = "stopped".to_owned();
-    let mut name = String::new();
+    let mut state = hub::servers::ServerState::Stopped;
+    let mut name = ServerName::default_server();
     if let Ok(Some(owner)) = hub::accounts::find(hub.db(), user).await {
         for candidate in named.iter().chain(std::iter::once(&ServerName::default_server())) {
             if let Ok(Some(info)) = hub::servers::get(hub, &owner, candidate).await {
-                status = info.status;
+                state = info.state;
                 name = info.name;
                 break;
             }
         }
     }
-    let label = if name.is_empty() { "Your default server".to_owned() } else { format!("Server {name}") };
-    let body = if status == "pending" {
+    let label = if name.is_default() { "Your default server".to_owned() } else { format!("Server {name}") };
+    let body = if state.is_transitional() && state != hub::servers::ServerState::Stopping {
         "<p>It is starting; this page will work once it is ready.</p>".to_owned()
     } else {
         "<p>Start it from the dashboard, then open it again.</p>\

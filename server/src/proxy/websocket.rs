@@ -19,6 +19,7 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use hub::servers::routes::Route;
+use hub::spawner::Upstream;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -77,11 +78,11 @@ fn upstream_request(
 
 /// Opens the upgraded connection to Jupyter, or the page to answer the browser with.
 async fn connect_upstream(
-    upstream: &str,
+    upstream: &Upstream,
     request: axum::http::Request<Body>,
 ) -> Result<(hyper::upgrade::Upgraded, HeaderMap), Response> {
-    let host_port = upstream.trim_start_matches("http://");
-    let tcp = match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(host_port)).await {
+    let addr = upstream.socket_addr();
+    let tcp = match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
         Ok(Ok(tcp)) => tcp,
         _ => return Err(pages::upstream_down("connection refused")),
     };

@@ -53,7 +53,7 @@ impl TestApp {
             "gt{}",
             &hub::secret::SecretToken::generate().expose().to_lowercase().replace(['-', '_'], "")[..8]
         );
-        config.spawner.prefix = prefix.clone();
+        config.spawner.docker.prefix = prefix.clone();
         change(&mut config);
         config.validate().expect("test config is valid");
         let options = LeptosOptions::builder()

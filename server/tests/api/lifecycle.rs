@@ -40,7 +40,7 @@ async fn a_hub_killed_mid_start_leaves_no_container_running_after_it_comes_back(
     let env = [
         ("GANYMEDE_ADMIN_USER", "alice"),
         ("GANYMEDE_ADMIN_PASSWORD", "alice-password"),
-        ("GANYMEDE_SPAWNER__PREFIX", prefix.as_str()),
+        ("GANYMEDE_SPAWNER__DOCKER__PREFIX", prefix.as_str()),
     ];
     let mut served = serve(dir.path(), &env);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -189,9 +189,13 @@ async fn a_container_restarted_behind_the_hubs_back_is_followed_to_its_new_port(
     assert!(restart.await.unwrap().status.success());
     assert_eq!(containers(&app.prefix), vec![id.clone()], "the hub kept the same container");
     let after = port_of(&id);
-    let row = hub::db::servers::with_status(app.hub.db(), "running").await.unwrap();
-    assert_eq!(row.len(), 1);
-    assert_eq!(row[0].url.as_deref(), Some(format!("http://127.0.0.1:{}", after.as_str().unwrap()).as_str()));
+    let rows = hub::db::servers::in_state(app.hub.db(), hub::servers::ServerState::Running).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = rows[0].as_ref().expect("the row parses");
+    assert_eq!(
+        row.upstream.as_ref().map(|u| u.origin()),
+        Some(format!("http://127.0.0.1:{}", after.as_str().unwrap()))
+    );
     if before == after {
         eprintln!("note: docker kept the same host port {before} on restart");
     }
@@ -207,7 +211,7 @@ async fn servers_sit_on_the_hubs_network_and_cannot_reach_each_other() {
     assert_eq!(app.start_and_wait(&alice, "base", "small", "").await["ready"], true);
     assert_eq!(app.start_and_wait(&bob, "base", "small", "").await["ready"], true);
 
-    let network = &app.hub.config().spawner.network;
+    let network = &app.hub.config().spawner.docker.network;
     let net = docker(&["network", "inspect", network]);
     let net: serde_json::Value = serde_json::from_slice(&net.stdout).unwrap();
     assert_eq!(net[0]["Options"]["com.docker.network.bridge.enable_icc"], "false", "{net}");

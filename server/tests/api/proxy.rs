@@ -98,15 +98,17 @@ async fn ws_upstream() -> SocketAddr {
 async fn route(app: &TestApp, server: &str, upstream: SocketAddr) {
     let name = hub::domain::UserName::parse("alice").unwrap();
     let user = hub::accounts::find(app.hub.db(), &name).await.unwrap().unwrap();
-    hub::db::servers::ensure(app.hub.db(), user.id, server).await.unwrap();
-    let row = hub::db::servers::get(app.hub.db(), user.id, server).await.unwrap().unwrap();
+    let name = hub::domain::ServerName::parse(server).unwrap();
+    let mut conn = app.hub.db().acquire().await.unwrap();
+    hub::db::servers::ensure(&mut conn, user.id, &name, 0).await.unwrap();
+    let row = hub::db::servers::get(&mut *conn, user.id, &name).await.unwrap().unwrap();
     app.hub.routes().add(
         "alice",
         server,
         Route {
             server_id: row.id,
             user_id: user.id,
-            upstream: format!("http://{upstream}"),
+            upstream: hub::spawner::Upstream::http(upstream.ip(), upstream.port()),
             token: "upstream-token".into(),
         },
     );

@@ -511,7 +511,7 @@ async fn groups_are_created_filled_read_and_deleted() {
 async fn spawn_limits_answer_429_with_retry_after() {
     use reqwest::Method;
     let app = TestApp::spawn_with(|c| {
-        c.spawner.active_server_limit = 1;
+        c.servers.active_server_limit = 1;
         c.flavours[0].image = "ganymede/no-such-image:latest".into();
     })
     .await;
@@ -520,9 +520,27 @@ async fn spawn_limits_answer_429_with_retry_after() {
     // Alice's server occupies the one slot while it is pending.
     let name = hub::domain::UserName::parse("alice").unwrap();
     let alice = hub::accounts::find(app.hub.db(), &name).await.unwrap().unwrap();
-    hub::db::servers::ensure(app.hub.db(), alice.id, "").await.unwrap();
-    let row = hub::db::servers::get(app.hub.db(), alice.id, "").await.unwrap().unwrap();
-    assert!(hub::db::servers::begin_start(app.hub.db(), row.id, "base", "small", "{}").await.unwrap());
+    let default = hub::domain::ServerName::default_server();
+    let mut conn = app.hub.db().acquire().await.unwrap();
+    hub::db::servers::ensure(&mut conn, alice.id, &default, 0).await.unwrap();
+    let row = hub::db::servers::get(&mut *conn, alice.id, &default).await.unwrap().unwrap();
+    let planned = hub::db::servers::StoredWorkload {
+        workload: hub::spawner::WorkloadState::new(
+            hub::spawner::SpawnerKind::Docker,
+            1,
+            serde_json::json!({}),
+        ),
+        token_nonce: String::new(),
+    };
+    let start = hub::db::servers::PlannedStart {
+        flavour: "base",
+        size: "small",
+        kind: hub::spawner::SpawnerKind::Docker,
+        planned: &planned,
+        worker: app.hub.instance_id(),
+    };
+    assert!(hub::db::servers::begin_start(&mut conn, row.id, start, 0).await.unwrap());
+    drop(conn);
 
     let session = app.session("bob", "bob-password").await;
     let token = app.api_token(&session, "bob", json!({})).await;

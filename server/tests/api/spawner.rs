@@ -100,7 +100,7 @@ async fn a_server_that_dies_during_start_is_cleaned_up() {
 
 #[tokio::test]
 async fn an_unreachable_engine_gives_a_clear_error() {
-    let app = TestApp::spawn_with(|c| c.spawner.docker_host = "unix:///nonexistent/docker.sock".into()).await;
+    let app = TestApp::spawn_with(|c| c.spawner.docker.host = "unix:///nonexistent/docker.sock".into()).await;
     app.add_user("alice", "alice-password", false).await;
     let session = app.session("alice", "alice-password").await;
     let last = app.start_and_wait(&session, "base", "small", "").await;
@@ -124,7 +124,7 @@ async fn concurrent_starts_of_one_server_make_one_container() {
 
 #[tokio::test]
 async fn invalid_choices_are_refused_and_start_nothing() {
-    let app = TestApp::spawn_with(|c| c.spawner.named_servers_limit = 1).await;
+    let app = TestApp::spawn_with(|c| c.servers.named_servers_limit = 1).await;
     app.add_user("alice", "alice-password", false).await;
     let session = app.session("alice", "alice-password").await;
     for (fields, reason) in [
@@ -145,7 +145,7 @@ async fn invalid_choices_are_refused_and_start_nothing() {
 #[tokio::test]
 async fn named_servers_are_limited_per_user() {
     let app = TestApp::spawn_with(|c| {
-        c.spawner.named_servers_limit = 1;
+        c.servers.named_servers_limit = 1;
         c.flavours[0].image = "ganymede/no-such-image:latest".into();
     })
     .await;

@@ -10,6 +10,7 @@ use crate::components::form_message::FormMessage;
 use crate::error::AppError;
 use crate::ids;
 use crate::pages::home::ServerView;
+use crate::server_phase::ServerPhase;
 use crate::time::format_ms;
 
 /// Page sizes the table offers.
@@ -32,7 +33,7 @@ pub struct UsersListing {
     pub users: Vec<UserEntry>,
     /// How many users match the search and filter (all pages).
     pub total: i64,
-    /// Whether admins may open other people's servers (`spawner.admin_access`).
+    /// Whether admins may open other people's servers (`servers.admin_access`).
     pub admin_access: bool,
 }
 
@@ -84,7 +85,7 @@ pub async fn admin_users(
             servers,
         });
     }
-    Ok(UsersListing { users: rows, total, admin_access: hub.config().spawner.admin_access })
+    Ok(UsersListing { users: rows, total, admin_access: hub.config().servers.admin_access })
 }
 
 /// Adds every name in `names` (one per line, or separated by commas or spaces); all are checked
@@ -214,7 +215,9 @@ pub async fn admin_start_all(users: Vec<String>) -> Result<String, AppError> {
     let (mut started, mut failed) = (0, Vec::new());
     for name in &users {
         let owner = ssr::existing_user(&hub, name).await?;
-        let running = hub::servers::get(&hub, &owner, &default).await?.is_some_and(|s| s.status != "stopped");
+        let running = hub::servers::get(&hub, &owner, &default)
+            .await?
+            .is_some_and(|s| s.state != hub::servers::ServerState::Stopped);
         if running {
             continue;
         }
@@ -313,10 +316,7 @@ pub fn AdminPage() -> impl IntoView {
         let handle = set_interval_with_handle(
             move || {
                 let busy = listing.get_untracked().and_then(Result::ok).is_some_and(|l| {
-                    l.users
-                        .iter()
-                        .flat_map(|u| &u.servers)
-                        .any(|s| s.status == "pending" || s.status == "stopping")
+                    l.users.iter().flat_map(|u| &u.servers).any(|s| s.status.is_transitional())
                 });
                 if busy {
                     tick.update(|t| *t += 1);
@@ -565,10 +565,11 @@ fn ServerItem(user: String, server: ServerView, actions: ActionState, admin_acce
         server.size.clone().unwrap_or_else(|| "?".into()),
         server.started_at.map(|t| format!(" · started {}", format_ms(t))).unwrap_or_default(),
     );
-    let stopped = server.status == "stopped";
-    let running = server.status == "running";
+    let stopped = server.status == ServerPhase::Stopped;
+    let running = server.status == ServerPhase::Running;
     let is_default = server.name.is_empty();
-    let (name, status, url, shown) = (server.name, server.status, server.url, label.clone());
+    let error = server.last_error.clone();
+    let (name, status, url, shown) = (server.name, server.status.as_str(), server.url, label.clone());
     let name_attr = name.clone();
     let act = move |action: &'static str| {
         let (user, name, label) = (user.clone(), name.clone(), label.clone());
@@ -582,9 +583,10 @@ fn ServerItem(user: String, server: ServerView, actions: ActionState, admin_acce
         }
     };
     view! {
-        <li data-server=name_attr data-status=status.clone()>
-            <span class=format!("status {status}")>{status.clone()}</span>
+        <li data-server=name_attr data-status=status>
+            <span class=format!("status {status}")>{status}</span>
             " " <strong>{shown}</strong> " " <span class="muted">{details}</span> " "
+            {error.map(|e| view! { <span class="muted server-error" role="status">{e}</span> " " })}
             {(running && admin_access).then(|| view! { <a class="small" href=url.clone() target="_blank">"Open"</a> })}
             {stopped.then(|| view! { <button class="small" data-action="start" on:click=act("start")>"Start"</button> })}
             {(!stopped).then(|| view! { <button class="small" data-action="stop" on:click=act("stop")>"Stop"</button> })}

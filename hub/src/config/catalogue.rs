@@ -1,0 +1,162 @@
+//! `[[flavours]]` and `[[sizes]]`: what people can pick when they start a server.
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// `[[flavours]]`: a notebook image people can pick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlavourConfig {
+    /// Short id used in URLs and the API, e.g. `scipy`.
+    pub id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Container image, e.g. `ganymede/scipy:latest`.
+    pub image: String,
+    /// An emoji or short text shown on the card.
+    #[serde(default)]
+    pub icon: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Ids of the sizes this flavour may run with; empty means all.
+    #[serde(default)]
+    pub sizes: Vec<String>,
+}
+
+/// `[[sizes]]`: resources for one server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeConfig {
+    pub id: String,
+    pub display_name: String,
+    /// CPU limit in cores (fractions allowed).
+    pub cpu: f64,
+    /// Memory limit in MiB.
+    pub memory_mib: u64,
+    /// GPUs given to the container.
+    #[serde(default)]
+    pub gpus: u32,
+}
+
+pub fn default_flavours() -> Vec<FlavourConfig> {
+    vec![
+        FlavourConfig {
+            id: "base".into(),
+            display_name: "Base".into(),
+            description: "JupyterLab with Python 3.".into(),
+            image: "ganymede/base:latest".into(),
+            icon: "🪐".into(),
+            tags: vec!["python".into()],
+            sizes: vec![],
+        },
+        FlavourConfig {
+            id: "scipy".into(),
+            display_name: "SciPy".into(),
+            description: "numpy, scipy, pandas, matplotlib and scikit-learn.".into(),
+            image: "ganymede/scipy:latest".into(),
+            icon: "📈".into(),
+            tags: vec!["python".into(), "data".into()],
+            sizes: vec![],
+        },
+    ]
+}
+
+pub fn default_sizes() -> Vec<SizeConfig> {
+    vec![
+        SizeConfig {
+            id: "small".into(),
+            display_name: "Small (1 CPU, 2 GiB)".into(),
+            cpu: 1.0,
+            memory_mib: 2048,
+            gpus: 0,
+        },
+        SizeConfig {
+            id: "medium".into(),
+            display_name: "Medium (2 CPU, 4 GiB)".into(),
+            cpu: 2.0,
+            memory_mib: 4096,
+            gpus: 0,
+        },
+        SizeConfig {
+            id: "gpu-1".into(),
+            display_name: "1 GPU (4 CPU, 16 GiB)".into(),
+            cpu: 4.0,
+            memory_mib: 16384,
+            gpus: 1,
+        },
+        SizeConfig {
+            id: "gpu-2".into(),
+            display_name: "2 GPUs (8 CPU, 32 GiB)".into(),
+            cpu: 8.0,
+            memory_mib: 32768,
+            gpus: 2,
+        },
+    ]
+}
+
+/// Short ids (flavours, sizes, name prefixes): 1-32 characters of a-z, 0-9, '-' and '_'.
+pub(super) fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+pub(super) fn validate_catalogue(
+    flavours: &[FlavourConfig],
+    sizes: &[SizeConfig],
+) -> Result<(), ConfigError> {
+    if flavours.is_empty() {
+        return Err(ConfigError::invalid("flavours", "at least one flavour is needed"));
+    }
+    if sizes.is_empty() {
+        return Err(ConfigError::invalid("sizes", "at least one size is needed"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for s in sizes {
+        if !valid_id(&s.id) {
+            return Err(ConfigError::invalid(
+                "sizes.id",
+                format!("{:?}: use 1-32 characters of a-z, 0-9, '-' and '_'", s.id),
+            ));
+        }
+        if !seen.insert(s.id.as_str()) {
+            return Err(ConfigError::invalid("sizes.id", format!("{:?} appears twice", s.id)));
+        }
+        if !(s.cpu > 0.0 && s.cpu <= 1024.0) {
+            return Err(ConfigError::invalid(
+                "sizes.cpu",
+                format!("size {:?}: must be above 0 and at most 1024", s.id),
+            ));
+        }
+        if s.memory_mib < 64 {
+            return Err(ConfigError::invalid(
+                "sizes.memory_mib",
+                format!("size {:?}: must be at least 64", s.id),
+            ));
+        }
+    }
+    let mut seen_f = std::collections::HashSet::new();
+    for f in flavours {
+        if !valid_id(&f.id) {
+            return Err(ConfigError::invalid(
+                "flavours.id",
+                format!("{:?}: use 1-32 characters of a-z, 0-9, '-' and '_'", f.id),
+            ));
+        }
+        if !seen_f.insert(f.id.as_str()) {
+            return Err(ConfigError::invalid("flavours.id", format!("{:?} appears twice", f.id)));
+        }
+        if f.image.trim().is_empty() {
+            return Err(ConfigError::invalid("flavours.image", format!("flavour {:?} needs an image", f.id)));
+        }
+        if let Some(unknown) = f.sizes.iter().find(|s| !seen.contains(s.as_str())) {
+            return Err(ConfigError::invalid(
+                "flavours.sizes",
+                format!("flavour {:?} names unknown size {unknown:?}", f.id),
+            ));
+        }
+    }
+    Ok(())
+}
