@@ -1,4 +1,5 @@
-//! Black-box tests: the real hub on a random port with its own SQLite database, driven over HTTP.
+//! Black-box tests: the real hub on a random port with its own database (SQLite; PostgreSQL when
+//! `GANYMEDE_TEST_DATABASE` names a server: see `helpers::Scratch`), driven over HTTP.
 //! One binary, modules named for what they cover. Set `TEST_LOG=1` to see the hub's logs.
 
 mod helpers;
