@@ -160,6 +160,45 @@ pub(super) async fn lock_key(conn: &mut AnyConnection, key: &str) -> Result<(), 
     Ok(())
 }
 
+/// The hub's tables in the connected database (not the migrations' bookkeeping).
+pub(super) async fn tables(conn: &mut AnyConnection) -> Result<Vec<String>, sqlx::Error> {
+    let sql = match Backend::of_conn(conn) {
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+             AND name <> '_sqlx_migrations' ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+             AND table_name <> '_sqlx_migrations' ORDER BY 1"
+        }
+    };
+    sqlx::query_scalar(sql).fetch_all(conn).await
+}
+
+/// Makes the current transaction read from one snapshot (PostgreSQL: REPEATABLE READ; a SQLite
+/// transaction reads from one snapshot already). Call right after `BEGIN`.
+pub(super) async fn snapshot(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    if Backend::of_conn(conn) == Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// After rows were inserted with their ids, moves `table`'s id generator past the largest id
+/// (PostgreSQL identity sequences do not follow explicit ids; SQLite's rowids do by themselves).
+/// `table` is one of the hub's own table names, never input.
+pub(super) async fn follow_ids(conn: &mut AnyConnection, table: &'static str) -> Result<(), sqlx::Error> {
+    if Backend::of_conn(conn) == Backend::Postgres {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}"
+        )))
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_ganymede");
 
 /// A command with a clean environment apart from the data directory (and the scratch's database).
-fn ganymede(data: &Scratch) -> Command {
+pub fn ganymede(data: &Scratch) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(data.path())
         .env_remove("GANYMEDE_CONFIG")
@@ -24,13 +24,13 @@ fn ganymede(data: &Scratch) -> Command {
     cmd
 }
 
-fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

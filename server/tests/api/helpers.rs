@@ -38,6 +38,11 @@ impl Scratch {
         Self { db: ScratchDatabase::from_env(), dir: tempfile::tempdir().expect("temp dir") }
     }
 
+    /// A scratch whose hub stays on SQLite in the directory, whatever the environment says.
+    pub fn sqlite() -> Self {
+        Self { db: None, dir: tempfile::tempdir().expect("temp dir") }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -9,6 +9,7 @@ mod auth_hardening;
 mod cli;
 mod compat;
 mod csrf;
+mod db_copy;
 mod health;
 mod hostile;
 mod lifecycle;
