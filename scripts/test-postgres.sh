@@ -35,7 +35,7 @@ if [ ! -x "$bin/initdb" ]; then
   say "installing Debian's postgresql (PostgreSQL $PG_VERSION) for the tests"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
-  apt-get install -y -qq "postgresql-$PG_VERSION" >/dev/null
+  apt-get install -y -qq postgresql >/dev/null
 fi
 
 mkdir -p "$base"

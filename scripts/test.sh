@@ -33,7 +33,8 @@ echo "unit and integration tests on SQLite: $((SECONDS - started)) s"
 
 step "database unit tests and integration tests again (PostgreSQL)"
 started=$SECONDS
-GANYMEDE_TEST_DATABASE="$pg_url" cargo test -p hub -p server --lib --test api --locked
+# Same packages and features as above, so nothing is compiled again; only the database tests differ.
+GANYMEDE_TEST_DATABASE="$pg_url" cargo test -p hub -p server -p app --features app/ssr --lib --test api --locked
 echo "unit and integration tests on PostgreSQL: $((SECONDS - started)) s"
 
 step "end-to-end tests (Playwright, Chromium)"
