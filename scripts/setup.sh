@@ -2,7 +2,8 @@
 # Installs what Ganymede needs on a Debian machine, and only what is missing. Safe to run again.
 #
 #   scripts/setup.sh run    the tools to build and run the hub (release build), and a running Docker engine
-#   scripts/setup.sh test   the above, plus Chromium and Playwright's npm packages
+#   scripts/setup.sh test   the above, plus Chromium, Playwright's npm packages and a running
+#                           PostgreSQL 15 for the tests (scripts/test-postgres.sh)
 #
 # Every install is announced on a line starting with "setup:".
 set -euo pipefail
@@ -95,6 +96,11 @@ if [ "$mode" = "test" ]; then
   images/build.sh "${extra_ca[@]}" base
 else
   images/build.sh "${extra_ca[@]}" base scipy
+fi
+
+# --- PostgreSQL for the tests (the integration suite runs on it too) ----------
+if [ "$mode" = "test" ] && [ -z "${GANYMEDE_TEST_DATABASE:-}" ]; then
+  say "PostgreSQL for the tests: $(scripts/test-postgres.sh)"
 fi
 
 say "ready ($mode)"

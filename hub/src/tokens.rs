@@ -191,10 +191,16 @@ mod tests {
     use crate::domain::UserName;
     use crate::scopes::{Access, Resource, Scope};
 
-    async fn hub_with(users: &[(&str, bool)]) -> (crate::Hub, Vec<User>, tempfile::TempDir) {
+    type Store = (tempfile::TempDir, Option<crate::db::testing::ScratchDatabase>);
+
+    /// A hub on SQLite in a temporary directory, or on a fresh database of the server that
+    /// `GANYMEDE_TEST_DATABASE` names.
+    async fn hub_with(users: &[(&str, bool)]) -> (crate::Hub, Vec<User>, Store) {
         let dir = tempfile::tempdir().unwrap();
+        let scratch = crate::db::testing::ScratchDatabase::from_env();
         let mut config = Config::default();
         config.hub.data_dir = dir.path().to_owned();
+        config.database.url = scratch.as_ref().map(|db| db.url().to_owned());
         let hub = crate::Hub::open(config).await.unwrap();
         let mut out = Vec::new();
         for (name, admin) in users {
@@ -209,7 +215,7 @@ mod tests {
                 .unwrap(),
             );
         }
-        (hub, out, dir)
+        (hub, out, (dir, scratch))
     }
 
     #[tokio::test]

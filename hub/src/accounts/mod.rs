@@ -38,9 +38,9 @@ impl User {
         Ok(Self {
             id: row.id,
             name,
-            is_admin: row.is_admin != 0,
-            approved: row.approved != 0,
-            blocked: row.blocked != 0,
+            is_admin: row.is_admin,
+            approved: row.approved,
+            blocked: row.blocked,
             created_at: row.created_at,
             last_activity: row.last_activity,
             has_password: row.password_hash.is_some(),

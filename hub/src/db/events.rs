@@ -42,10 +42,11 @@ pub async fn recent(pool: &Pool, limit: i64) -> Result<Vec<EventRow>, sqlx::Erro
     .await
 }
 
-/// Entries whose actor, target or action contains the pattern `$1` (all when `$1` is NULL).
+/// Entries whose actor, target or action contains the pattern `$1`, ignoring case (all when `$1` is NULL).
 macro_rules! events_matching {
     () => {
-        "WHERE $1 IS NULL OR actor LIKE $1 ESCAPE '\\' OR target LIKE $1 ESCAPE '\\' OR action LIKE $1 ESCAPE '\\'"
+        "WHERE $1 IS NULL OR LOWER(actor) LIKE LOWER($1) ESCAPE '\\' OR LOWER(target) LIKE LOWER($1) ESCAPE '\\' \
+         OR LOWER(action) LIKE LOWER($1) ESCAPE '\\'"
     };
 }
 

@@ -1,7 +1,11 @@
 //! The database: connection, migrations and one module of queries per table.
 //!
-//! Queries take a `&Pool` (or a transaction) and return domain rows. SQL is portable; placeholders are `$N`.
+//! Queries take a `&Pool` (or a transaction) and return domain rows. One binary serves SQLite and
+//! PostgreSQL through sqlx's `Any` driver: every query is the same text on both (placeholders `$N`,
+//! `BIGINT` times and 0/1 flags, `TEXT` JSON); what differs lives in [`backend`] alone.
 
+pub mod backend;
+pub mod copy;
 pub mod events;
 pub mod groups;
 pub mod leases;
@@ -9,24 +13,23 @@ pub mod oidc_logins;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tokens;
 pub mod users;
 
-use std::str::FromStr;
-use std::time::Duration;
+pub use backend::Backend;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-
-/// The database backend. A type alias, so that adding PostgreSQL changes one place.
-pub type Db = sqlx::Sqlite;
+/// The database: SQLite or PostgreSQL, chosen by the URL at run time (sqlx's `Any` driver).
+pub type Db = sqlx::Any;
 pub type Pool = sqlx::Pool<Db>;
 /// One connection, or a transaction (`&mut *tx`): what writes that belong to a transaction take.
 pub type DbConn = <Db as sqlx::Database>::Connection;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    #[error(transparent)]
+    Url(#[from] backend::UnsupportedUrl),
     #[error("cannot open the database at {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
     #[error("cannot create the data directory {path}: {source}")]
@@ -37,31 +40,26 @@ pub enum DbError {
     Query(#[from] sqlx::Error),
 }
 
-/// Opens the pool. For SQLite: creates the file when missing, WAL journal, foreign keys on.
+/// Opens the pool on a `sqlite://` or `postgres://` URL; a missing SQLite file is created.
 pub async fn connect(url: &str) -> Result<Pool, DbError> {
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(|source| DbError::Connect { url: url.to_owned(), source })?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    if let Some(parent) = options.get_filename().parent() {
-        if !parent.as_os_str().is_empty() && !parent.exists() {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| DbError::DataDir { path: parent.display().to_string(), source })?;
-        }
-    }
-    SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await
-        .map_err(|source| DbError::Connect { url: url.to_owned(), source })
+    backend::connect(url, true).await
 }
 
-/// Applies every embedded migration that has not run yet.
+/// Opens the pool on a database that must exist already (SQLite: the file is not created).
+pub async fn connect_existing(url: &str) -> Result<Pool, DbError> {
+    backend::connect(url, false).await
+}
+
+/// Applies every embedded migration of the pool's backend that has not run yet.
 pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
-    MIGRATOR.run(pool).await?;
+    Backend::of_pool(pool).migrator().run(pool).await?;
     Ok(())
+}
+
+/// A 0/1 flag column (`BIGINT` on both backends) as a `bool`.
+pub(crate) fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
 /// Milliseconds since the Unix epoch, the unit of every time column.
@@ -93,6 +91,8 @@ pub async fn groups_of(pool: &Pool, user_id: i64) -> Result<Vec<String>, sqlx::E
 }
 
 /// A `LIKE … ESCAPE '\'` pattern matching `filter` anywhere, its wildcards taken literally.
+/// Compare it as `LOWER(column) LIKE LOWER($n) ESCAPE '\'`: SQLite's LIKE ignores ASCII case,
+/// PostgreSQL's does not, so both sides are lowered to match alike on both.
 pub(crate) fn like_pattern(filter: &str) -> String {
     let escaped = filter.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")

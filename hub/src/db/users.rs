@@ -1,22 +1,39 @@
 //! `users` and `login_failures`.
 
-use sqlx::FromRow;
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
-use super::{now_ms, Pool};
+use super::{flag, now_ms, Pool};
 use crate::domain::UserName;
 
 /// A row of `users`. The password hash stays inside the hub crate's account logic.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct UserRow {
     pub id: i64,
     pub name: String,
     pub password_hash: Option<String>,
-    pub is_admin: i64,
-    pub approved: i64,
-    pub blocked: i64,
+    pub is_admin: bool,
+    pub approved: bool,
+    pub blocked: bool,
     pub auth_source: String,
     pub created_at: i64,
     pub last_activity: Option<i64>,
+}
+
+impl<'r> FromRow<'r, AnyRow> for UserRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            password_hash: row.try_get("password_hash")?,
+            is_admin: flag(row, "is_admin")?,
+            approved: flag(row, "approved")?,
+            blocked: flag(row, "blocked")?,
+            auth_source: row.try_get("auth_source")?,
+            created_at: row.try_get("created_at")?,
+            last_activity: row.try_get("last_activity")?,
+        })
+    }
 }
 
 /// The columns of [`UserRow`], as a literal so queries stay static strings.
@@ -127,8 +144,8 @@ pub async fn touch(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
 }
 
 /// Claims one sign-in attempt for `username` from `client`: records it as a failure unless
-/// `max_failures` are already recorded since `since_ms`. One statement, so concurrent attempts
-/// cannot all slip under the limit (SQLite takes the write lock before reading). `None`: locked out.
+/// `max_failures` are already recorded since `since_ms`. One statement under a lock on the
+/// (name, client) pair, so concurrent attempts cannot all slip under the limit. `None`: locked out.
 pub async fn claim_attempt(
     pool: &Pool,
     username: &str,
@@ -136,7 +153,9 @@ pub async fn claim_attempt(
     since_ms: i64,
     max_failures: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar::<_, i64>(
+    let mut tx = pool.begin().await?;
+    super::backend::lock_key(&mut tx, &format!("login_failures\n{username}\n{client}")).await?;
+    let claimed = sqlx::query_scalar::<_, i64>(
         "INSERT INTO login_failures (username, client, at) SELECT $1, $2, $3 \
          WHERE (SELECT COUNT(*) FROM login_failures WHERE username = $1 AND client = $2 AND at >= $4) < $5 \
          RETURNING id",
@@ -146,8 +165,10 @@ pub async fn claim_attempt(
     .bind(now_ms())
     .bind(since_ms)
     .bind(max_failures)
-    .fetch_optional(pool)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(claimed)
 }
 
 /// Takes back a claimed attempt that was never checked (the hub was too busy).
@@ -245,7 +266,7 @@ fn where_clause(q: &PageQuery) -> String {
         ),
     }
     if q.name_filter.is_some() {
-        clauses.push("u.name LIKE $1 ESCAPE '\\'");
+        clauses.push("LOWER(u.name) LIKE LOWER($1) ESCAPE '\\'");
     }
     if clauses.is_empty() {
         String::new()

@@ -5,6 +5,17 @@ use hub::config::Config;
 pub enum DbCommand {
     /// Apply pending migrations (the hub also does this at start-up).
     Migrate,
+    /// Copy every table of a stopped hub's database into a new, empty one (SQLite ↔ PostgreSQL),
+    /// keeping ids. The target is migrated first; a target with rows is refused.
+    Copy {
+        /// The database to read, e.g. sqlite:///var/lib/ganymede/ganymede.db (never written).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The database to fill, e.g. postgres://ganymede:PASSWORD@db.example.org/ganymede (must
+        /// exist for PostgreSQL; a missing SQLite file is created).
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 pub async fn run(config: Config, cmd: DbCommand) -> anyhow::Result<()> {
@@ -14,6 +25,21 @@ pub async fn run(config: Config, cmd: DbCommand) -> anyhow::Result<()> {
             let pool = hub::db::connect(&url).await?;
             hub::db::migrate(&pool).await?;
             println!("database is up to date");
+            Ok(())
+        }
+        DbCommand::Copy { from, to } => {
+            let report = hub::db::copy::copy(&from, &to).await?;
+            println!(
+                "copied {} → {} ({} → {}):",
+                hub::db::backend::redact(&from),
+                hub::db::backend::redact(&to),
+                report.source.name(),
+                report.target.name()
+            );
+            for (table, rows) in &report.tables {
+                println!("  {table}: {rows} row(s)");
+            }
+            println!("point database.url at the target and start the hub");
             Ok(())
         }
     }

@@ -120,6 +120,7 @@ async fn the_cli_recovery_path_unlocks_a_name() {
         .args(["user", "unlock", "admin"])
         .env_remove("GANYMEDE_CONFIG")
         .env("GANYMEDE_HUB__DATA_DIR", &app.hub.config().hub.data_dir)
+        .env("GANYMEDE_DATABASE__URL", app.hub.config().database_url())
         .env("RUST_LOG", "warn")
         .output()
         .expect("the CLI runs");

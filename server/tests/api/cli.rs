@@ -1,31 +1,36 @@
 //! The `ganymede` binary itself, run as a process.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+
+use crate::helpers::Scratch;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ganymede");
 
-/// A command with a clean environment apart from the data directory.
-fn ganymede(data: &Path) -> Command {
+/// A command with a clean environment apart from the data directory (and the scratch's database).
+pub fn ganymede(data: &Scratch) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.current_dir(data)
+    cmd.current_dir(data.path())
         .env_remove("GANYMEDE_CONFIG")
         .env_remove("GANYMEDE_ADMIN_USER")
         .env_remove("GANYMEDE_ADMIN_PASSWORD")
-        .env("GANYMEDE_HUB__DATA_DIR", data.join("state"))
+        .env("GANYMEDE_HUB__DATA_DIR", data.path().join("state"))
         .env("RUST_LOG", "warn");
+    match data.database_url() {
+        Some(url) => cmd.env("GANYMEDE_DATABASE__URL", url),
+        None => cmd.env_remove("GANYMEDE_DATABASE__URL"),
+    };
     cmd
 }
 
-fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -38,23 +43,23 @@ fn version_is_printed() {
 
 #[test]
 fn config_check_names_the_bad_key_and_fails_without_panicking() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     std::fs::write(dir.path().join("ganymede.toml"), "[session]\nmax_age_seconds = \"soon\"\n").unwrap();
-    let out = ganymede(dir.path()).args(["config", "check"]).output().unwrap();
+    let out = ganymede(&dir).args(["config", "check"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("max_age_seconds"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
-    let out = ganymede(dir.path()).arg("serve").output().unwrap();
+    let out = ganymede(&dir).arg("serve").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("max_age_seconds"));
 }
 
 #[test]
 fn config_check_reports_invalid_values_and_env_overrides() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = ganymede(dir.path())
+    let dir = Scratch::new();
+    let out = ganymede(&dir)
         .args(["config", "check"])
         .env("GANYMEDE_AUTH__LOCAL__MIN_PASSWORD_LENGTH", "0")
         .output()
@@ -62,7 +67,7 @@ fn config_check_reports_invalid_values_and_env_overrides() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("auth.local.min_password_length"));
 
-    let out = ganymede(dir.path())
+    let out = ganymede(&dir)
         .args(["config", "check"])
         .env("GANYMEDE_HUB__BIND", "127.0.0.1:9999")
         .output()
@@ -73,59 +78,59 @@ fn config_check_reports_invalid_values_and_env_overrides() {
 
 #[test]
 fn a_missing_config_file_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = ganymede(dir.path()).args(["--config", "nope.toml", "config", "check"]).output().unwrap();
+    let dir = Scratch::new();
+    let out = ganymede(&dir).args(["--config", "nope.toml", "config", "check"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("nope.toml does not exist"));
 }
 
 #[test]
 fn users_are_managed_from_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut add = ganymede(dir.path());
+    let dir = Scratch::new();
+    let mut add = ganymede(&dir);
     add.args(["user", "add", "Alice", "--admin", "--password-stdin"]);
     let out = run_with_stdin(add, "alice-password\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let out = ganymede(dir.path()).args(["user", "list"]).output().unwrap();
+    let out = ganymede(&dir).args(["user", "list"]).output().unwrap();
     assert_eq!(text(&out.stdout), "alice\tadmin\n");
 
-    let out = ganymede(dir.path()).args(["user", "set-admin", "alice", "--revoke"]).output().unwrap();
+    let out = ganymede(&dir).args(["user", "set-admin", "alice", "--revoke"]).output().unwrap();
     assert!(out.status.success());
-    let out = ganymede(dir.path()).args(["user", "list"]).output().unwrap();
+    let out = ganymede(&dir).args(["user", "list"]).output().unwrap();
     assert_eq!(text(&out.stdout), "alice\t\n");
 
-    let mut set = ganymede(dir.path());
+    let mut set = ganymede(&dir);
     set.args(["user", "set-password", "alice"]);
     let out = run_with_stdin(set, "short\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("at least 8 characters"));
 
-    let out = ganymede(dir.path()).args(["user", "remove", "alice"]).output().unwrap();
+    let out = ganymede(&dir).args(["user", "remove", "alice"]).output().unwrap();
     assert!(out.status.success());
-    let out = ganymede(dir.path()).args(["user", "remove", "alice"]).output().unwrap();
+    let out = ganymede(&dir).args(["user", "remove", "alice"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("there is no user named alice"));
 
-    let out = ganymede(dir.path()).args(["db", "migrate"]).output().unwrap();
+    let out = ganymede(&dir).args(["db", "migrate"]).output().unwrap();
     assert!(out.status.success());
 }
 
 #[test]
 fn invalid_names_and_weak_passwords_are_refused_by_the_cli() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut add = ganymede(dir.path());
+    let dir = Scratch::new();
+    let mut add = ganymede(&dir);
     add.args(["user", "add", "bad name", "--password-stdin"]);
     let out = run_with_stdin(add, "a-fine-password\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("may contain only"), "{}", text(&out.stderr));
 
-    let mut add = ganymede(dir.path());
+    let mut add = ganymede(&dir);
     add.args(["user", "add", "carol", "--password-stdin"]);
     let out = run_with_stdin(add, "carol\n");
     assert_eq!(out.status.code(), Some(1));
 
-    let out = ganymede(dir.path()).args(["user", "add", "carol"]).output().unwrap();
+    let out = ganymede(&dir).args(["user", "add", "carol"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--password-stdin"));
 }
@@ -145,7 +150,7 @@ impl Drop for Served {
 }
 
 /// Starts `ganymede serve` on a random port and waits for its "listening" line.
-pub fn serve(dir: &Path, extra_env: &[(&str, &str)]) -> Served {
+pub fn serve(dir: &Scratch, extra_env: &[(&str, &str)]) -> Served {
     let mut cmd = ganymede(dir);
     cmd.arg("serve").env("GANYMEDE_HUB__BIND", "127.0.0.1:0").env("RUST_LOG", "info").env("NO_COLOR", "1");
     for (k, v) in extra_env {
@@ -169,9 +174,9 @@ pub fn serve(dir: &Path, extra_env: &[(&str, &str)]) -> Served {
 
 #[tokio::test]
 async fn serve_creates_the_bootstrap_admin_who_can_sign_in() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     let served =
-        serve(dir.path(), &[("GANYMEDE_ADMIN_USER", "root"), ("GANYMEDE_ADMIN_PASSWORD", "root-password")]);
+        serve(&dir, &[("GANYMEDE_ADMIN_USER", "root"), ("GANYMEDE_ADMIN_PASSWORD", "root-password")]);
     let (base, lines) = (&served.base, &served.lines);
     assert!(lines.iter().any(|l| l.contains("created the administrator root")), "{lines:?}");
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -189,14 +194,14 @@ async fn serve_creates_the_bootstrap_admin_who_can_sign_in() {
 
     // A restart keeps the user, and does not create it twice.
     let served =
-        serve(dir.path(), &[("GANYMEDE_ADMIN_USER", "root"), ("GANYMEDE_ADMIN_PASSWORD", "root-password")]);
+        serve(&dir, &[("GANYMEDE_ADMIN_USER", "root"), ("GANYMEDE_ADMIN_PASSWORD", "root-password")]);
     assert!(!served.lines.iter().any(|l| l.contains("created the administrator")), "{:?}", served.lines);
 }
 
 #[test]
 fn serve_on_an_empty_database_explains_how_to_make_the_first_admin() {
-    let dir = tempfile::tempdir().unwrap();
-    let served = serve(dir.path(), &[]);
+    let dir = Scratch::new();
+    let served = serve(&dir, &[]);
     let all = served.lines.join("\n");
     assert!(all.contains("There are no users yet"), "{all}");
     assert!(all.contains("ganymede user add admin --admin --password-stdin"), "{all}");

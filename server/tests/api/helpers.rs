@@ -1,9 +1,10 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use ganymede_server::startup::Application;
 use hub::accounts::{self, NewAccount};
 use hub::config::Config;
+use hub::db::testing::ScratchDatabase;
 use hub::domain::{Password, UserName};
 use hub::Hub;
 use leptos::prelude::LeptosOptions;
@@ -20,8 +21,36 @@ pub struct TestApp {
     pub prefix: String,
     pub hub: Hub,
     pub http: reqwest::Client,
-    _data: TempDir,
     _stop: oneshot::Sender<()>,
+    _data: Scratch,
+}
+
+/// A test's own state: a temporary data directory and, when `GANYMEDE_TEST_DATABASE` names a
+/// PostgreSQL server, a fresh database there (else the hub's default SQLite file in the
+/// directory). Both go when it is dropped.
+pub struct Scratch {
+    db: Option<ScratchDatabase>,
+    dir: TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self { db: ScratchDatabase::from_env(), dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// A scratch whose hub stays on SQLite in the directory, whatever the environment says.
+    pub fn sqlite() -> Self {
+        Self { db: None, dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The database URL to configure; `None`: the default SQLite file in the data directory.
+    pub fn database_url(&self) -> Option<&str> {
+        self.db.as_ref().map(ScratchDatabase::url)
+    }
 }
 
 fn init_logs() {
@@ -45,10 +74,11 @@ impl TestApp {
     /// Starts a hub whose config the caller may change first.
     pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> Self {
         init_logs();
-        let data = tempfile::tempdir().expect("temp dir");
+        let data = Scratch::new();
         let mut config = Config::default();
         config.hub.bind = "127.0.0.1:0".parse().expect("address");
         config.hub.data_dir = data.path().to_owned();
+        config.database.url = data.database_url().map(str::to_owned);
         let prefix = format!(
             "gt{}",
             &hub::secret::SecretToken::generate().expose().to_lowercase().replace(['-', '_'], "")[..8]

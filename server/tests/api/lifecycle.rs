@@ -34,7 +34,7 @@ impl Drop for Cleanup {
 
 #[tokio::test]
 async fn a_hub_killed_mid_start_leaves_no_container_running_after_it_comes_back() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::helpers::Scratch::new();
     let prefix = random_prefix("gk");
     let _cleanup = Cleanup(prefix.clone());
     let env = [
@@ -42,7 +42,7 @@ async fn a_hub_killed_mid_start_leaves_no_container_running_after_it_comes_back(
         ("GANYMEDE_ADMIN_PASSWORD", "alice-password"),
         ("GANYMEDE_SPAWNER__DOCKER__PREFIX", prefix.as_str()),
     ];
-    let mut served = serve(dir.path(), &env);
+    let mut served = serve(&dir, &env);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let base = served.base.clone();
     let login = http
@@ -68,7 +68,7 @@ async fn a_hub_killed_mid_start_leaves_no_container_running_after_it_comes_back(
     served.child.wait().unwrap();
     assert_eq!(containers(&prefix).len(), 2, "the containers outlive the hub");
 
-    let served = serve(dir.path(), &env);
+    let served = serve(&dir, &env);
     let base = served.base.clone();
     // Start-up settled the interrupted starts before it listened: a container is left only for a
     // server the hub calls running (one that became ready just before the kill), none for the rest.

@@ -1,4 +1,5 @@
-//! Black-box tests: the real hub on a random port with its own SQLite database, driven over HTTP.
+//! Black-box tests: the real hub on a random port with its own database (SQLite; PostgreSQL when
+//! `GANYMEDE_TEST_DATABASE` names a server: see `helpers::Scratch`), driven over HTTP.
 //! One binary, modules named for what they cover. Set `TEST_LOG=1` to see the hub's logs.
 
 mod helpers;
@@ -8,6 +9,7 @@ mod auth_hardening;
 mod cli;
 mod compat;
 mod csrf;
+mod db_copy;
 mod health;
 mod hostile;
 mod lifecycle;
