@@ -301,6 +301,16 @@ async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planned: StoredWo
     };
     let Err((reason, workload)) = outcome else { return };
     warn!(user.name = %spec.user, server.name = %spec.server, reason = %reason, "server failed to start");
+    // A start another process settled meanwhile (adopted or stopped it) is no longer ours to undo.
+    match db::servers::by_id(hub.db(), row.id).await {
+        Ok(Some(now))
+            if now.state != ServerState::Pending || now.worker.as_deref() != Some(hub.instance_id()) =>
+        {
+            info!(server.id = row.id, state = %now.state, "the start was settled elsewhere meanwhile");
+            return;
+        }
+        _ => {}
+    }
     // Nothing may stay behind: remove the workload (by its planned state too, if the spawner
     // was cut off before it said what it made), then settle the row.
     if let Ok(spawner) = spawner_of(hub, &row) {
@@ -861,3 +871,6 @@ pub async fn active(hub: &Hub) -> Result<Vec<(User, ServerName)>, ServerError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

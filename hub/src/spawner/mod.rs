@@ -7,6 +7,8 @@
 //! until Jupyter answers is not the spawner's business: `hub::servers` does it for all of them.
 
 pub mod docker;
+#[cfg(test)]
+pub mod memory;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,0 +1,369 @@
+//! Unit tests of every transition with the in-memory spawner, on real SQLite (or the PostgreSQL
+//! server `GANYMEDE_TEST_DATABASE` names): starts that succeed, fail, hang or exit; stops that
+//! fail and are retried; limits under concurrency; reconcile after a dead process; orphans; bad
+//! rows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::accounts::{self, NewAccount};
+use crate::clock::ManualClock;
+use crate::config::Config;
+use crate::spawner::memory::{Fake, MemorySpawner, Script};
+use crate::spawner::{SpawnerKind, Spawners};
+
+struct Fixture {
+    hub: Hub,
+    mem: Arc<MemorySpawner>,
+    clock: ManualClock,
+    alice: User,
+    _dir: tempfile::TempDir,
+    _db: Option<crate::db::testing::ScratchDatabase>,
+}
+
+async fn fixture(change: impl FnOnce(&mut Config)) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = crate::db::testing::ScratchDatabase::from_env();
+    let mut config = Config::default();
+    config.hub.data_dir = dir.path().to_owned();
+    config.database.url = db.as_ref().map(|d| d.url().to_owned());
+    config.servers.start_timeout_seconds = 5;
+    config.servers.http_timeout_seconds = 5;
+    change(&mut config);
+    let mem = MemorySpawner::new().await;
+    let clock = ManualClock::at(crate::db::now_ms());
+    let spawners = {
+        let mem: Arc<dyn crate::spawner::Spawner> = mem.clone();
+        move |_: &Config, _: &str| Spawners::new(SpawnerKind::Memory, vec![mem])
+    };
+    let hub = Hub::open_with(config, Arc::new(clock.clone()), spawners).await.expect("hub opens");
+    let name = UserName::parse("alice").expect("name");
+    let alice = accounts::create_user(
+        hub.db(),
+        None,
+        NewAccount { name: &name, password: None, is_admin: false, approved: true },
+    )
+    .await
+    .expect("user");
+    Fixture { hub, mem, clock, alice, _dir: dir, _db: db }
+}
+
+fn default() -> ServerName {
+    ServerName::default_server()
+}
+
+fn named(n: &str) -> ServerName {
+    ServerName::parse(n).expect("server name")
+}
+
+impl Fixture {
+    async fn start(&self, server: &ServerName) -> Result<StartOutcome, ServerError> {
+        start(&self.hub, Some("alice"), &self.alice, server, "base", "small").await
+    }
+
+    async fn info(&self, server: &ServerName) -> ServerInfo {
+        get(&self.hub, &self.alice, server).await.expect("reads").expect("exists")
+    }
+
+    /// Waits until the server leaves `pending`.
+    async fn settled(&self, server: &ServerName) -> ServerInfo {
+        for _ in 0..200 {
+            let info = self.info(server).await;
+            if info.state != ServerState::Pending {
+                return info;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server stayed pending");
+    }
+
+    async fn actions(&self) -> Vec<String> {
+        let rows = crate::db::events::recent(self.hub.db(), 100).await.expect("events");
+        rows.into_iter().rev().map(|e| e.action).filter(|a| a.starts_with("server.")).collect()
+    }
+}
+
+#[tokio::test]
+async fn a_start_claims_the_row_then_becomes_running_with_a_route_and_audit_rows() {
+    let f = fixture(|_| {}).await;
+    assert_eq!(f.start(&default()).await.expect("starts"), StartOutcome::Started);
+    assert_eq!(f.info(&default()).await.state, ServerState::Pending);
+    let info = f.settled(&default()).await;
+    assert_eq!(info.state, ServerState::Running);
+    assert_eq!(info.last_error, None);
+    assert!(f.hub.routes().get("alice", "").is_some(), "routed");
+    assert_eq!(f.actions().await, ["server.start", "server.ready"]);
+    assert_eq!(f.start(&default()).await.expect("asks again"), StartOutcome::AlreadyRunning);
+}
+
+#[tokio::test]
+async fn a_failed_start_removes_its_workload_and_says_why() {
+    let f = fixture(|_| {}).await;
+    f.mem.script(Script { start_fails: Some(SpawnError::ImageMissing("x".into())), ..Script::default() });
+    f.start(&default()).await.expect("claims");
+    let info = f.settled(&default()).await;
+    assert_eq!(info.state, ServerState::Stopped);
+    assert!(info.last_error.as_deref().is_some_and(|e| e.contains("image x")), "{info:?}");
+    assert!(f.mem.existing().is_empty(), "nothing left: {:?}", f.mem.existing());
+    assert_eq!(f.actions().await, ["server.start", "server.start_failed"]);
+    // The slot is free again.
+    f.mem.script(Script::default());
+    f.start(&default()).await.expect("starts");
+    assert_eq!(f.settled(&default()).await.state, ServerState::Running);
+}
+
+#[tokio::test]
+async fn a_workload_that_exits_at_once_fails_the_start() {
+    let f = fixture(|_| {}).await;
+    f.mem.script(Script { exits_after_start: true, ..Script::default() });
+    f.start(&default()).await.expect("claims");
+    let info = f.settled(&default()).await;
+    assert_eq!(info.state, ServerState::Stopped);
+    assert!(info.last_error.as_deref().is_some_and(|e| e.contains("exit code 1")), "{info:?}");
+    assert!(f.mem.existing().is_empty());
+}
+
+#[tokio::test]
+async fn a_start_that_hangs_times_out_and_leaves_nothing() {
+    let f = fixture(|c| c.servers.start_timeout_seconds = 1).await;
+    f.mem.script(Script { start_hangs: true, ..Script::default() });
+    f.start(&default()).await.expect("claims");
+    let info = f.settled(&default()).await;
+    assert_eq!(info.state, ServerState::Stopped);
+    assert!(info.last_error.as_deref().is_some_and(|e| e.contains("within 1 seconds")), "{info:?}");
+    assert!(f.mem.existing().is_empty(), "the planned workload was removed");
+}
+
+#[tokio::test]
+async fn a_refused_stop_stays_stopping_with_the_error_and_is_retried_when_due() {
+    let f = fixture(|c| c.servers.stop_retry_seconds = 30).await;
+    f.start(&default()).await.expect("starts");
+    f.settled(&default()).await;
+    f.mem.script(Script { stop_fails: Some(SpawnError::Engine("device busy".into())), ..Script::default() });
+    let err = stop(&f.hub, Some("alice"), &f.alice, &default()).await.expect_err("the stop fails");
+    assert!(matches!(err, ServerError::StopFailed(_)), "{err:?}");
+    let info = f.info(&default()).await;
+    assert_eq!(info.state, ServerState::Stopping, "never stopped while the workload runs");
+    assert!(info.last_error.as_deref().is_some_and(|e| e.contains("device busy")));
+    assert_eq!(f.mem.existing(), ["alice/"]);
+    assert!(f.hub.routes().get("alice", "").is_none(), "no traffic to a server being stopped");
+
+    // Not due yet: reconcile leaves it.
+    f.mem.script(Script::default());
+    reconcile(&f.hub).await.expect("reconciles");
+    assert_eq!(f.info(&default()).await.state, ServerState::Stopping);
+    // Due: retried, and it goes.
+    f.clock.advance(Duration::from_secs(31));
+    let done = reconcile(&f.hub).await.expect("reconciles");
+    assert!(done.ran && done.settled == 1, "{done:?}");
+    let info = f.info(&default()).await;
+    assert_eq!((info.state, info.last_error), (ServerState::Stopped, None));
+    assert!(f.mem.existing().is_empty());
+    assert_eq!(
+        f.actions().await,
+        ["server.start", "server.ready", "server.stop", "server.stop_failed", "server.stopped"]
+    );
+}
+
+#[tokio::test]
+async fn stopping_again_by_hand_retries_a_refused_stop() {
+    let f = fixture(|_| {}).await;
+    f.start(&default()).await.expect("starts");
+    f.settled(&default()).await;
+    f.mem.script(Script {
+        stop_fails: Some(SpawnError::EngineUnavailable("down".into())),
+        ..Script::default()
+    });
+    stop(&f.hub, None, &f.alice, &default()).await.expect_err("fails");
+    f.mem.script(Script::default());
+    stop(&f.hub, None, &f.alice, &default()).await.expect("the second try works");
+    assert_eq!(f.info(&default()).await.state, ServerState::Stopped);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_starts_of_one_server_make_one_workload() {
+    let f = fixture(|_| {}).await;
+    let f = Arc::new(f);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move { f.start(&default()).await }));
+    }
+    let mut started = 0;
+    for t in tasks {
+        match t.await.expect("joins").expect("no error") {
+            StartOutcome::Started => started += 1,
+            StartOutcome::AlreadyPending | StartOutcome::AlreadyRunning => {}
+        }
+    }
+    assert_eq!(started, 1);
+    assert_eq!(f.settled(&default()).await.state, ServerState::Running);
+    assert_eq!(f.mem.calls().0, 1, "one spawner start");
+}
+
+#[tokio::test]
+async fn the_active_limit_holds_under_concurrent_starts() {
+    let f = Arc::new(fixture(|c| c.servers.active_server_limit = 2).await);
+    let mut tasks = Vec::new();
+    for name in ["a", "b", "c", "d", "e"] {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move { f.start(&named(name)).await }));
+    }
+    let (mut started, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.expect("joins") {
+            Ok(StartOutcome::Started) => started += 1,
+            Err(ServerError::TooManyActive { .. }) => refused += 1,
+            Err(ServerError::TooManyNamed(_)) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(started, 2, "exactly the limit");
+    assert_eq!(refused, 3);
+}
+
+#[tokio::test]
+async fn the_named_server_limit_holds_under_concurrent_starts() {
+    let f = Arc::new(fixture(|c| c.servers.named_servers_limit = 2).await);
+    let mut tasks = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move { f.start(&named(name)).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.expect("joins") {
+            Ok(_) => ok += 1,
+            Err(ServerError::TooManyNamed(2)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok, 2);
+    assert_eq!(list(&f.hub, &f.alice).await.expect("lists").len(), 2);
+}
+
+/// Makes the row look like the start of a process that died (a worker id on this host whose
+/// pid does not exist).
+async fn orphan_the_start(f: &Fixture, server: &ServerName) {
+    sqlx::query("UPDATE servers SET worker = $1 WHERE name = $2")
+        .bind(format!(
+            "{}/999999999/dead",
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim()
+        ))
+        .bind(server.as_str())
+        .execute(f.hub.db())
+        .await
+        .expect("updates");
+}
+
+#[tokio::test]
+async fn reconcile_adopts_a_start_whose_process_died_after_the_workload_came_up() {
+    let f = fixture(|c| c.servers.start_timeout_seconds = 2).await;
+    f.mem.script(Script { start_hangs: true, ..Script::default() });
+    f.start(&default()).await.expect("claims");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The start's process "dies": its row names a dead worker, and this process forgets it.
+    orphan_the_start(&f, &default()).await;
+    let row = crate::db::servers::get(f.hub.db(), f.alice.id, &default()).await.expect("reads").expect("row");
+    drop(f.hub.in_flight().hold(row.id));
+    let done = reconcile(&f.hub).await.expect("reconciles");
+    assert_eq!(done.settled, 1, "{done:?}");
+    assert_eq!(f.info(&default()).await.state, ServerState::Running, "up and answering: adopted");
+    assert!(f.hub.routes().get("alice", "").is_some());
+}
+
+#[tokio::test]
+async fn reconcile_stops_a_dead_processs_start_whose_workload_is_not_up() {
+    let f = fixture(|_| {}).await;
+    f.mem.script(Script { start_hangs: true, ..Script::default() });
+    f.start(&named("x")).await.expect("claims");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    orphan_the_start(&f, &named("x")).await;
+    let row =
+        crate::db::servers::get(f.hub.db(), f.alice.id, &named("x")).await.expect("reads").expect("row");
+    drop(f.hub.in_flight().hold(row.id));
+    f.mem.set("alice", "x", Some(Fake::Exited(137)));
+    let done = reconcile(&f.hub).await.expect("reconciles");
+    assert_eq!(done.settled, 1);
+    let info = f.info(&named("x")).await;
+    assert_eq!(info.state, ServerState::Stopped);
+    assert!(info.last_error.as_deref().is_some_and(|e| e.contains("hub stopped")), "{info:?}");
+    assert!(f.mem.existing().is_empty());
+    assert!(f.actions().await.contains(&"server.interrupted".to_owned()));
+}
+
+#[tokio::test]
+async fn a_start_of_a_live_process_is_left_alone_by_reconcile() {
+    let f = fixture(|_| {}).await;
+    f.mem.script(Script { start_hangs: true, ..Script::default() });
+    f.start(&default()).await.expect("claims");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    reconcile(&f.hub).await.expect("reconciles");
+    assert_eq!(f.info(&default()).await.state, ServerState::Pending, "its own start is in flight");
+}
+
+#[tokio::test]
+async fn a_running_server_whose_workload_vanished_is_marked_stopped_with_the_reason() {
+    let f = fixture(|_| {}).await;
+    f.start(&default()).await.expect("starts");
+    f.settled(&default()).await;
+    f.mem.set("alice", "", None);
+    poll_running(&f.hub).await.expect("polls");
+    let info = f.info(&default()).await;
+    assert_eq!(info.state, ServerState::Stopped);
+    assert!(info.last_error.as_deref().is_some_and(|e| e.contains("disappeared")), "{info:?}");
+    assert!(f.hub.routes().get("alice", "").is_none());
+    assert!(f.actions().await.ends_with(&["server.died".to_owned()]));
+}
+
+#[tokio::test]
+async fn orphans_are_swept_and_owned_workloads_kept() {
+    let f = fixture(|_| {}).await;
+    f.start(&default()).await.expect("starts");
+    f.settled(&default()).await;
+    f.mem.set("alice", "ghost", Some(Fake::Running));
+    f.mem.set("nobody", "", Some(Fake::Exited(0)));
+    assert_eq!(sweep_orphans(&f.hub).await.expect("sweeps"), 2);
+    assert_eq!(f.mem.existing(), ["alice/"]);
+}
+
+#[tokio::test]
+async fn a_bad_stored_row_is_an_error_naming_it_and_touches_nothing_else() {
+    let f = fixture(|_| {}).await;
+    f.start(&named("good")).await.expect("starts");
+    f.settled(&named("good")).await;
+    f.start(&named("bad")).await.expect("starts");
+    f.settled(&named("bad")).await;
+    sqlx::query("UPDATE servers SET spawner_state = 'not json' WHERE name = 'bad'")
+        .execute(f.hub.db())
+        .await
+        .expect("corrupts");
+    let err = get(&f.hub, &f.alice, &named("bad")).await.expect_err("the bad row is an error");
+    let ServerError::BadRow(bad) = &err else { panic!("{err:?}") };
+    assert_eq!((bad.name.as_str(), bad.field), ("bad", "spawner state"));
+    assert!(err.to_string().contains("server row") && err.to_string().contains("\"bad\""), "{err}");
+    // The sweeps skip it and keep its workload; the good server is untouched.
+    reconcile(&f.hub).await.expect("reconciles");
+    assert_eq!(f.mem.existing(), ["alice/bad", "alice/good"]);
+    assert_eq!(f.info(&named("good")).await.state, ServerState::Running);
+    // An unknown state is named too.
+    sqlx::query("UPDATE servers SET status = 'sleeping' WHERE name = 'good'")
+        .execute(f.hub.db())
+        .await
+        .expect("corrupts");
+    let err = get(&f.hub, &f.alice, &named("good")).await.expect_err("unknown state");
+    assert!(err.to_string().contains("\"sleeping\" is not a server state"), "{err}");
+}
+
+#[tokio::test]
+async fn the_reconcile_lease_lets_one_process_in_and_passes_on_when_it_expires() {
+    let f = fixture(|_| {}).await;
+    let mut conn = f.hub.db().acquire().await.expect("conn");
+    let now = f.hub.clock().now_ms();
+    assert!(leases::acquire(&mut conn, RECONCILE_LEASE, "other/1/x", now, 90_000).await.expect("takes"));
+    drop(conn);
+    assert!(!reconcile(&f.hub).await.expect("asks").ran, "another live holder has it");
+    f.clock.advance(Duration::from_secs(91));
+    assert!(reconcile(&f.hub).await.expect("asks").ran, "expired: this process takes it");
+}
