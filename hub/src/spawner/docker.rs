@@ -425,7 +425,7 @@ impl Spawner for DockerSpawner {
                 Some(Workload {
                     user: labels.get(labels::USER)?.clone(),
                     server: labels.get(labels::SERVER).cloned().unwrap_or_default(),
-                    running: c.state.is_some_and(|s| s.to_string() == "running"),
+                    running: c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
                     state: ContainerRef { container_id: c.id, container_name: name }.state(),
                 })
             })
