@@ -307,6 +307,21 @@ impl Scopes {
         self.0.iter().any(|g| g.scope == scope)
     }
 
+    /// The users a filtered `scope` reaches, as names and group names (what [`Scopes::check`]
+    /// allows for a `Resource::User`), so a listing can be one query. `None` when it is unfiltered.
+    pub fn user_filters(&self, scope: Scope) -> Option<(Vec<String>, Vec<String>)> {
+        let (mut users, mut groups) = (Vec::new(), Vec::new());
+        for g in self.0.iter().filter(|g| g.scope == scope) {
+            match &g.filter {
+                None => return None,
+                Some(Filter::User(u)) => users.push(u.clone()),
+                Some(Filter::Group(name)) => groups.push(name.clone()),
+                Some(Filter::Server(..)) => {}
+            }
+        }
+        Some((users, groups))
+    }
+
     /// Whether `scope` allows `resource`.
     pub fn check(&self, scope: Scope, resource: Resource<'_>) -> Access {
         let mut any = false;

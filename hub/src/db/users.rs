@@ -5,6 +5,7 @@ use sqlx::{FromRow, Row};
 
 use super::{flag, now_ms, Pool};
 use crate::domain::UserName;
+use crate::servers::ServerState;
 
 /// A row of `users`. The password hash stays inside the hub crate's account logic.
 #[derive(Debug, Clone)]
@@ -246,39 +247,62 @@ pub struct PageQuery {
     pub descending: bool,
     /// Substring of the name.
     pub name_filter: Option<String>,
+    /// Only these users and members of these groups (a token's `!user=` / `!group=` filters);
+    /// `None`: everyone.
+    pub visible: Option<(Vec<String>, Vec<String>)>,
     pub offset: i64,
     pub limit: i64,
 }
 
-/// Builds the WHERE clause from fixed fragments only; values are bound.
-fn where_clause(q: &PageQuery) -> String {
-    let mut clauses: Vec<&str> = Vec::new();
+/// Builds the WHERE clause from fixed fragments and placeholders only; returns it with the text
+/// values to bind, in order.
+fn where_clause(q: &PageQuery) -> (String, Vec<String>) {
+    let active = [ServerState::Queued, ServerState::Pending, ServerState::Running]
+        .map(|s| format!("'{}'", s.as_str()))
+        .join(", ");
+    let mut clauses: Vec<String> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
     match q.state {
         StateFilter::Any => {}
-        StateFilter::Active => clauses.push(
-            "EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.status IN ('pending', 'running'))",
-        ),
-        StateFilter::Ready => {
-            clauses.push("EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.status = 'running')")
+        StateFilter::Active => clauses.push(format!(
+            "EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.status IN ({active}))"
+        )),
+        StateFilter::Ready => clauses.push(format!(
+            "EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.status = '{}')",
+            ServerState::Running.as_str()
+        )),
+        StateFilter::Inactive => clauses.push(format!(
+            "NOT EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.status IN ({active}))"
+        )),
+    }
+    if let Some(f) = &q.name_filter {
+        binds.push(super::like_pattern(f));
+        clauses.push(format!("LOWER(u.name) LIKE LOWER(${}) ESCAPE '\\'", binds.len()));
+    }
+    if let Some((users, groups)) = &q.visible {
+        let mut either = vec!["1 = 0".to_owned()];
+        if !users.is_empty() {
+            either.push(format!("u.name IN ({})", super::placeholders(binds.len() + 1, users.len())));
+            binds.extend(users.iter().cloned());
         }
-        StateFilter::Inactive => clauses.push(
-            "NOT EXISTS (SELECT 1 FROM servers s WHERE s.user_id = u.id AND s.status IN ('pending', 'running'))",
-        ),
+        if !groups.is_empty() {
+            either.push(format!(
+                "EXISTS (SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id \
+                 WHERE m.user_id = u.id AND g.name IN ({}))",
+                super::placeholders(binds.len() + 1, groups.len())
+            ));
+            binds.extend(groups.iter().cloned());
+        }
+        clauses.push(format!("({})", either.join(" OR ")));
     }
-    if q.name_filter.is_some() {
-        clauses.push("LOWER(u.name) LIKE LOWER($1) ESCAPE '\\'");
-    }
-    if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    }
+    let clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    (clause, binds)
 }
 
 /// One page of users and the total that match, in two indexed queries: the cost follows the page
 /// size, not the number of users.
 pub async fn page(pool: &Pool, q: &PageQuery) -> Result<(Vec<UserRow>, i64), sqlx::Error> {
-    let filter = where_clause(q);
+    let (filter, binds) = where_clause(q);
     let order = match (q.sort, q.descending) {
         (SortKey::Id, false) => "u.id ASC",
         (SortKey::Id, true) => "u.id DESC",
@@ -288,7 +312,7 @@ pub async fn page(pool: &Pool, q: &PageQuery) -> Result<(Vec<UserRow>, i64), sql
         (SortKey::LastActivity, false) => "u.last_activity IS NULL, u.last_activity ASC, u.id ASC",
         (SortKey::LastActivity, true) => "u.last_activity IS NULL, u.last_activity DESC, u.id ASC",
     };
-    let (limit_param, offset_param) = if q.name_filter.is_some() { ("$2", "$3") } else { ("$1", "$2") };
+    let (limit_param, offset_param) = (format!("${}", binds.len() + 1), format!("${}", binds.len() + 2));
     let sql = format!(
         "SELECT u.id, u.name, u.password_hash, u.is_admin, u.approved, u.blocked, u.auth_source, u.created_at, \
          u.last_activity FROM users u {filter} ORDER BY {order} LIMIT {limit_param} OFFSET {offset_param}"
@@ -296,9 +320,9 @@ pub async fn page(pool: &Pool, q: &PageQuery) -> Result<(Vec<UserRow>, i64), sql
     let count_sql = format!("SELECT COUNT(*) FROM users u {filter}");
     let mut rows = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql));
     let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql));
-    if let Some(f) = &q.name_filter {
-        rows = rows.bind(super::like_pattern(f));
-        count = count.bind(super::like_pattern(f));
+    for value in &binds {
+        rows = rows.bind(value.clone());
+        count = count.bind(value.clone());
     }
     let rows = rows.bind(q.limit).bind(q.offset).fetch_all(pool).await?;
     let total = count.fetch_one(pool).await?;

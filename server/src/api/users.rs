@@ -130,29 +130,10 @@ pub async fn list(
     let include_stopped = flag(&q.include_stopped_servers);
     let name_filter = q.name_filter.filter(|f| !f.is_empty());
 
-    let (users, total) = if unfiltered {
-        let query = PageQuery { state: state_filter, sort, descending, name_filter, offset, limit };
-        accounts::page(state.hub.db(), &query).await?
-    } else {
-        // Filtered list:users: only the users the filters name (the whole match set is small).
-        let query =
-            PageQuery { state: state_filter, sort, descending, name_filter, offset: 0, limit: i64::MAX };
-        let (all, _) = accounts::page(state.hub.db(), &query).await?;
-        let mut visible = Vec::new();
-        for u in all {
-            let groups = hub::db::groups_of(state.hub.db(), u.id).await.map_err(ApiError::internal)?;
-            if caller
-                .scopes
-                .check(Scope::ListUsers, Resource::User { name: u.name.as_str(), groups: &groups })
-                == Access::Allowed
-            {
-                visible.push(u);
-            }
-        }
-        let total = visible.len() as i64;
-        let window = visible.into_iter().skip(offset as usize).take(limit as usize).collect();
-        (window, total)
-    };
+    // A filtered list:users (`!user=`, `!group=`) is one more condition of the same query.
+    let visible = if unfiltered { None } else { caller.scopes.user_filters(Scope::ListUsers) };
+    let query = PageQuery { state: state_filter, sort, descending, name_filter, visible, offset, limit };
+    let (users, total) = accounts::page(state.hub.db(), &query).await?;
     // Two queries for the whole page's servers and groups, not two per user.
     let mut details = hub::servers::page_details(&state.hub, &users).await?;
     let items: Vec<Value> = users

@@ -484,6 +484,27 @@ async fn groups_are_created_filled_read_and_deleted() {
     assert_eq!(app.api_get("/hub/api/users/bob", limited).await.status(), 200);
     assert_eq!(app.api_get("/hub/api/users/root", limited).await.status(), 404);
     assert_eq!(app.api_get("/hub/api/groups/staff", limited).await.status(), 200);
+    // Listing with a group filter (and a user filter beside it) is one query: members plus the
+    // named user, paged and counted in the database.
+    let lister = app
+        .api_token(&session, "root", json!({ "scopes": ["list:users!group=staff", "list:users!user=root"] }))
+        .await;
+    let lister = lister["token"].as_str().unwrap();
+    let page: Value = app
+        .http
+        .get(app.url("/hub/api/users?sort=name&limit=2"))
+        .header("Authorization", format!("token {lister}"))
+        .header("Accept", "application/jupyterhub-pagination+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> =
+        page["items"].as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alice", "bob"], "{page}");
+    assert_eq!(page["_pagination"]["total"], 3, "alice, bob (staff) and root: {page}");
 
     let removed: Value = app
         .api(Method::DELETE, "/hub/api/groups/staff/users", &root, Some(json!({ "users": ["alice"] })))

@@ -65,6 +65,7 @@ pub async fn admin_users(
         sort,
         descending,
         name_filter: (!search.is_empty()).then_some(search),
+        visible: None,
         offset: page.max(0).saturating_mul(page_size),
         limit: page_size,
     };
