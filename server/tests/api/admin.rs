@@ -243,7 +243,11 @@ async fn an_admin_starts_and_stops_someone_elses_server_and_stop_all_stops_every
         .unwrap()
         .iter()
         .map(|e| {
-            (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap_or("(hub)"), e["target"].as_str().unwrap())
+            (
+                e["action"].as_str().unwrap(),
+                e["actor"].as_str().unwrap_or("(hub)"),
+                e["target"].as_str().unwrap(),
+            )
         })
         .collect();
     // One audit row per transition: the ones asked for name the admin, the ones that followed the hub.
