@@ -379,6 +379,11 @@ impl LocalSpawner {
             .process_group(0)
             .kill_on_drop(false);
         // GPUs: set CUDA_VISIBLE_DEVICES here once the hub allocates devices (spec.gpus).
+        // Jupyter refuses to run as root unless told; only the "hub" mapping of a root hub does.
+        // SAFETY: geteuid(2) cannot fail.
+        if account.is_none() && unsafe { libc::geteuid() } == 0 {
+            command.arg("--allow-root");
+        }
         if let Some((uid, gid)) = account {
             // std calls setgroups(0) when root drops to a uid without explicit groups.
             command.uid(uid).gid(gid);
@@ -488,6 +493,12 @@ impl LocalSpawner {
             }
         }
         self.remove_cgroups(dir);
+        if let Some(code) = exit_code_of(&dir.join(EXIT_FILE)).filter(|c| *c != 0) {
+            // The log goes with the directory: keep its end where the admin looks.
+            let log = std::fs::read_to_string(dir.join(LOG_FILE)).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+            warn!(dir = %dir.display(), code, log = %tail.join("\n"), "jupyter lab had exited with an error");
+        }
         match tokio::fs::remove_dir_all(dir).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

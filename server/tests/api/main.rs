@@ -11,6 +11,7 @@ mod csrf;
 mod health;
 mod hostile;
 mod lifecycle;
+mod local_spawner;
 mod login;
 mod oidc;
 mod pages;
