@@ -274,6 +274,15 @@ impl LocalSpawner {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
+            // The user's and the hub's levels go once empty (rmdir refuses otherwise).
+            let top = PathBuf::from(&self.config.cgroup_root).join(controller).join("ganymede");
+            let mut parent = group.parent();
+            while let Some(p) = parent.filter(|p| p.starts_with(&top) && *p != top) {
+                if std::fs::remove_dir(p).is_err() {
+                    break;
+                }
+                parent = p.parent();
+            }
         }
     }
 
