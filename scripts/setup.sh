@@ -2,8 +2,9 @@
 # Installs what Ganymede needs on a Debian machine, and only what is missing. Safe to run again.
 #
 #   scripts/setup.sh run    the tools to build and run the hub (release build), and a running Docker engine
-#   scripts/setup.sh test   the above, plus Chromium, Playwright's npm packages and a running
-#                           PostgreSQL 15 for the tests (scripts/test-postgres.sh)
+#   scripts/setup.sh test   the above, plus Chromium, Playwright's npm packages, a running
+#                           PostgreSQL 15 for the tests (scripts/test-postgres.sh) and a JupyterLab
+#                           venv (.tools/jupyter-venv) for the local spawner's tests
 #
 # Every install is announced on a line starting with "setup:".
 set -euo pipefail
@@ -72,6 +73,15 @@ if [ "$mode" = "test" ]; then
     say "installing Playwright's npm packages (npm ci in end2end/)"
     (cd end2end && npm ci --no-audit --no-fund --silent)
   fi
+fi
+
+# --- JupyterLab for the local spawner's tests -------------------------------
+if [ "$mode" = "test" ] && [ ! -x .tools/jupyter-venv/bin/jupyter-lab ]; then
+  say "building .tools/jupyter-venv with jupyterlab (the local spawner's tests)"
+  command -v python3 >/dev/null || { echo "setup: python3 is missing (apt-get install python3-venv)" >&2; exit 1; }
+  mkdir -p .tools
+  python3 -m venv .tools/jupyter-venv
+  .tools/jupyter-venv/bin/pip install --quiet --disable-pip-version-check jupyterlab
 fi
 
 # --- Docker engine (the spawner, image builds) -----------------------------

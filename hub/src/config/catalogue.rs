@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::spawner::SpawnerChoice;
 use super::ConfigError;
 
 /// `[[flavours]]`: a notebook image people can pick.
@@ -13,8 +14,13 @@ pub struct FlavourConfig {
     pub display_name: String,
     #[serde(default)]
     pub description: String,
-    /// Container image, e.g. `ganymede/scipy:latest`.
+    /// Container image, e.g. `ganymede/scipy:latest` (the Docker spawner; needed with it).
+    #[serde(default)]
     pub image: String,
+    /// The local spawner: absolute path of a venv or conda prefix whose `bin/jupyter` runs
+    /// `jupyter lab`. Needed with `spawner.kind = "local"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// An emoji or short text shown on the card.
     #[serde(default)]
     pub icon: String,
@@ -50,6 +56,7 @@ pub fn default_flavours() -> Vec<FlavourConfig> {
             icon: "🪐".into(),
             tags: vec!["python".into()],
             sizes: vec![],
+            environment: None,
         },
         FlavourConfig {
             id: "scipy".into(),
@@ -59,6 +66,7 @@ pub fn default_flavours() -> Vec<FlavourConfig> {
             icon: "📈".into(),
             tags: vec!["python".into(), "data".into()],
             sizes: vec![],
+            environment: None,
         },
     ]
 }
@@ -106,6 +114,7 @@ pub(super) fn valid_id(id: &str) -> bool {
 pub(super) fn validate_catalogue(
     flavours: &[FlavourConfig],
     sizes: &[SizeConfig],
+    kind: SpawnerChoice,
 ) -> Result<(), ConfigError> {
     if flavours.is_empty() {
         return Err(ConfigError::invalid("flavours", "at least one flavour is needed"));
@@ -148,8 +157,29 @@ pub(super) fn validate_catalogue(
         if !seen_f.insert(f.id.as_str()) {
             return Err(ConfigError::invalid("flavours.id", format!("{:?} appears twice", f.id)));
         }
-        if f.image.trim().is_empty() {
-            return Err(ConfigError::invalid("flavours.image", format!("flavour {:?} needs an image", f.id)));
+        match kind {
+            SpawnerChoice::Docker if f.image.trim().is_empty() => {
+                return Err(ConfigError::invalid(
+                    "flavours.image",
+                    format!("flavour {:?} needs an image (spawner.kind = \"docker\")", f.id),
+                ));
+            }
+            SpawnerChoice::Local => match f.environment.as_deref() {
+                None | Some("") => {
+                    return Err(ConfigError::invalid(
+                        "flavours.environment",
+                        format!("flavour {:?} needs an environment (spawner.kind = \"local\")", f.id),
+                    ));
+                }
+                Some(env) if !env.starts_with('/') => {
+                    return Err(ConfigError::invalid(
+                        "flavours.environment",
+                        format!("flavour {:?}: {env:?} must be an absolute path", f.id),
+                    ));
+                }
+                Some(_) => {}
+            },
+            SpawnerChoice::Docker => {}
         }
         if let Some(unknown) = f.sizes.iter().find(|s| !seen.contains(s.as_str())) {
             return Err(ConfigError::invalid(

@@ -29,7 +29,7 @@ pub use database::DatabaseConfig;
 pub use hub::{HubConfig, PublicUrl};
 pub use servers::ServersConfig;
 pub use session::SessionConfig;
-pub use spawner::{DockerConfig, SpawnerChoice, SpawnerConfig};
+pub use spawner::{DockerConfig, LocalConfig, LocalLimits, SpawnerChoice, SpawnerConfig, UserMapping};
 
 /// The name of the config file looked for in the working directory.
 pub const DEFAULT_FILE: &str = "ganymede.toml";
@@ -127,7 +127,7 @@ impl Config {
         self.session.validate()?;
         self.servers.validate()?;
         self.spawner.validate()?;
-        catalogue::validate_catalogue(&self.flavours, &self.sizes)?;
+        catalogue::validate_catalogue(&self.flavours, &self.sizes, self.spawner.kind)?;
         Ok(())
     }
 
@@ -196,6 +196,38 @@ mod tests {
         assert_eq!(parsed.spawner.docker.prefix, "x");
         let err = Config::from_toml_str("[spawner]\nkind = \"kubernetes\"\n").unwrap_err().to_string();
         assert!(err.contains("kind") && err.contains("kubernetes"), "{err}");
+    }
+
+    #[test]
+    fn local_spawner_keys_are_validated_by_name() {
+        let err = Config::from_toml_str("[spawner]\nkind = \"local\"\n").unwrap_err().to_string();
+        assert!(err.contains("flavours.environment") && err.contains("base"), "{err}");
+        let flavour = "[[flavours]]\nid = \"base\"\ndisplay_name = \"Base\"\n";
+        let err =
+            Config::from_toml_str(&format!("[spawner]\nkind = \"local\"\n{flavour}environment = \"venv\"\n"))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("flavours.environment") && err.contains("absolute"), "{err}");
+        let ok = Config::from_toml_str(&format!(
+            "[spawner]\nkind = \"local\"\n[spawner.local]\nuser_mapping = \"system\"\n\
+             create_system_users = true\n{flavour}environment = \"/opt/venv\"\n"
+        ))
+        .unwrap();
+        assert_eq!(ok.spawner.kind, SpawnerChoice::Local);
+        assert_eq!(ok.spawner.local.user_mapping, UserMapping::System);
+        assert!(ok.flavours[0].image.is_empty());
+        let err = Config::from_toml_str(&format!("{flavour}environment = \"/opt/venv\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("flavours.image"), "{err}");
+        let err = Config::from_toml_str("[spawner.local]\nhome_root = \"homes\"\n").unwrap_err().to_string();
+        assert!(err.contains("spawner.local.home_root"), "{err}");
+        let err =
+            Config::from_toml_str("[spawner.local]\ncreate_system_users = true\n").unwrap_err().to_string();
+        assert!(err.contains("spawner.local.create_system_users"), "{err}");
+        let err =
+            Config::from_toml_str("[spawner.local]\nuser_mapping = \"root\"\n").unwrap_err().to_string();
+        assert!(err.contains("user_mapping"), "{err}");
     }
 
     #[test]

@@ -13,14 +13,75 @@ pub enum SpawnerChoice {
     /// One container per server on a Docker engine (`[spawner.docker]`).
     #[default]
     Docker,
+    /// One local process per server, as the hub's user or a system account (`[spawner.local]`).
+    Local,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpawnerConfig {
-    /// `"docker"`. Env: `GANYMEDE_SPAWNER__KIND`. Default `docker`.
+    /// `"docker"` or `"local"`. Env: `GANYMEDE_SPAWNER__KIND`. Default `docker`.
     pub kind: SpawnerChoice,
     pub docker: DockerConfig,
+    pub local: LocalConfig,
+}
+
+/// Whose account a local server runs as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserMapping {
+    /// The hub's own account: every server runs as the user the hub runs as.
+    #[default]
+    Hub,
+    /// A system account named like the hub user; only when the hub runs as root.
+    System,
+}
+
+/// How a local server's size is enforced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalLimits {
+    /// cgroups (v1) where the hub may create them, else rlimits (memory only).
+    #[default]
+    Auto,
+    /// cgroups only: a start fails when they cannot be made.
+    Cgroup,
+    /// `RLIMIT_AS` for memory; CPU is not limited.
+    Rlimit,
+    /// No limits.
+    None,
+}
+
+/// `[spawner.local]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalConfig {
+    /// Directory under which each user gets a home `{home_root}/{user}`: an absolute path, or
+    /// empty for `{hub.data_dir}/homes`. Env: `GANYMEDE_SPAWNER__LOCAL__HOME_ROOT`.
+    pub home_root: String,
+    /// `"hub"` (run as the hub's own user) or `"system"` (a system account of the user's name;
+    /// the hub must run as root). Default `hub`.
+    pub user_mapping: UserMapping,
+    /// With `user_mapping = "system"`: create a missing account with `useradd` on first start.
+    /// Default `false`.
+    pub create_system_users: bool,
+    /// `"auto"`, `"cgroup"`, `"rlimit"` or `"none"`. Default `auto`.
+    pub limits: LocalLimits,
+    /// The cgroup v1 root; the hub makes `{cgroup_root}/{memory,cpu}/ganymede/...` below it.
+    /// Default `/sys/fs/cgroup`.
+    pub cgroup_root: String,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            home_root: String::new(),
+            user_mapping: UserMapping::Hub,
+            create_system_users: false,
+            limits: LocalLimits::Auto,
+            cgroup_root: "/sys/fs/cgroup".into(),
+        }
+    }
 }
 
 /// `[spawner.docker]`.
@@ -56,7 +117,29 @@ impl Default for DockerConfig {
 
 impl SpawnerConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        self.docker.validate()
+        self.docker.validate()?;
+        self.local.validate()
+    }
+}
+
+impl LocalConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.home_root.is_empty() && !self.home_root.starts_with('/') {
+            return Err(ConfigError::invalid(
+                "spawner.local.home_root",
+                "must be an absolute path, or empty for {hub.data_dir}/homes",
+            ));
+        }
+        if self.create_system_users && self.user_mapping != UserMapping::System {
+            return Err(ConfigError::invalid(
+                "spawner.local.create_system_users",
+                "only applies with spawner.local.user_mapping = \"system\"",
+            ));
+        }
+        if !self.cgroup_root.starts_with('/') {
+            return Err(ConfigError::invalid("spawner.local.cgroup_root", "must be an absolute path"));
+        }
+        Ok(())
     }
 }
 

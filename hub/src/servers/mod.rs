@@ -230,6 +230,7 @@ pub async fn start(
         user: user.name.clone(),
         server: server.clone(),
         image: launch.flavour.image.clone(),
+        environment: launch.flavour.environment.as_ref().map(std::path::PathBuf::from),
         cpu: launch.size.cpu,
         memory_mib: launch.size.memory_mib,
         gpus: launch.size.gpus,

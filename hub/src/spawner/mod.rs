@@ -7,6 +7,7 @@
 //! until Jupyter answers is not the spawner's business: `hub::servers` does it for all of them.
 
 pub mod docker;
+pub mod local;
 #[cfg(test)]
 pub mod memory;
 
@@ -26,6 +27,8 @@ use crate::secret::SecretToken;
 pub enum SpawnerKind {
     /// One container per server on a Docker engine.
     Docker,
+    /// One local process group per server.
+    Local,
     /// The in-memory spawner of the lifecycle's unit tests.
     #[cfg(test)]
     Memory,
@@ -35,6 +38,7 @@ impl SpawnerKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Docker => "docker",
+            Self::Local => "local",
             #[cfg(test)]
             Self::Memory => "memory",
         }
@@ -43,6 +47,7 @@ impl SpawnerKind {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "docker" => Some(Self::Docker),
+            "local" => Some(Self::Local),
             #[cfg(test)]
             "memory" => Some(Self::Memory),
             _ => None,
@@ -130,6 +135,8 @@ pub struct SpawnSpec {
     pub user: UserName,
     pub server: ServerName,
     pub image: String,
+    /// The flavour's environment (a venv or conda prefix), for the local spawner.
+    pub environment: Option<std::path::PathBuf>,
     pub cpu: f64,
     pub memory_mib: u64,
     pub gpus: u32,
@@ -204,6 +211,8 @@ pub enum SpawnError {
     Engine(String),
     #[error("the stored workload state is unreadable: {0}")]
     BadState(String),
+    #[error("the local process could not be run: {0}")]
+    Process(String),
     #[error("this hub has no {0} spawner configured")]
     NoSuchSpawner(SpawnerKind),
 }
@@ -266,8 +275,14 @@ impl Spawners {
 pub fn build(config: &Config, hub_id: &str) -> Spawners {
     let docker: Arc<dyn Spawner> =
         Arc::new(docker::DockerSpawner::new(config.spawner.docker.clone(), hub_id.to_owned()));
+    let local: Arc<dyn Spawner> = Arc::new(local::LocalSpawner::new(
+        config.spawner.local.clone(),
+        config.hub.data_dir.clone(),
+        hub_id.to_owned(),
+    ));
     let current = match config.spawner.kind {
         crate::config::SpawnerChoice::Docker => SpawnerKind::Docker,
+        crate::config::SpawnerChoice::Local => SpawnerKind::Local,
     };
-    Spawners::new(current, vec![docker])
+    Spawners::new(current, vec![docker, local])
 }

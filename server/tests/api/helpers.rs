@@ -21,8 +21,9 @@ pub struct TestApp {
     pub prefix: String,
     pub hub: Hub,
     pub http: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-    _data: Scratch,
+    data: Option<Scratch>,
+    stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// A test's own state: a temporary data directory and, when `GANYMEDE_TEST_DATABASE` names a
@@ -85,6 +86,10 @@ impl TestApp {
         );
         config.spawner.docker.prefix = prefix.clone();
         change(&mut config);
+        Self::serve(config, data, prefix).await
+    }
+
+    async fn serve(config: Config, data: Scratch, prefix: String) -> Self {
         config.validate().expect("test config is valid");
         let options = LeptosOptions::builder()
             .output_name("ganymede")
@@ -94,11 +99,25 @@ impl TestApp {
         let base = format!("http://127.0.0.1:{}", app.port());
         let hub = app.hub().clone();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
+        let served = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
         let http = reqwest::Client::builder().redirect(redirect::Policy::none()).build().expect("client");
-        Self { base, prefix, hub, http, _data: data, _stop: stop }
+        Self { base, prefix, hub, http, data: Some(data), stop: Some(stop), served: Some(served) }
+    }
+
+    /// Shuts this hub down (it gives up its leases) and starts a new one on the same config, data
+    /// directory and database, as a restarted hub process would; on a new port.
+    pub async fn restart(mut self) -> Self {
+        let config = self.hub.config().clone();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            let _ = served.await;
+        }
+        let data = self.data.take().expect("the data directory");
+        Self::serve(config, data, self.prefix.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -13,6 +13,7 @@ mod db_copy;
 mod health;
 mod hostile;
 mod lifecycle;
+mod local_spawner;
 mod login;
 mod oidc;
 mod pages;
