@@ -183,8 +183,11 @@ pub(crate) struct Instance {
 
 impl Instance {
     fn here() -> Self {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned();
-        Self { host, pid: std::process::id() }
+        static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let host = HOST.get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned()
+        });
+        Self { host: host.clone(), pid: std::process::id() }
     }
 
     fn id(&self) -> String {

@@ -189,6 +189,18 @@ pub async fn in_state<'e>(
     Ok(raw.into_iter().map(ServerRow::try_from).collect())
 }
 
+/// Every row that is not `stopped`, each parsed on its own (a row whose state does not parse is
+/// among them): what the orphan sweep holds the spawners' workloads against.
+pub async fn not_stopped<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+) -> Result<Vec<Result<ServerRow, BadRow>>, sqlx::Error> {
+    let raw = sqlx::query_as::<_, RawRow>(concat!(server_select!(), "WHERE s.status <> $1 ORDER BY s.id"))
+        .bind(ServerState::Stopped.as_str())
+        .fetch_all(ex)
+        .await?;
+    Ok(raw.into_iter().map(ServerRow::try_from).collect())
+}
+
 /// The servers of several users at once (one page of a user list), ordered by user and name.
 pub async fn for_users<'e>(
     ex: impl sqlx::Executor<'e, Database = Db>,

@@ -257,9 +257,7 @@ pub struct PageQuery {
 /// Builds the WHERE clause from fixed fragments and placeholders only; returns it with the text
 /// values to bind, in order.
 fn where_clause(q: &PageQuery) -> (String, Vec<String>) {
-    let active = [ServerState::Queued, ServerState::Pending, ServerState::Running]
-        .map(|s| format!("'{}'", s.as_str()))
-        .join(", ");
+    let active = ServerState::active().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
     let mut clauses: Vec<String> = Vec::new();
     let mut binds: Vec<String> = Vec::new();
     match q.state {

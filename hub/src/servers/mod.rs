@@ -365,18 +365,16 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ServerError>>,
 {
-    let mut last = None;
-    for attempt in 0..3u64 {
+    for attempt in 1..3u64 {
         match f().await {
-            Ok(v) => return Ok(v),
-            Err(e @ ServerError::Unexpected(_)) => {
-                last = Some(e);
-                tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+            Err(ServerError::Unexpected(e)) => {
+                warn!(attempt, error = %e, "a lifecycle write failed; trying again");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
             }
-            Err(e) => return Err(e),
+            done => return done,
         }
     }
-    Err(last.unwrap_or(ServerError::NotFound))
+    f().await
 }
 
 fn failed_event(message: &str) -> ProgressEvent {
@@ -695,15 +693,17 @@ async fn adopt_pending(hub: &Hub, row: &ServerRow) -> Result<bool, ServerError> 
 /// starting, running or stopping (a hub killed at the wrong moment, a row deleted behind its
 /// back), for every spawner in use. Returns how many were removed.
 pub async fn sweep_orphans(hub: &Hub) -> Result<usize, ServerError> {
+    // Rows that do not parse (their state included) still own their (user, server): never sweep
+    // what they may refer to.
     let mut live = Vec::new();
-    for state in ServerState::ALL.into_iter().filter(|s| s.is_live()) {
-        live.extend(rows_in(hub, state).await?);
-    }
-    // Rows that do not parse still own their (user, server): never sweep what they may refer to.
     let mut unreadable = HashSet::new();
-    for state in ServerState::ALL.into_iter().filter(|s| s.is_live()) {
-        for bad in db::servers::in_state(hub.db(), state).await?.into_iter().filter_map(Result::err) {
-            unreadable.insert((bad.user_name, bad.name));
+    for row in db::servers::not_stopped(hub.db()).await? {
+        match row {
+            Ok(row) if row.state.is_live() => live.push(row),
+            Ok(_) => {}
+            Err(bad) => {
+                unreadable.insert((bad.user_name, bad.name));
+            }
         }
     }
     let current = hub.spawners().current_kind();
@@ -862,7 +862,7 @@ pub async fn modify(
 /// Every server that is queued, starting or running, with its owner: what "stop all" stops.
 pub async fn active(hub: &Hub) -> Result<Vec<(User, ServerName)>, ServerError> {
     let mut out = Vec::new();
-    for state in ServerState::ALL.into_iter().filter(|s| s.is_active()) {
+    for state in ServerState::active() {
         for row in rows_in(hub, state).await? {
             let Some(user) = db::users::by_id(hub.db(), row.user_id).await? else { continue };
             let user =

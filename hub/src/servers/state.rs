@@ -50,8 +50,8 @@ impl ServerState {
         Self::ALL.into_iter().find(|state| state.as_str() == s).ok_or_else(|| UnknownState(s.to_owned()))
     }
 
-    /// Whether a workload may exist (it counts against the active-server limit and is swept only
-    /// when its row is in none of these states).
+    /// Whether a workload may exist (one is swept as an orphan only when no row in these states
+    /// owns it).
     pub const fn is_live(self) -> bool {
         matches!(self, Self::Pending | Self::Running | Self::Stopping)
     }
@@ -61,9 +61,9 @@ impl ServerState {
         matches!(self, Self::Queued | Self::Pending | Self::Running)
     }
 
-    /// In the middle of something; a start or stop request must wait.
-    pub const fn is_transitional(self) -> bool {
-        matches!(self, Self::Queued | Self::Pending | Self::Stopping)
+    /// The states [`ServerState::is_active`] holds for.
+    pub fn active() -> impl Iterator<Item = ServerState> {
+        Self::ALL.into_iter().filter(|s| s.is_active())
     }
 }
 

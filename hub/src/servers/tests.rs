@@ -87,6 +87,8 @@ impl Fixture {
 #[tokio::test]
 async fn a_start_claims_the_row_then_becomes_running_with_a_route_and_audit_rows() {
     let f = fixture(|_| {}).await;
+    // Slow enough that the claimed row is seen pending before the start finishes.
+    f.mem.script(Script { start_delay: Duration::from_millis(500), ..Script::default() });
     assert_eq!(f.start(&default()).await.expect("starts"), StartOutcome::Started);
     assert_eq!(f.info(&default()).await.state, ServerState::Pending);
     let info = f.settled(&default()).await;
@@ -354,6 +356,9 @@ async fn a_bad_stored_row_is_an_error_naming_it_and_touches_nothing_else() {
         .expect("corrupts");
     let err = get(&f.hub, &f.alice, &named("good")).await.expect_err("unknown state");
     assert!(err.to_string().contains("\"sleeping\" is not a server state"), "{err}");
+    // A row whose state does not parse still owns its workload.
+    assert_eq!(sweep_orphans(&f.hub).await.expect("sweeps"), 0);
+    assert_eq!(f.mem.existing(), ["alice/bad", "alice/good"]);
 }
 
 #[tokio::test]

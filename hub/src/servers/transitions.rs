@@ -85,8 +85,7 @@ pub async fn begin_start(
         return Err(ServerError::TooManySpawns { retry_after_seconds: 10 });
     }
     if policy.active_server_limit > 0
-        && servers::count_in(&mut tx, &[ServerState::Queued, ServerState::Pending, ServerState::Running])
-            .await?
+        && servers::count_in(&mut tx, &ServerState::active().collect::<Vec<_>>()).await?
             >= i64::from(policy.active_server_limit)
     {
         return Err(ServerError::TooManyActive { retry_after_seconds: 60 });

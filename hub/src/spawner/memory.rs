@@ -31,6 +31,8 @@ pub struct Script {
     pub start_fails: Option<SpawnError>,
     /// `start` creates the workload and never returns.
     pub start_hangs: bool,
+    /// `start` takes this long.
+    pub start_delay: Duration,
     /// The workload exits (code 1) as soon as it has started.
     pub exits_after_start: bool,
     /// `stop` fails with this (the workload keeps running).
@@ -136,6 +138,7 @@ impl Spawner for MemorySpawner {
             s.script.clone()
         });
         progress(ProgressStep::new(40, "Workload created"));
+        tokio::time::sleep(script.start_delay).await;
         if script.start_hangs {
             std::future::pending::<()>().await;
         }

@@ -53,7 +53,8 @@ pub async fn not_running(hub: &Hub, user: &UserName, rest: &[&str]) -> Response 
         }
     }
     let label = if name.is_default() { "Your default server".to_owned() } else { format!("Server {name}") };
-    let body = if state.is_transitional() && state != hub::servers::ServerState::Stopping {
+    let starting = matches!(state, hub::servers::ServerState::Queued | hub::servers::ServerState::Pending);
+    let body = if starting {
         "<p>It is starting; this page will work once it is ready.</p>".to_owned()
     } else {
         "<p>Start it from the dashboard, then open it again.</p>\
