@@ -43,7 +43,9 @@ secret = open(f"{data}/hub_secret").read().strip()
 state, url = sqlite3.connect(f"{data}/ganymede.db").execute(
     "SELECT spawner_state, url FROM servers WHERE status = 'running'").fetchone()
 nonce = json.loads(state)["token_nonce"]
-print(url, hashlib.sha256(f"{secret}:{nonce}".encode()).hexdigest())
+upstream = json.loads(url)  # the typed upstream: {"scheme", "host", "port"}
+print(f"{upstream['scheme']}://{upstream['host']}:{upstream['port']}",
+      hashlib.sha256(f"{secret}:{nonce}".encode()).hexdigest())
 PY
 )
 # 1 MiB and 10 MiB files in the user's home, through Jupyter's contents API.

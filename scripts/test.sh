@@ -22,6 +22,11 @@ pg_url="${GANYMEDE_TEST_DATABASE:-$(scripts/test-postgres.sh)}"
 step "formatting and lints"
 cargo fmt --all -- --check
 cargo clippy -p hub -p server --all-targets --locked -- -D warnings
+# The edges reach the database only through hub's operations (ARCHITECTURE.md, "Boundaries").
+if grep -rn 'hub::db\b' app/src server/src; then
+  echo "app/ and server/ must not use hub::db: add an operation to hub instead" >&2
+  exit 1
+fi
 
 step "build the site and the hub (cargo leptos build)"
 cargo leptos build

@@ -10,18 +10,22 @@ pub enum AppError {
     /// The input was refused; the message says why and is safe to show.
     #[error("{0}")]
     Invalid(String),
-    /// Too many attempts; the message says when to try again.
+    /// What the request names does not exist.
     #[error("{0}")]
-    Throttled(String),
-    /// The hub is too busy to do it now (503); try again after `retry_after_seconds`.
+    NotFound(String),
+    /// It collides with what exists (a name taken).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts; the message says when to try again.
     #[error("{message}")]
-    Busy { message: String, retry_after_seconds: u64 },
+    Throttled { message: String, retry_after_seconds: u64 },
+    /// A part the hub needs cannot do it now (503); try again after `retry_after_seconds`.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after_seconds: u64 },
     #[error("Please sign in first.")]
     Unauthorized,
-    #[error("Only administrators can do that.")]
-    Forbidden,
-    #[error("{0} was not found.")]
-    NotFound(String),
     #[error("Something went wrong on the hub; the error has been logged.")]
     Internal,
     /// Transport-level failure (network, encoding) reported by the server-function machinery.
@@ -43,18 +47,20 @@ impl AppError {
         match self {
             AppError::Invalid(_) | AppError::Request(_) => 400,
             AppError::Unauthorized => 401,
-            AppError::Forbidden => 403,
+            AppError::Forbidden(_) => 403,
             AppError::NotFound(_) => 404,
-            AppError::Throttled(_) => 429,
+            AppError::Conflict(_) => 409,
+            AppError::Throttled { .. } => 429,
             AppError::Internal => 500,
-            AppError::Busy { .. } => 503,
+            AppError::Unavailable { .. } => 503,
         }
     }
 
     /// Seconds for a `Retry-After` header, for the errors that have one.
     pub fn retry_after_seconds(&self) -> Option<u64> {
         match self {
-            AppError::Busy { retry_after_seconds, .. } => Some(*retry_after_seconds),
+            AppError::Throttled { retry_after_seconds, .. }
+            | AppError::Unavailable { retry_after_seconds, .. } => Some(*retry_after_seconds),
             _ => None,
         }
     }
@@ -69,57 +75,20 @@ impl AppError {
     }
 }
 
+/// Every domain error, by its class: the one mapping of the pages.
 #[cfg(feature = "ssr")]
-impl From<hub::servers::ServerError> for AppError {
-    fn from(e: hub::servers::ServerError) -> Self {
-        use hub::servers::ServerError as E;
-        match e {
-            E::Unexpected(e) => AppError::internal(format!("{e:#}")),
-            E::NotFound => AppError::NotFound("The server".into()),
-            E::TooManySpawns { .. } | E::TooManyActive { .. } => AppError::Throttled(e.to_string()),
-            E::BadRow(_) => AppError::internal(e.to_string()),
-            E::StopFailed(_) => AppError::Busy { message: e.to_string(), retry_after_seconds: 30 },
-            other => AppError::Invalid(other.to_string()),
-        }
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl From<hub::accounts::AccountError> for AppError {
-    fn from(e: hub::accounts::AccountError) -> Self {
-        use hub::accounts::AccountError as E;
-        match e {
-            E::Unexpected(e) => AppError::internal(format!("{e:#}")),
-            E::NoSuchUser(name) => AppError::NotFound(format!("User {name}")),
-            E::Hashing(hub::accounts::HashError::Failed(e)) => AppError::internal(format!("{e:#}")),
-            E::Hashing(busy @ hub::accounts::HashError::Busy { retry_after_seconds }) => {
-                AppError::Busy { message: busy.to_string(), retry_after_seconds }
-            }
-            other => AppError::Invalid(other.to_string()),
-        }
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl From<hub::groups::GroupError> for AppError {
-    fn from(e: hub::groups::GroupError) -> Self {
-        use hub::groups::GroupError as E;
-        match e {
-            E::Unexpected(e) => AppError::internal(format!("{e:#}")),
-            E::NotFound(name) => AppError::NotFound(format!("Group {name}")),
-            other => AppError::Invalid(other.to_string()),
-        }
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl From<hub::users::UserOpError> for AppError {
-    fn from(e: hub::users::UserOpError) -> Self {
-        use hub::users::UserOpError as E;
-        match e {
-            E::Account(e) => e.into(),
-            E::Server(e) => e.into(),
-            other => AppError::Invalid(other.to_string()),
+impl<E: hub::error::Classify> From<E> for AppError {
+    fn from(e: E) -> Self {
+        use hub::error::ErrorClass as C;
+        let message = e.to_string();
+        match e.class() {
+            C::Invalid => AppError::Invalid(message),
+            C::NotFound => AppError::NotFound(message),
+            C::Conflict => AppError::Conflict(message),
+            C::Forbidden => AppError::Forbidden(message),
+            C::Throttled { retry_after_seconds } => AppError::Throttled { message, retry_after_seconds },
+            C::Unavailable { retry_after_seconds } => AppError::Unavailable { message, retry_after_seconds },
+            C::Internal => AppError::internal(hub::error::chain(&e)),
         }
     }
 }

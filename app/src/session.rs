@@ -79,23 +79,14 @@ pub async fn login_options() -> Result<SignInSettings, AppError> {
 /// Checks the password, starts a session (cookie) and sends the browser to `next` or the home page.
 #[server(prefix = "/hub/fn", endpoint = "login")]
 pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    use hub::accounts::{self, LoginError};
+    use hub::accounts;
     let hub = crate::state::hub()?;
     let config = hub.config();
     if !config.auth.local.enabled {
-        return Err(AppError::Invalid("Password sign-in is turned off on this hub.".into()));
+        return Err(AppError::Forbidden("Password sign-in is turned off on this hub.".into()));
     }
     let client = ssr::client();
-    let user = match accounts::authenticate(hub.db(), &config.auth.local, &username, &password, &client).await
-    {
-        Ok(user) => user,
-        Err(LoginError::Unexpected(e)) => return Err(AppError::internal(format!("{e:#}"))),
-        Err(locked @ LoginError::LockedOut { .. }) => return Err(AppError::Throttled(locked.to_string())),
-        Err(busy @ LoginError::Busy { retry_after_seconds }) => {
-            return Err(AppError::Busy { message: busy.to_string(), retry_after_seconds })
-        }
-        Err(refused) => return Err(AppError::Invalid(refused.to_string())),
-    };
+    let user = accounts::authenticate(hub.db(), &config.auth.local, &username, &password, &client).await?;
     let session = hub::sessions::create(hub.db(), &user, config.session.max_age_seconds, None)
         .await
         .map_err(AppError::internal)?;
@@ -117,17 +108,8 @@ pub async fn logout() -> Result<(), AppError> {
                 provider_logout = oidc.logout_url(Some(&id_token));
             }
         }
-        hub::sessions::revoke(hub.db(), &token).await.map_err(AppError::internal)?;
-    }
-    if let Some(user) = ssr::current_user() {
-        let _ = hub::db::events::record(
-            hub.db(),
-            Some(user.name.as_str()),
-            "session.logout",
-            Some(user.name.as_str()),
-            serde_json::json!({}),
-        )
-        .await;
+        let user = ssr::current_user();
+        hub::sessions::sign_out(hub.db(), &token, user.as_ref()).await.map_err(AppError::internal)?;
     }
     ssr::set_session_cookie(hub.config(), "", 0);
     leptos_axum::redirect(provider_logout.as_deref().unwrap_or("/hub/login"));
@@ -139,7 +121,7 @@ pub async fn logout() -> Result<(), AppError> {
 pub async fn signup(username: String, password: String, confirm: String) -> Result<String, AppError> {
     let hub = crate::state::hub()?;
     if !hub.config().auth.local.enabled {
-        return Err(AppError::Invalid("Password accounts are turned off on this hub.".into()));
+        return Err(AppError::Forbidden("Password accounts are turned off on this hub.".into()));
     }
     if password != confirm {
         return Err(AppError::Invalid("The two passwords differ.".into()));
@@ -190,7 +172,7 @@ pub mod ssr {
         if user.is_admin {
             Ok(user)
         } else {
-            Err(AppError::Forbidden)
+            Err(AppError::Forbidden("Only administrators can do that.".into()))
         }
     }
 

@@ -20,16 +20,18 @@ pub enum LaunchError {
     SizeNotAllowed { flavour: String, size: String },
     #[error("size {size} needs {needed} GPU(s) but this hub has {available}")]
     NotEnoughGpus { size: String, needed: u32, available: u32 },
+    #[error("this hub offers no flavours")]
+    NoFlavours,
+}
+
+/// Sizes this hub offers at all (GPU sizes only when the hub has enough GPUs).
+pub fn offered_sizes(config: &Config) -> impl Iterator<Item = &SizeConfig> {
+    config.sizes.iter().filter(|s| s.gpus <= config.servers.gpus)
 }
 
 /// Sizes a flavour may use on this hub (GPU sizes only when the hub has enough GPUs).
 pub fn sizes_for<'a>(config: &'a Config, flavour: &FlavourConfig) -> Vec<&'a SizeConfig> {
-    config
-        .sizes
-        .iter()
-        .filter(|s| flavour.sizes.is_empty() || flavour.sizes.contains(&s.id))
-        .filter(|s| s.gpus <= config.servers.gpus)
-        .collect()
+    offered_sizes(config).filter(|s| flavour.sizes.is_empty() || flavour.sizes.contains(&s.id)).collect()
 }
 
 /// The flavour and size a start uses when the request names neither: the first flavour and the
@@ -38,6 +40,54 @@ pub fn default_choice(config: &Config) -> Option<(String, String)> {
     let flavour = config.flavours.first()?;
     let size = sizes_for(config, flavour).first()?.id.clone();
     Some((flavour.id.clone(), size))
+}
+
+/// What a start asks for: either part may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requested {
+    pub flavour: Option<String>,
+    pub size: Option<String>,
+}
+
+impl Requested {
+    pub fn both(flavour: &str, size: &str) -> Self {
+        Requested { flavour: Some(flavour.to_owned()), size: Some(size.to_owned()) }
+    }
+}
+
+/// The flavour and size a start uses, for every edge alike: what the request names; for what it
+/// leaves out, the server's remembered choice (its last start, or how it was created), else the
+/// hub's default. A size left out with a flavour named is that flavour's remembered size when the
+/// flavour is the remembered one, else its first size. The result is checked by [`resolve`].
+pub fn choose(
+    config: &Config,
+    requested: Requested,
+    remembered: Option<(String, String)>,
+) -> Result<(String, String), LaunchError> {
+    let fallback = || remembered.clone().or_else(|| default_choice(config)).ok_or(LaunchError::NoFlavours);
+    match (requested.flavour, requested.size) {
+        (Some(flavour), Some(size)) => Ok((flavour, size)),
+        (None, size) => {
+            let (flavour, remembered_size) = fallback()?;
+            Ok((flavour, size.unwrap_or(remembered_size)))
+        }
+        (Some(flavour), None) => {
+            if let Some((f, s)) = &remembered {
+                if *f == flavour {
+                    return Ok((flavour, s.clone()));
+                }
+            }
+            let f = config
+                .flavours
+                .iter()
+                .find(|f| f.id == flavour)
+                .ok_or_else(|| LaunchError::UnknownFlavour(flavour.clone()))?;
+            let size = sizes_for(config, f).first().map(|s| s.id.clone()).ok_or_else(|| {
+                LaunchError::SizeNotAllowed { flavour: flavour.clone(), size: "(any)".into() }
+            })?;
+            Ok((flavour, size))
+        }
+    }
 }
 
 pub fn resolve(config: &Config, flavour: &str, size: &str) -> Result<Launch, LaunchError> {
@@ -64,9 +114,54 @@ pub fn resolve(config: &Config, flavour: &str, size: &str) -> Result<Launch, Lau
     Ok(Launch { flavour: f.clone(), size: s.clone() })
 }
 
+impl crate::error::Classify for LaunchError {
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::Invalid
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn req(flavour: Option<&str>, size: Option<&str>) -> Requested {
+        Requested { flavour: flavour.map(str::to_owned), size: size.map(str::to_owned) }
+    }
+
+    #[test]
+    fn a_choice_fills_what_the_request_leaves_out() {
+        let config = Config::default();
+        let (first_flavour, first_size) = default_choice(&config).unwrap();
+        let remembered = Some(("scipy".to_owned(), "medium".to_owned()));
+        let pair = |f: &str, s: &str| (f.to_owned(), s.to_owned());
+        // Nothing asked: the remembered choice, else the default.
+        assert_eq!(choose(&config, req(None, None), remembered.clone()).unwrap(), pair("scipy", "medium"));
+        assert_eq!(
+            choose(&config, req(None, None), None).unwrap(),
+            (first_flavour.clone(), first_size.clone())
+        );
+        // A size alone keeps the remembered (or default) flavour.
+        assert_eq!(
+            choose(&config, req(None, Some("small")), remembered.clone()).unwrap(),
+            pair("scipy", "small")
+        );
+        assert_eq!(choose(&config, req(None, Some("medium")), None).unwrap(), pair(&first_flavour, "medium"));
+        // A flavour alone: its remembered size if it is the remembered flavour, else its first size.
+        assert_eq!(
+            choose(&config, req(Some("scipy"), None), remembered.clone()).unwrap(),
+            pair("scipy", "medium")
+        );
+        assert_eq!(
+            choose(&config, req(Some(&first_flavour), None), remembered).unwrap(),
+            pair(&first_flavour, &first_size)
+        );
+        assert_eq!(
+            choose(&config, req(Some("nope"), None), None).unwrap_err(),
+            LaunchError::UnknownFlavour("nope".into())
+        );
+        let empty = Config { flavours: Vec::new(), ..Config::default() };
+        assert_eq!(choose(&empty, req(None, None), None).unwrap_err(), LaunchError::NoFlavours);
+    }
 
     #[test]
     fn defaults_launch_base_small() {

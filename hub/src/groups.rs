@@ -44,6 +44,11 @@ pub async fn find(pool: &Pool, name: &str) -> Result<Group, GroupError> {
     load(pool, row).await
 }
 
+/// How many groups there are.
+pub async fn count(pool: &Pool) -> Result<i64, GroupError> {
+    Ok(groups::count(pool).await?)
+}
+
 /// One page of groups, by name, with their members.
 pub async fn list(pool: &Pool, offset: i64, limit: i64) -> Result<Vec<Group>, GroupError> {
     let mut out = Vec::new();
@@ -133,4 +138,16 @@ pub async fn set_properties(
     groups::set_properties(pool, group.id, &properties.to_string()).await?;
     events::record(pool, actor, "group.set_properties", Some(name), json!({})).await?;
     find(pool, name).await
+}
+
+impl crate::error::Classify for GroupError {
+    fn class(&self) -> crate::error::ErrorClass {
+        use crate::error::ErrorClass as C;
+        match self {
+            GroupError::NotFound(_) => C::NotFound,
+            GroupError::AlreadyExists(_) => C::Conflict,
+            GroupError::PropertiesNotObject => C::Invalid,
+            GroupError::Unexpected(_) => C::Internal,
+        }
+    }
 }

@@ -3,12 +3,16 @@
 //! Server-only. It knows nothing about HTTP or Leptos: `server` and `app` (with `ssr`) call it.
 
 pub mod accounts;
+pub mod audit;
 pub mod catalogue;
 pub mod clock;
 pub mod config;
+pub mod database;
 pub mod db;
 pub mod domain;
+pub mod error;
 pub mod groups;
+pub mod maintenance;
 pub mod oidc;
 pub mod scopes;
 pub mod secret;

@@ -371,6 +371,12 @@ fn matches(filter: Option<&Filter>, resource: Resource<'_>) -> bool {
     }
 }
 
+impl crate::error::Classify for ScopeError {
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::Invalid
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

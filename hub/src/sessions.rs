@@ -106,6 +106,17 @@ pub async fn resolve(hub: &Hub, presented: &str) -> Result<Option<User>, Account
     Ok(Some(user))
 }
 
+/// Signs out: ends the session with this cookie value and, for a known user, writes the audit
+/// row. Returns whether a session existed.
+pub async fn sign_out(pool: &Pool, presented: &str, user: Option<&User>) -> Result<bool, sqlx::Error> {
+    let ended = revoke(pool, presented).await?;
+    if let Some(user) = user {
+        let name = Some(user.name.as_str());
+        events::record(pool, name, "session.logout", name, serde_json::json!({})).await?;
+    }
+    Ok(ended)
+}
+
 /// Ends the session with this cookie value. Returns whether one existed.
 pub async fn revoke(pool: &Pool, presented: &str) -> Result<bool, sqlx::Error> {
     sessions::delete_by_hash(pool, &SecretToken::from_presented(presented).hash()).await

@@ -183,6 +183,17 @@ pub async fn revoke(pool: &Pool, actor: Option<&str>, owner: &User, id: i64) -> 
     Ok(gone)
 }
 
+impl crate::error::Classify for TokenError {
+    fn class(&self) -> crate::error::ErrorClass {
+        use crate::error::ErrorClass as C;
+        match self {
+            TokenError::Scope(_) | TokenError::NoteTooLong | TokenError::BadExpiry => C::Invalid,
+            TokenError::ExceedsOwner(_) => C::Forbidden,
+            TokenError::Unexpected(_) => C::Internal,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use hub::db;
 use hub::Hub;
-use tracing::{info, warn};
+use tracing::warn;
 
 const EVERY: Duration = Duration::from_secs(600);
 
@@ -14,19 +13,7 @@ pub async fn run(hub: Hub) {
     let mut tick = tokio::time::interval(EVERY);
     loop {
         tick.tick().await;
-        let window_ms = i64::try_from(hub.config().auth.local.lockout_window_seconds.saturating_mul(1000))
-            .unwrap_or(i64::MAX);
-        match db::sessions::delete_expired(hub.db()).await {
-            Ok(n) if n > 0 => info!(count = n, "expired sessions removed"),
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "removing expired sessions failed"),
-        }
-        if let Err(e) = db::users::prune_failures(hub.db(), db::now_ms().saturating_sub(window_ms)).await {
-            warn!(error = %e, "pruning failed sign-ins failed");
-        }
-        if let Err(e) = hub::oidc::prune(hub.db()).await {
-            warn!(error = %e, "pruning stale OpenID Connect sign-in attempts failed");
-        }
+        hub::maintenance::prune(&hub).await;
     }
 }
 

@@ -82,10 +82,7 @@ pub async fn launch_options() -> Result<LaunchChoices, AppError> {
             sizes: hub::catalogue::sizes_for(config, f).iter().map(|s| s.id.clone()).collect(),
         })
         .collect();
-    let sizes = config
-        .sizes
-        .iter()
-        .filter(|s| s.gpus <= config.servers.gpus)
+    let sizes = hub::catalogue::offered_sizes(config)
         .map(|s| SizeView { id: s.id.clone(), display_name: s.display_name.clone() })
         .collect();
     Ok(LaunchChoices { flavours, sizes, named_servers: config.servers.named_servers_limit > 0 })
@@ -107,7 +104,8 @@ pub async fn start_server(flavour: String, size: String, name: Option<String>) -
     let hub = crate::state::hub()?;
     let server = hub::domain::ServerName::parse(name.as_deref().unwrap_or_default())
         .map_err(|e| AppError::Invalid(e.to_string()))?;
-    match hub::servers::start(&hub, Some(user.name.as_str()), &user, &server, &flavour, &size).await? {
+    let requested = hub::servers::Requested::both(&flavour, &size);
+    match hub::servers::start(&hub, Some(user.name.as_str()), &user, &server, requested).await? {
         StartOutcome::Started | StartOutcome::AlreadyPending => {
             leptos_axum::redirect(&ssr::progress_page(user.name.as_str(), server.as_str()))
         }

@@ -20,7 +20,7 @@ pub struct TokenView {
 pub async fn my_tokens() -> Result<Vec<TokenView>, AppError> {
     let user = crate::session::ssr::require_user()?;
     let hub = crate::state::hub()?;
-    let tokens = hub::tokens::list(hub.db(), &user).await.map_err(ssr::error)?;
+    let tokens = hub::tokens::list(hub.db(), &user).await?;
     Ok(tokens
         .into_iter()
         .map(|t| TokenView {
@@ -46,9 +46,8 @@ pub async fn create_token(note: String, expires_in: String, scopes: String) -> R
     let scopes: Vec<String> =
         scopes.split([',', ' ', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     let scopes = (!scopes.is_empty()).then_some(scopes);
-    let new = hub::tokens::create(hub.db(), Some(user.name.as_str()), &user, note.trim(), expires, scopes)
-        .await
-        .map_err(ssr::error)?;
+    let new =
+        hub::tokens::create(hub.db(), Some(user.name.as_str()), &user, note.trim(), expires, scopes).await?;
     Ok(new.token.expose().to_owned())
 }
 
@@ -56,22 +55,10 @@ pub async fn create_token(note: String, expires_in: String, scopes: String) -> R
 pub async fn revoke_token(id: i64) -> Result<(), AppError> {
     let user = crate::session::ssr::require_user()?;
     let hub = crate::state::hub()?;
-    if hub::tokens::revoke(hub.db(), Some(user.name.as_str()), &user, id).await.map_err(ssr::error)? {
+    if hub::tokens::revoke(hub.db(), Some(user.name.as_str()), &user, id).await? {
         Ok(())
     } else {
-        Err(AppError::NotFound("The token".into()))
-    }
-}
-
-#[cfg(feature = "ssr")]
-mod ssr {
-    use crate::error::AppError;
-
-    pub fn error(e: hub::tokens::TokenError) -> AppError {
-        match e {
-            hub::tokens::TokenError::Unexpected(e) => AppError::internal(format!("{e:#}")),
-            other => AppError::Invalid(other.to_string()),
-        }
+        Err(AppError::NotFound("There is no such token.".into()))
     }
 }
 

@@ -350,3 +350,47 @@ pub async fn rename(
         .await?;
     Ok(())
 }
+
+impl crate::error::Classify for AccountError {
+    fn class(&self) -> crate::error::ErrorClass {
+        use crate::error::ErrorClass as C;
+        match self {
+            AccountError::InvalidName(_)
+            | AccountError::InvalidPassword(_)
+            | AccountError::WrongCurrentPassword => C::Invalid,
+            AccountError::AlreadyExists(_) => C::Conflict,
+            AccountError::NoSuchUser(_) => C::NotFound,
+            AccountError::SignupDisabled => C::Forbidden,
+            AccountError::Hashing(e) => e.class(),
+            AccountError::Unexpected(_) => C::Internal,
+        }
+    }
+}
+
+impl crate::error::Classify for HashError {
+    fn class(&self) -> crate::error::ErrorClass {
+        match self {
+            HashError::Busy { retry_after_seconds } => {
+                crate::error::ErrorClass::Unavailable { retry_after_seconds: *retry_after_seconds }
+            }
+            HashError::Failed(_) => crate::error::ErrorClass::Internal,
+        }
+    }
+}
+
+impl crate::error::Classify for LoginError {
+    fn class(&self) -> crate::error::ErrorClass {
+        use crate::error::ErrorClass as C;
+        match self {
+            LoginError::InvalidCredentials => C::Invalid,
+            LoginError::LockedOut { retry_after_seconds } => {
+                C::Throttled { retry_after_seconds: *retry_after_seconds }
+            }
+            LoginError::PendingApproval | LoginError::Blocked => C::Forbidden,
+            LoginError::Busy { retry_after_seconds } => {
+                C::Unavailable { retry_after_seconds: *retry_after_seconds }
+            }
+            LoginError::Unexpected(_) => C::Internal,
+        }
+    }
+}

@@ -367,7 +367,32 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Writes the audit row of a refused sign-in (`name`: whom it concerned, when known).
+pub async fn record_refusal(pool: &Pool, name: Option<&str>, error: &OidcError) -> Result<(), sqlx::Error> {
+    let detail = serde_json::json!({ "via": "oidc", "reason": error.to_string() });
+    crate::db::events::record(pool, None, "session.login_refused", name, detail).await
+}
+
 /// Forgets sign-in attempts older than their time limit.
 pub async fn prune(pool: &Pool) -> Result<u64, sqlx::Error> {
     oidc_logins::prune(pool, db::now_ms() - ATTEMPT_TTL_MS).await
+}
+
+impl crate::error::Classify for OidcError {
+    fn class(&self) -> crate::error::ErrorClass {
+        use crate::error::{ErrorClass as C, UNAVAILABLE_RETRY_SECONDS};
+        match self {
+            OidcError::Unavailable(_) => C::Unavailable { retry_after_seconds: UNAVAILABLE_RETRY_SECONDS },
+            OidcError::StateMismatch
+            | OidcError::ProviderRefused(_)
+            | OidcError::CodeRejected(_)
+            | OidcError::NonceMismatch
+            | OidcError::InvalidToken(_)
+            | OidcError::Claims(_) => C::Invalid,
+            OidcError::NotAllowed(_) | OidcError::Blocked(_) | OidcError::LocalAccountExists(_) => {
+                C::Forbidden
+            }
+            OidcError::Unexpected(_) => C::Internal,
+        }
+    }
 }

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::accounts::User;
+pub use crate::catalogue::Requested;
 use crate::catalogue::{self, LaunchError};
 use crate::db::{self, events, leases, servers::BadRow, servers::ServerRow, servers::StoredWorkload};
 use crate::domain::{ServerName, ServerNameError, UserName};
@@ -193,10 +194,11 @@ pub async fn start(
     actor: Option<&str>,
     user: &User,
     server: &ServerName,
-    flavour: &str,
-    size: &str,
+    requested: Requested,
 ) -> Result<StartOutcome, ServerError> {
-    let launch = catalogue::resolve(hub.config(), flavour, size)?;
+    let remembered = db::servers::get(hub.db(), user.id, server).await?.and_then(|r| r.flavour.zip(r.size));
+    let (flavour, size) = catalogue::choose(hub.config(), requested, remembered)?;
+    let launch = catalogue::resolve(hub.config(), &flavour, &size)?;
     if !server.is_default() && hub.config().servers.named_servers_limit == 0 {
         return Err(ServerError::NamedServersDisabled);
     }
@@ -871,6 +873,33 @@ pub async fn active(hub: &Hub) -> Result<Vec<(User, ServerName)>, ServerError> {
         }
     }
     Ok(out)
+}
+
+impl crate::error::Classify for ServerError {
+    fn class(&self) -> crate::error::ErrorClass {
+        use crate::error::{ErrorClass as C, UNAVAILABLE_RETRY_SECONDS};
+        match self {
+            // JupyterHub answers 400 for a server busy starting or stopping, and for the limits on
+            // named servers; its clients expect that.
+            ServerError::Launch(_)
+            | ServerError::InvalidName(_)
+            | ServerError::NamedServersDisabled
+            | ServerError::TooManyNamed(_)
+            | ServerError::Busy(_)
+            | ServerError::NotStopped(_)
+            | ServerError::NothingToChange
+            | ServerError::DefaultNotRenamed => C::Invalid,
+            ServerError::NotFound => C::NotFound,
+            ServerError::NameTaken(_) => C::Conflict,
+            ServerError::TooManySpawns { retry_after_seconds }
+            | ServerError::TooManyActive { retry_after_seconds } => {
+                C::Throttled { retry_after_seconds: *retry_after_seconds }
+            }
+            ServerError::StopFailed(_) => C::Unavailable { retry_after_seconds: UNAVAILABLE_RETRY_SECONDS },
+            ServerError::Spawn(e) => e.class(),
+            ServerError::BadRow(_) | ServerError::Unexpected(_) => C::Internal,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ fn named(n: &str) -> ServerName {
 
 impl Fixture {
     async fn start(&self, server: &ServerName) -> Result<StartOutcome, ServerError> {
-        start(&self.hub, Some("alice"), &self.alice, server, "base", "small").await
+        start(&self.hub, Some("alice"), &self.alice, server, Requested::both("base", "small")).await
     }
 
     async fn info(&self, server: &ServerName) -> ServerInfo {
@@ -371,4 +371,27 @@ async fn the_reconcile_lease_lets_one_process_in_and_passes_on_when_it_expires()
     assert!(!reconcile(&f.hub).await.expect("asks").ran, "another live holder has it");
     f.clock.advance(Duration::from_secs(91));
     assert!(reconcile(&f.hub).await.expect("asks").ran, "expired: this process takes it");
+}
+
+#[tokio::test]
+async fn a_start_that_names_nothing_uses_the_servers_remembered_choice_else_the_default() {
+    let f = fixture(|_| {}).await;
+    let (alice, hub) = (&f.alice, &f.hub);
+    // Never started: the hub's default choice.
+    start(hub, Some("alice"), alice, &default(), Requested::default()).await.expect("starts");
+    let info = f.settled(&default()).await;
+    let first = crate::catalogue::default_choice(hub.config()).expect("a default");
+    assert_eq!((info.flavour.clone(), info.size.clone()), (Some(first.0), Some(first.1)));
+    // Created with a choice (REST PUT), then started naming nothing: that choice.
+    let lab = named("analysis");
+    assert!(create(hub, Some("alice"), alice, &lab, "scipy", "medium").await.expect("creates"));
+    start(hub, Some("alice"), alice, &lab, Requested::default()).await.expect("starts");
+    let info = f.settled(&lab).await;
+    assert_eq!((info.flavour.as_deref(), info.size.as_deref()), (Some("scipy"), Some("medium")));
+    // A size alone keeps the remembered flavour.
+    stop(hub, Some("alice"), alice, &lab).await.expect("stops");
+    let small = Requested { flavour: None, size: Some("small".into()) };
+    start(hub, Some("alice"), alice, &lab, small).await.expect("starts");
+    let info = f.settled(&lab).await;
+    assert_eq!((info.flavour.as_deref(), info.size.as_deref()), (Some("scipy"), Some("small")));
 }

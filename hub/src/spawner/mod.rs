@@ -286,3 +286,20 @@ pub fn build(config: &Config, hub_id: &str) -> Spawners {
     };
     Spawners::new(current, vec![docker, local])
 }
+
+impl crate::error::Classify for SpawnError {
+    fn class(&self) -> crate::error::ErrorClass {
+        use crate::error::{ErrorClass as C, UNAVAILABLE_RETRY_SECONDS};
+        match self {
+            SpawnError::BadState(_) | SpawnError::NoSuchSpawner(_) => C::Internal,
+            // The engine or the workload failed: nothing the request could have done otherwise.
+            SpawnError::EngineUnavailable(_)
+            | SpawnError::ImageMissing(_)
+            | SpawnError::Timeout(_)
+            | SpawnError::OutOfMemory
+            | SpawnError::Exited(_)
+            | SpawnError::Engine(_)
+            | SpawnError::Process(_) => C::Unavailable { retry_after_seconds: UNAVAILABLE_RETRY_SECONDS },
+        }
+    }
+}

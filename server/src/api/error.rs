@@ -3,13 +3,14 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use hub::error::{Classify, ErrorClass};
 use serde_json::json;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
-    /// Seconds for a `Retry-After` header (429).
+    /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
 }
 
@@ -46,76 +47,22 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<hub::accounts::AccountError> for ApiError {
-    fn from(e: hub::accounts::AccountError) -> Self {
-        use hub::accounts::AccountError as E;
-        match e {
-            E::Unexpected(e) => Self::internal(format!("{e:#}")),
-            E::NoSuchUser(_) => Self::not_found(e.to_string()),
-            E::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
-            E::Hashing(hub::accounts::HashError::Failed(e)) => Self::internal(format!("{e:#}")),
-            E::Hashing(busy @ hub::accounts::HashError::Busy { retry_after_seconds }) => {
-                let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, busy.to_string());
-                error.retry_after = Some(retry_after_seconds);
-                error
-            }
-            other => Self::bad_request(other.to_string()),
-        }
-    }
-}
-
-impl From<hub::tokens::TokenError> for ApiError {
-    fn from(e: hub::tokens::TokenError) -> Self {
-        use hub::tokens::TokenError as E;
-        match e {
-            E::Unexpected(e) => Self::internal(format!("{e:#}")),
-            E::ExceedsOwner(_) => Self::forbidden(e.to_string()),
-            other => Self::bad_request(other.to_string()),
-        }
-    }
-}
-
-impl From<hub::users::UserOpError> for ApiError {
-    fn from(e: hub::users::UserOpError) -> Self {
-        use hub::users::UserOpError as E;
-        match e {
-            E::Account(e) => e.into(),
-            E::Server(e) => e.into(),
-            E::ServersActive(_) | E::CannotDeleteSelf | E::CannotRevokeOwnAdmin => {
-                Self::bad_request(e.to_string())
-            }
-        }
-    }
-}
-
-impl From<hub::groups::GroupError> for ApiError {
-    fn from(e: hub::groups::GroupError) -> Self {
-        use hub::groups::GroupError as E;
-        match e {
-            E::Unexpected(e) => Self::internal(format!("{e:#}")),
-            E::NotFound(_) => Self::not_found(e.to_string()),
-            E::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
-            E::PropertiesNotObject => Self::bad_request(e.to_string()),
-        }
-    }
-}
-
-impl From<hub::servers::ServerError> for ApiError {
-    fn from(e: hub::servers::ServerError) -> Self {
-        use hub::servers::ServerError as E;
-        match e {
-            E::Unexpected(e) => Self::internal(format!("{e:#}")),
-            E::NotFound => Self::not_found(e.to_string()),
-            E::TooManySpawns { retry_after_seconds } | E::TooManyActive { retry_after_seconds } => {
-                let mut err = Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string());
-                err.retry_after = Some(retry_after_seconds);
-                err
-            }
-            E::NameTaken(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
-            E::BadRow(_) => Self::internal(e.to_string()),
-            E::StopFailed(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            other => Self::bad_request(other.to_string()),
-        }
+/// Every domain error, by its class: the one mapping of the REST API.
+impl<E: Classify> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        let class = e.class();
+        let status = match class {
+            ErrorClass::Invalid => StatusCode::BAD_REQUEST,
+            ErrorClass::NotFound => StatusCode::NOT_FOUND,
+            ErrorClass::Conflict => StatusCode::CONFLICT,
+            ErrorClass::Forbidden => StatusCode::FORBIDDEN,
+            ErrorClass::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ErrorClass::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorClass::Internal => return Self::internal(hub::error::chain(&e)),
+        };
+        let mut error = Self::new(status, e.to_string());
+        error.retry_after = class.retry_after_seconds();
+        error
     }
 }
 

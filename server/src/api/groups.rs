@@ -38,7 +38,7 @@ pub async fn list(
     }
     let page = Page::from_request(q.offset, q.limit, &headers)?;
     let (window, total) = if unfiltered {
-        let total = hub::db::groups::count(state.hub.db()).await.map_err(ApiError::internal)?;
+        let total = groups::count(state.hub.db()).await?;
         (groups::list(state.hub.db(), page.offset, page.limit).await?, total)
     } else {
         // Filtered list:groups: page through the groups the filters name.

@@ -53,7 +53,7 @@ pub fn server_model(user: &UserName, s: &ServerInfo) -> Value {
 /// The User model; stopped servers only when asked for.
 pub async fn user_model(hub: &Hub, user: &User, include_stopped: bool) -> Result<Value, ApiError> {
     let servers = hub::servers::list(hub, user).await?;
-    let groups = hub::db::groups_of(hub.db(), user.id).await.map_err(ApiError::internal)?;
+    let groups = hub::users::groups_of(hub, user.id).await?;
     Ok(user_model_of(user, &servers, groups, include_stopped))
 }
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use hub::domain::ServerName;
 use hub::scopes::{Resource, Scope};
-use hub::servers::StartOutcome;
+use hub::servers::{Requested, StartOutcome};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -47,23 +47,9 @@ fn server_name(raw: &str) -> Result<ServerName, ApiError> {
     ServerName::parse(raw).map_err(|e| ApiError::bad_request(format!("invalid server name {raw:?}: {e}")))
 }
 
-/// The flavour and size a request names; what it leaves out comes from the first flavour and its
-/// first size.
-fn choice(state: &AppState, options: Options) -> Result<(String, String), ApiError> {
-    let config = state.hub.config();
-    let (default_flavour, _) =
-        hub::catalogue::default_choice(config).ok_or_else(|| ApiError::bad_request("no flavours"))?;
-    let flavour = options.flavour.unwrap_or(default_flavour);
-    let size = match options.size {
-        Some(s) => s,
-        None => config
-            .flavours
-            .iter()
-            .find(|f| f.id == flavour)
-            .and_then(|f| hub::catalogue::sizes_for(config, f).first().map(|s| s.id.clone()))
-            .ok_or_else(|| ApiError::bad_request(format!("there is no flavour {flavour:?}")))?,
-    };
-    Ok((flavour, size))
+/// What a request names; the hub fills in the rest (remembered choice, else its default).
+fn requested(options: Options) -> Requested {
+    Requested { flavour: options.flavour, size: options.size }
 }
 
 /// `PUT /users/{name}/servers/{server}`: create a named server without starting it.
@@ -78,7 +64,7 @@ pub async fn create_named(
     let owner = existing(found, &user)?;
     let name = server_name(&server)?;
     let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
-    let (flavour, size) = choice(&state, options)?;
+    let (flavour, size) = hub::catalogue::choose(state.hub.config(), requested(options), None)?;
     if !hub::servers::create(&state.hub, Some(caller.user.name.as_str()), &owner, &name, &flavour, &size)
         .await?
     {
@@ -106,8 +92,7 @@ async fn start(
     let name = server_name(server)?;
     let _ = body.display_name;
     let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
-    let (flavour, size) = choice(state, options)?;
-    match hub::servers::start(&state.hub, Some(caller.user.name.as_str()), &owner, &name, &flavour, &size)
+    match hub::servers::start(&state.hub, Some(caller.user.name.as_str()), &owner, &name, requested(options))
         .await?
     {
         StartOutcome::Started | StartOutcome::AlreadyPending => Ok(StatusCode::ACCEPTED),

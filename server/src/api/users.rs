@@ -4,10 +4,10 @@ use app::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
-use hub::accounts::{self, NewAccount, User};
-use hub::db::users::{PageQuery, SortKey, StateFilter};
+use hub::accounts::{self, User};
 use hub::domain::UserName;
 use hub::scopes::{Access, Resource, Scope};
+use hub::users::{StateFilter, UserOrder, UserQuery};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -40,7 +40,7 @@ pub async fn lookup(state: &AppState, raw: &str) -> Result<(Option<User>, Vec<St
     let Ok(name) = UserName::parse(raw) else { return Ok((None, Vec::new())) };
     match accounts::find(state.hub.db(), &name).await? {
         Some(u) => {
-            let groups = hub::db::groups_of(state.hub.db(), u.id).await.map_err(ApiError::internal)?;
+            let groups = hub::users::groups_of(&state.hub, u.id).await?;
             Ok((Some(u), groups))
         }
         None => Ok((None, Vec::new())),
@@ -101,48 +101,23 @@ pub async fn list(
     if !unfiltered && !caller.scopes.has_any(Scope::ListUsers) {
         caller.require(Scope::ListUsers, Resource::Hub)?;
     }
-    let state_filter = match q.state.as_deref() {
-        None | Some("") => StateFilter::Any,
-        Some("active") => StateFilter::Active,
-        Some("ready") => StateFilter::Ready,
-        Some("inactive") => StateFilter::Inactive,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "invalid state {other:?}: use active, ready or inactive"
-            )))
-        }
-    };
-    let (sort, descending) = match q.sort.as_deref().unwrap_or("id") {
-        "id" => (SortKey::Id, false),
-        "-id" => (SortKey::Id, true),
-        "name" => (SortKey::Name, false),
-        "-name" => (SortKey::Name, true),
-        "last_activity" => (SortKey::LastActivity, false),
-        "-last_activity" => (SortKey::LastActivity, true),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "invalid sort {other:?}: use id, name or last_activity, with - for descending"
-            )))
-        }
-    };
+    let state_filter: StateFilter = q.state.as_deref().unwrap_or_default().parse()?;
+    let order: UserOrder = q.sort.as_deref().unwrap_or("id").parse()?;
     let page = Page::from_request(q.offset, q.limit, &headers)?;
-    let (offset, limit) = (page.offset, page.limit);
     let include_stopped = flag(&q.include_stopped_servers);
-    let name_filter = q.name_filter.filter(|f| !f.is_empty());
-
     // A filtered list:users (`!user=`, `!group=`) is one more condition of the same query.
     let visible = if unfiltered { None } else { caller.scopes.user_filters(Scope::ListUsers) };
-    let query = PageQuery { state: state_filter, sort, descending, name_filter, visible, offset, limit };
-    let (users, total) = accounts::page(state.hub.db(), &query).await?;
-    // Two queries for the whole page's servers and groups, not two per user.
-    let mut details = hub::servers::page_details(&state.hub, &users).await?;
-    let items: Vec<Value> = users
-        .iter()
-        .map(|u| {
-            let (servers, groups) = details.remove(&u.id).unwrap_or_default();
-            user_model_of(u, &servers, groups, include_stopped)
-        })
-        .collect();
+    let query = UserQuery {
+        state: state_filter,
+        order,
+        name_filter: q.name_filter,
+        visible,
+        offset: page.offset,
+        limit: page.limit,
+    };
+    let (listed, total) = hub::users::list(&state.hub, &query).await?;
+    let items: Vec<Value> =
+        listed.into_iter().map(|l| user_model_of(&l.user, &l.servers, l.groups, include_stopped)).collect();
     Ok(Json(page.respond(items, total, &public_base(state.hub.config(), &headers), &uri)))
 }
 
@@ -161,37 +136,17 @@ pub async fn create_many(
     ApiJson(body): ApiJson<NewUsers>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::AdminUsers, Resource::Hub)?;
-    if body.usernames.is_empty() {
-        return Err(ApiError::bad_request("usernames must name at least one user"));
-    }
-    let mut names = Vec::new();
-    for raw in &body.usernames {
-        let name = UserName::parse(raw)
-            .map_err(|e| ApiError::bad_request(format!("invalid user name {raw:?}: {e}")))?;
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    let mut fresh = Vec::new();
-    for name in &names {
-        if accounts::find(state.hub.db(), name).await?.is_none() {
-            fresh.push(name.clone());
-        }
-    }
-    if fresh.is_empty() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "All those users already exist"));
-    }
-    let mut out = Vec::new();
-    for name in &fresh {
-        let user = accounts::create_user(
-            state.hub.db(),
-            Some(caller.user.name.as_str()),
-            NewAccount { name, password: None, is_admin: body.admin, approved: true },
-        )
-        .await?;
-        out.push(user_model(&state.hub, &user, false).await?);
+    let names = body.usernames.iter().map(|raw| user_name(raw)).collect::<Result<Vec<_>, _>>()?;
+    let done = hub::users::add(&state.hub, Some(caller.user.name.as_str()), &names, body.admin).await?;
+    let mut out = Vec::with_capacity(done.added.len());
+    for user in &done.added {
+        out.push(user_model(&state.hub, user, false).await?);
     }
     Ok((StatusCode::CREATED, Json(Value::Array(out))))
+}
+
+fn user_name(raw: &str) -> Result<UserName, ApiError> {
+    UserName::parse(raw).map_err(|e| ApiError::bad_request(format!("invalid user name {raw:?}: {e}")))
 }
 
 #[derive(Deserialize, Default)]
@@ -209,15 +164,11 @@ pub async fn create_one(
     ApiJson(body): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::AdminUsers, Resource::Hub)?;
-    let name = UserName::parse(&raw)
-        .map_err(|e| ApiError::bad_request(format!("invalid user name {raw:?}: {e}")))?;
-    let user = accounts::create_user(
-        state.hub.db(),
-        Some(caller.user.name.as_str()),
-        NewAccount { name: &name, password: None, is_admin: body.admin, approved: true },
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(user_model(&state.hub, &user, false).await?)))
+    let name = user_name(&raw)?;
+    let actor = Some(caller.user.name.as_str());
+    let done = hub::users::add(&state.hub, actor, std::slice::from_ref(&name), body.admin).await?;
+    let user = done.added.first().ok_or_else(|| ApiError::internal("user added but not returned"))?;
+    Ok((StatusCode::CREATED, Json(user_model(&state.hub, user, false).await?)))
 }
 
 /// `DELETE /users/{name}`: their servers are stopped first; their home volume stays.
@@ -252,10 +203,7 @@ pub async fn patch(
     let mut user = existing(found, &raw)?;
     let actor = Some(caller.user.name.as_str());
     let new_name = match body.name {
-        Some(new) => Some(
-            UserName::parse(&new)
-                .map_err(|e| ApiError::bad_request(format!("invalid user name {new:?}: {e}")))?,
-        ),
+        Some(new) => Some(user_name(&new)?),
         None => None,
     };
     // The admin flag first, while the caller's name still says whether this is themselves.
@@ -287,13 +235,13 @@ pub async fn activity(
     caller.require(Scope::UsersActivity, Resource::User { name: &raw, groups: &groups })?;
     let user = existing(found, &raw)?;
     let at = match body.last_activity {
-        None => hub::db::now_ms(),
+        None => None,
         Some(text) => {
             let t = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
                 .map_err(|e| ApiError::bad_request(format!("last_activity must be an ISO 8601 time: {e}")))?;
-            i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+            Some(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
         }
     };
-    hub::db::users::set_last_activity(state.hub.db(), user.id, at).await.map_err(ApiError::internal)?;
+    hub::users::record_activity(&state.hub, &user, at).await?;
     Ok(StatusCode::OK)
 }

@@ -22,17 +22,16 @@ pub async fn run(config: Config, cmd: DbCommand) -> anyhow::Result<()> {
     match cmd {
         DbCommand::Migrate => {
             let url = config.database_url();
-            let pool = hub::db::connect(&url).await?;
-            hub::db::migrate(&pool).await?;
+            hub::database::migrate(&url).await?;
             println!("database is up to date");
             Ok(())
         }
         DbCommand::Copy { from, to } => {
-            let report = hub::db::copy::copy(&from, &to).await?;
+            let report = hub::database::copy(&from, &to).await?;
             println!(
                 "copied {} → {} ({} → {}):",
-                hub::db::backend::redact(&from),
-                hub::db::backend::redact(&to),
+                hub::database::redact(&from),
+                hub::database::redact(&to),
                 report.source.name(),
                 report.target.name()
             );

@@ -55,7 +55,7 @@ async fn bootstrap_admin(hub: &Hub) -> anyhow::Result<()> {
         }
         (Some(_), None) => anyhow::bail!("{ADMIN_USER_VAR} is set but {ADMIN_PASSWORD_VAR} is not"),
         _ => {
-            if hub::db::users::count(hub.db()).await? == 0 {
+            if hub::users::count(hub).await? == 0 {
                 println!(
                     "There are no users yet. Create the first administrator with\n    \
                      echo 'a-good-password' | ganymede user add admin --admin --password-stdin\n\

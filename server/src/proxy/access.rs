@@ -54,7 +54,7 @@ pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, targe
         }
     };
     let groups = match target.user_id {
-        Some(id) => hub::db::groups_of(hub.db(), id).await.unwrap_or_default(),
+        Some(id) => hub::users::groups_of(hub, id).await.unwrap_or_default(),
         None => Vec::new(),
     };
     let resource = Resource::Server { user: target.user.as_str(), server: target.server, groups: &groups };

@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let db_ok = sqlx_ping(&state).await;
+    let db_ok = hub::maintenance::database_ok(&state.hub).await;
     let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
@@ -17,8 +17,4 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             "database": if db_ok { "ok" } else { "unreachable" },
         })),
     )
-}
-
-async fn sqlx_ping(state: &AppState) -> bool {
-    hub::db::users::count(state.hub.db()).await.is_ok()
 }

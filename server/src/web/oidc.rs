@@ -13,7 +13,6 @@ use axum::response::{Html, IntoResponse, Response};
 use hub::domain::LocalPath;
 use hub::oidc::{Callback, OidcError, STATE_COOKIE};
 use serde::Deserialize;
-use serde_json::json;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct LoginQuery {
@@ -124,14 +123,9 @@ pub async fn callback(
         Ok(done) => done,
         Err(Refused(e, name)) => {
             tracing::warn!(user.name = name.as_deref().unwrap_or("?"), error = %e, "OpenID Connect sign-in refused");
-            let _ = hub::db::events::record(
-                hub.db(),
-                None,
-                "session.login_refused",
-                name.as_deref(),
-                json!({ "via": "oidc", "reason": e.to_string() }),
-            )
-            .await;
+            if let Err(write) = hub::oidc::record_refusal(hub.db(), name.as_deref(), &e).await {
+                tracing::warn!(error = %write, "the refused sign-in could not be written to the audit log");
+            }
             let mut page = failure_page(status_of(&e), &e.to_string(), local);
             if let Ok(value) = HeaderValue::from_str(&clear_state) {
                 page.headers_mut().append(SET_COOKIE, value);

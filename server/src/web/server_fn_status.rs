@@ -1,5 +1,5 @@
 //! Server functions report every failure as 500; this layer gives each [`AppError`] its proper
-//! status (400, 401, 403, 404, 429, 503 with `Retry-After`) so logs, proxies and API clients see what happened.
+//! status (400, 401, 403, 404, 409, 429 and 503 with `Retry-After`) so logs, proxies and API clients see what happened.
 
 use app::error::AppError;
 use axum::body::{to_bytes, Body};

@@ -88,7 +88,8 @@ async fn admins_add_rename_promote_reset_and_delete_users_and_the_log_names_them
     assert_eq!(renamed.status(), 200);
     let taken =
         app.server_fn("admin_rename_user", &[("name", "cyrus"), ("new_name", "ann")], Some(&root)).await;
-    assert_eq!(taken.status(), 400);
+    // A conflict, as the REST API says too (one classification, mapped once at each edge).
+    assert_eq!(taken.status(), 409);
     let demoted = app.server_fn("admin_set_admin", &[("name", "ben"), ("admin", "false")], Some(&root)).await;
     assert_eq!(demoted.status(), 200);
     let myself = app.server_fn("admin_set_admin", &[("name", "root"), ("admin", "false")], Some(&root)).await;
@@ -168,7 +169,7 @@ async fn groups_are_created_edited_and_deleted_from_the_admin_page() {
         app.server_fn("admin_create_group", &[("name", "physics"), ("members", "alice")], Some(&root)).await;
     assert_eq!(created.status(), 200);
     let dup = app.server_fn("admin_create_group", &[("name", "physics"), ("members", "")], Some(&root)).await;
-    assert_eq!(dup.status(), 400);
+    assert_eq!(dup.status(), 409);
     let bad = app.server_fn("admin_create_group", &[("name", "a b"), ("members", "")], Some(&root)).await;
     assert_eq!(bad.status(), 400);
     let unknown =
@@ -361,4 +362,57 @@ async fn a_stopped_named_server_is_renamed_and_reconfigured_with_patch() {
         )
         .await;
     assert_eq!(denied.status(), 404, "root's servers are hidden from bob");
+}
+
+/// One classification, mapped once at each edge: the same failure has the same status whether it
+/// comes through the REST API or the admin page.
+#[tokio::test]
+async fn the_rest_api_and_the_admin_page_answer_the_same_failure_alike() {
+    let (app, root, _alice) = admin_and_alice().await;
+    let token = app.api_token(&root, "root", json!({ "scopes": ["admin:users"] })).await;
+    let token = token["token"].as_str().unwrap().to_owned();
+    let rest_add = |names: Value| {
+        app.http
+            .post(app.url("/hub/api/users"))
+            .header("authorization", format!("token {token}"))
+            .json(&json!({ "usernames": names }))
+            .send()
+    };
+    // Every name exists already: a conflict.
+    let page = app.server_fn("admin_add_users", &[("names", "alice"), ("admin", "false")], Some(&root)).await;
+    let rest = rest_add(json!(["alice"])).await.unwrap();
+    assert_eq!((page.status().as_u16(), rest.status().as_u16()), (409, 409));
+    let (page_text, rest_body) = (page.text().await.unwrap(), rest.json::<Value>().await.unwrap());
+    assert!(page_text.contains("Already exist: alice."), "{page_text}");
+    assert_eq!(rest_body["message"], "Already exist: alice.");
+    // An invalid name: invalid, and nothing is added.
+    let page =
+        app.server_fn("admin_add_users", &[("names", "zed a/b"), ("admin", "false")], Some(&root)).await;
+    let rest = rest_add(json!(["zed", "a/b"])).await.unwrap();
+    assert_eq!((page.status().as_u16(), rest.status().as_u16()), (400, 400));
+    assert_eq!(app.api_get("/hub/api/users/zed", &token).await.status(), 404);
+    // Renaming onto a taken name: a conflict on both.
+    let page =
+        app.server_fn("admin_rename_user", &[("name", "alice"), ("new_name", "root")], Some(&root)).await;
+    let rest = app
+        .http
+        .patch(app.url("/hub/api/users/alice"))
+        .header("authorization", format!("token {token}"))
+        .json(&json!({ "name": "root" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((page.status().as_u16(), rest.status().as_u16()), (409, 409));
+    // An unknown sort order: invalid on both, with the same words.
+    let page = app
+        .server_fn(
+            "admin_users",
+            &[("search", ""), ("sort", "age"), ("active_only", "false"), ("page", "0"), ("page_size", "50")],
+            Some(&root),
+        )
+        .await;
+    let rest = app.api_get("/hub/api/users?sort=age", &token).await;
+    assert_eq!((page.status().as_u16(), rest.status().as_u16()), (400, 400));
+    assert!(page.text().await.unwrap().contains("use id, name or last_activity"));
+    assert!(rest.text().await.unwrap().contains("use id, name or last_activity"));
 }

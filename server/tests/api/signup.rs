@@ -8,7 +8,7 @@ fn signup_fields<'a>(name: &'a str, password: &'a str) -> [(&'static str, &'a st
 async fn sign_up_is_refused_when_turned_off() {
     let app = TestApp::spawn().await;
     let response = app.server_fn("signup", &signup_fields("dave", "dave-password"), None).await;
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("turned off"));
 }
 
@@ -20,7 +20,7 @@ async fn a_signed_up_account_waits_for_approval() {
     assert_eq!(response.status(), 200);
 
     let pending = app.login("dave", "dave-password").await;
-    assert_eq!(pending.status(), 400);
+    assert_eq!(pending.status(), 403);
     assert!(pending.text().await.unwrap().contains("waiting for an administrator"));
 
     let admin = app.session("root", "root-password").await;
@@ -59,7 +59,7 @@ async fn a_taken_name_cannot_be_signed_up_again() {
     let app = TestApp::spawn_with(|c| c.auth.local.allow_signup = true).await;
     app.add_user("erin", "erin-password", false).await;
     let response = app.server_fn("signup", &signup_fields("ERIN", "other-password"), None).await;
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 409);
     assert!(response.text().await.unwrap().contains("already exists"));
     assert_eq!(app.login("erin", "erin-password").await.status(), 200);
 }

@@ -30,24 +30,18 @@ pub struct EventsListing {
 pub async fn admin_events(filter: String, page: i64) -> Result<EventsListing, AppError> {
     crate::session::ssr::require_admin()?;
     let hub = crate::state::hub()?;
-    let filter = filter.trim();
-    let (rows, total) = hub::db::events::page(
-        hub.db(),
-        (!filter.is_empty()).then_some(filter),
-        page.max(0).saturating_mul(LOG_PAGE_SIZE),
-        LOG_PAGE_SIZE,
-    )
-    .await
-    .map_err(AppError::internal)?;
-    let events = rows
+    let (entries, total) =
+        hub::audit::page(&hub, Some(&filter), page.max(0).saturating_mul(LOG_PAGE_SIZE), LOG_PAGE_SIZE)
+            .await?;
+    let events = entries
         .into_iter()
-        .map(|r| EventView {
-            id: r.id,
-            at: r.at,
-            actor: r.actor,
-            action: r.action,
-            target: r.target,
-            detail: if r.detail == "{}" { String::new() } else { r.detail },
+        .map(|e| EventView {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            detail: e.detail,
         })
         .collect();
     Ok(EventsListing { events, total })

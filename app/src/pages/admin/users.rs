@@ -46,46 +46,35 @@ pub async fn admin_users(
     page: i64,
     page_size: i64,
 ) -> Result<UsersListing, AppError> {
-    use hub::db::users::{PageQuery, SortKey, StateFilter};
+    use hub::users::{StateFilter, UserOrder, UserQuery};
     crate::session::ssr::require_admin()?;
     let hub = crate::state::hub()?;
-    let (sort, descending) = match sort.as_str() {
-        "name" => (SortKey::Name, false),
-        "-name" => (SortKey::Name, true),
-        "last_activity" => (SortKey::LastActivity, false),
-        "-last_activity" => (SortKey::LastActivity, true),
-        other => return Err(AppError::Invalid(format!("Unknown sort order {other:?}."))),
-    };
+    let order: UserOrder = sort.parse()?;
     if !PAGE_SIZES.contains(&page_size) {
         return Err(AppError::Invalid(format!("Page size must be one of {PAGE_SIZES:?}.")));
     }
-    let search = search.trim().to_lowercase();
-    let query = PageQuery {
+    let query = UserQuery {
         state: if active_only { StateFilter::Active } else { StateFilter::Any },
-        sort,
-        descending,
-        name_filter: (!search.is_empty()).then_some(search),
+        order,
+        name_filter: Some(search),
         visible: None,
         offset: page.max(0).saturating_mul(page_size),
         limit: page_size,
     };
-    let (users, total) = hub::accounts::page(hub.db(), &query).await?;
-    let mut details = hub::servers::page_details(&hub, &users).await?;
-    let mut rows = Vec::with_capacity(users.len());
-    for u in users {
-        let (servers, groups) = details.remove(&u.id).unwrap_or_default();
-        let servers = servers.into_iter().map(|s| ServerView::from_info(u.name.as_str(), s)).collect();
-        rows.push(UserEntry {
-            name: u.name.to_string(),
-            is_admin: u.is_admin,
-            approved: u.approved,
-            blocked: u.blocked,
-            groups,
-            created_at: u.created_at,
-            last_activity: u.last_activity,
-            servers,
-        });
-    }
+    let (listed, total) = hub::users::list(&hub, &query).await?;
+    let rows = listed
+        .into_iter()
+        .map(|l| UserEntry {
+            servers: l.servers.into_iter().map(|s| ServerView::from_info(l.user.name.as_str(), s)).collect(),
+            name: l.user.name.to_string(),
+            is_admin: l.user.is_admin,
+            approved: l.user.approved,
+            blocked: l.user.blocked,
+            groups: l.groups,
+            created_at: l.user.created_at,
+            last_activity: l.user.last_activity,
+        })
+        .collect();
     Ok(UsersListing { users: rows, total, admin_access: hub.config().servers.admin_access })
 }
 
@@ -93,34 +82,17 @@ pub async fn admin_users(
 /// before any is created, and names that exist already are reported, not duplicated.
 #[server(prefix = "/hub/fn", endpoint = "admin_add_users")]
 pub async fn admin_add_users(names: String, admin: bool) -> Result<String, AppError> {
-    use hub::accounts::NewAccount;
     let actor = crate::session::ssr::require_admin()?;
     let hub = crate::state::hub()?;
-    let mut parsed = Vec::new();
-    for raw in super::actions::split_names(&names) {
-        let name = ssr::user_name(&raw)?;
-        if !parsed.contains(&name) {
-            parsed.push(name);
-        }
-    }
-    if parsed.is_empty() {
-        return Err(AppError::Invalid("Type at least one user name.".into()));
-    }
-    let (mut added, mut existing) = (Vec::new(), Vec::new());
-    for name in &parsed {
-        if hub::accounts::find(hub.db(), name).await?.is_some() {
-            existing.push(name.to_string());
-            continue;
-        }
-        let account = NewAccount { name, password: None, is_admin: admin, approved: true };
-        hub::accounts::create_user(hub.db(), Some(actor.name.as_str()), account).await?;
-        added.push(name.to_string());
-    }
-    if added.is_empty() {
-        return Err(AppError::Invalid(format!("Already exist: {}.", existing.join(", "))));
-    }
-    let mut text = format!("Added {}.", added.join(", "));
-    if !existing.is_empty() {
+    let parsed = super::actions::split_names(&names)
+        .iter()
+        .map(|raw| ssr::user_name(raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    let done = hub::users::add(&hub, Some(actor.name.as_str()), &parsed, admin).await?;
+    let mut text =
+        format!("Added {}.", done.added.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", "));
+    if !done.existing.is_empty() {
+        let existing: Vec<&str> = done.existing.iter().map(|n| n.as_str()).collect();
         text.push_str(&format!(" Already existed: {}.", existing.join(", ")));
     }
     Ok(text)
@@ -267,7 +239,10 @@ mod ssr {
 
     pub async fn existing_user(hub: &Hub, raw: &str) -> Result<User, AppError> {
         let name = user_name(raw)?;
-        hub::accounts::find(hub.db(), &name).await?.ok_or_else(|| AppError::NotFound(format!("User {name}")))
+        match hub::accounts::find(hub.db(), &name).await? {
+            Some(user) => Ok(user),
+            None => Err(hub::accounts::AccountError::NoSuchUser(name).into()),
+        }
     }
 
     /// Starts with the server's last flavour and size, else the hub's default choice.
@@ -277,13 +252,7 @@ mod ssr {
         owner: &User,
         server: &ServerName,
     ) -> Result<(), AppError> {
-        let last = hub::servers::get(hub, owner, server).await?;
-        let (flavour, size) = match last.and_then(|s| s.flavour.zip(s.size)) {
-            Some(choice) => choice,
-            None => hub::catalogue::default_choice(hub.config())
-                .ok_or_else(|| AppError::Invalid("This hub offers no flavours.".into()))?,
-        };
-        hub::servers::start(hub, actor, owner, server, &flavour, &size).await?;
+        hub::servers::start(hub, actor, owner, server, hub::servers::Requested::default()).await?;
         Ok(())
     }
 }

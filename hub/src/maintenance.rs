@@ -1,0 +1,30 @@
+//! Periodic clean-up the hub's housekeeping runs: expired sessions, old failed sign-ins, stale
+//! OpenID Connect attempts; and the health probe's database check.
+
+use tracing::{info, warn};
+
+use crate::db;
+use crate::Hub;
+
+/// Removes what has expired. Each part is logged on its own and never stops the others.
+pub async fn prune(hub: &Hub) {
+    let window_ms = i64::try_from(hub.config().auth.local.lockout_window_seconds.saturating_mul(1000))
+        .unwrap_or(i64::MAX);
+    match db::sessions::delete_expired(hub.db()).await {
+        Ok(n) if n > 0 => info!(count = n, "expired sessions removed"),
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "removing expired sessions failed"),
+    }
+    if let Err(e) = db::users::prune_failures(hub.db(), hub.clock().now_ms().saturating_sub(window_ms)).await
+    {
+        warn!(error = %e, "pruning failed sign-ins failed");
+    }
+    if let Err(e) = crate::oidc::prune(hub.db()).await {
+        warn!(error = %e, "pruning stale OpenID Connect sign-in attempts failed");
+    }
+}
+
+/// Whether the database answers a query.
+pub async fn database_ok(hub: &Hub) -> bool {
+    db::users::count(hub.db()).await.is_ok()
+}
