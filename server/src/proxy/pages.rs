@@ -1,25 +1,16 @@
 //! The proxy's own answers: small HTML pages that say what happened.
 
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use hub::domain::{ServerName, UserName};
 use hub::Hub;
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use crate::web::html::{escape, TO_DASHBOARD};
 
 pub use crate::web::pages::encode_query_value as encode;
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/ganymede.css\"></head><body><main class=\"page\">\
-         <section class=\"card narrow\"><h1>{title}</h1>{body}\
-         <p><a href=\"/hub/home\">Go to your dashboard</a></p></section></main></body></html>",
-        title = escape(title)
-    );
-    (status, Html(html)).into_response()
+    crate::web::html::page(status, title, &format!("{body}{TO_DASHBOARD}"))
 }
 
 pub fn error(status: StatusCode, message: &str) -> Response {

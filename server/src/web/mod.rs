@@ -3,6 +3,7 @@
 
 pub mod csrf;
 pub mod health;
+pub mod html;
 pub mod oidc;
 pub mod pages;
 pub mod panics;

@@ -9,7 +9,7 @@ use app::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use hub::domain::LocalPath;
 use hub::oidc::{Callback, OidcError, STATE_COOKIE};
 use serde::Deserialize;
@@ -19,9 +19,7 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use super::html::escape;
 
 /// The page shown when sign-in through the provider cannot go on.
 pub fn failure_page(status: StatusCode, message: &str, local_login: bool) -> Response {
@@ -31,14 +29,11 @@ pub fn failure_page(status: StatusCode, message: &str, local_login: bool) -> Res
         ""
     };
     let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/ganymede.css\"></head><body><main class=\"page\">\
-         <section class=\"card narrow\"><h1>Sign-in failed</h1>\
-         <p class=\"notice error\" role=\"alert\" data-testid=\"oidc-error\">{}</p>\
-         <p><a href=\"/hub/oauth_login\">Try again</a></p>{other}</section></main></body></html>",
+        "<p class=\"notice error\" role=\"alert\" data-testid=\"oidc-error\">{}</p>\
+         <p><a href=\"/hub/oauth_login\">Try again</a></p>{other}",
         escape(message)
     );
-    (status, Html(body)).into_response()
+    super::html::page(status, "Sign-in failed", &body)
 }
 
 fn status_of(e: &OidcError) -> StatusCode {

@@ -6,7 +6,7 @@ use app::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use hub::domain::LocalPath;
 
 /// Pages that need a signed-in user.
@@ -42,16 +42,8 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         };
         let admin_page = ADMIN_PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
         if admin_page && !user.is_admin {
-            return (
-                StatusCode::FORBIDDEN,
-                Html(
-                    "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden</title>\
-                     <link rel=\"stylesheet\" href=\"/pkg/ganymede.css\"></head><body><main class=\"page\">\
-                     <section class=\"card narrow\"><h1>Forbidden</h1><p>This page is for administrators.</p>\
-                     <p><a href=\"/hub/home\">Go to your dashboard</a></p></section></main></body></html>",
-                ),
-            )
-                .into_response();
+            let body = format!("<p>This page is for administrators.</p>{}", super::html::TO_DASHBOARD);
+            return super::html::page(StatusCode::FORBIDDEN, "Forbidden", &body);
         }
     }
     next.run(request).await

@@ -9,7 +9,7 @@ use std::any::Any;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::api::error::ApiError;
@@ -46,9 +46,5 @@ pub async fn shape(request: Request, next: Next) -> Response {
     if api || response.extensions().get::<Panicked>().is_none() {
         return response;
     }
-    let page = Html(format!(
-        "<!DOCTYPE html><html><head><title>Internal error</title></head>\
-         <body><h1>Internal error</h1><p>{MESSAGE}</p></body></html>"
-    ));
-    (StatusCode::INTERNAL_SERVER_ERROR, page).into_response()
+    super::html::page(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", &format!("<p>{MESSAGE}</p>"))
 }
