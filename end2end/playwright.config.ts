@@ -1,9 +1,12 @@
 import { defineConfig } from '@playwright/test';
 
-// One hub, started fresh for the run by start-hub.sh on its own port and data directory.
+// Two hubs, each started fresh for the run by start-hub.sh on its own port and data directory:
+// the Docker hub every spec uses by default, and a local-process hub (spawner.kind = "local")
+// for local.spec.ts (its port is exported as E2E_LOCAL_PORT for the spec).
 const port = process.env.E2E_PORT ?? '8765';
 // The test identity provider; its fixture registers the hub's callback on port 8765.
 const oidcPort = process.env.E2E_OIDC_PORT ?? '8766';
+const localPort = (process.env.E2E_LOCAL_PORT ??= '8767');
 
 export default defineConfig({
   testDir: './tests',
@@ -46,6 +49,14 @@ export default defineConfig({
     {
       command: `bash ./start-hub.sh ${port} ${oidcPort}`,
       url: `http://127.0.0.1:${port}/hub/health`,
+      reuseExistingServer: false,
+      timeout: 120_000,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    },
+    {
+      command: `bash ./start-hub.sh ${localPort} ${oidcPort} local`,
+      url: `http://127.0.0.1:${localPort}/hub/health`,
       reuseExistingServer: false,
       timeout: 120_000,
       stdout: 'pipe',

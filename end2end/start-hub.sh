@@ -1,28 +1,56 @@
 #!/usr/bin/env bash
-# Starts the hub that the Playwright tests use: the debug build from `cargo leptos build`,
-# a fresh data directory, self sign-up on, a bootstrap admin, a second local user (dora), the
-# Docker spawner with its own name prefix (containers and volumes of earlier runs are removed),
-# and OpenID Connect sign-in through the test provider (oidc/server.mjs, started by Playwright on
-# the port after the hub's, with the accounts of oidc/fixture.json).
+# Starts a hub that the Playwright tests use: the debug build from `cargo leptos build`, a fresh
+# data directory, a bootstrap admin, and a second local user (dora).
+#
+#   start-hub.sh PORT OIDC_PORT          the Docker hub: self sign-up on, the Docker spawner with
+#                                        its own name prefix (containers and volumes of earlier
+#                                        runs are removed), and OpenID Connect sign-in through the
+#                                        test provider (oidc/server.mjs, started by Playwright on
+#                                        OIDC_PORT, with the accounts of oidc/fixture.json).
+#   start-hub.sh PORT OIDC_PORT local    the local-process hub (spawner.kind = "local"): one
+#                                        flavour, Base, run from .tools/jupyter-venv (made by
+#                                        scripts/setup.sh test); its own data directory, no OIDC.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 port="${1:-8765}"
 oidc_port="${2:-8766}"
-data="$here/.data"
+mode="${3:-docker}"
+case "$mode" in
+docker) data="$here/.data" ;;
+local) data="$here/.data-local" ;;
+*) echo "start-hub.sh: unknown mode $mode (docker or local)" >&2; exit 2 ;;
+esac
 export GANYMEDE_SPAWNER__DOCKER__PREFIX=ganymede-e2e
-"$here/cleanup.sh"
+"$here/cleanup.sh" "$mode"
 rm -rf "$data"
 mkdir -p "$data"
 export GANYMEDE_HUB__BIND="127.0.0.1:$port"
 export GANYMEDE_HUB__DATA_DIR="$data"
-export GANYMEDE_AUTH__LOCAL__ALLOW_SIGNUP=true
 export GANYMEDE_ADMIN_USER=admin
 export GANYMEDE_ADMIN_PASSWORD='e2e-admin-password'
 export LEPTOS_SITE_ROOT="$root/target/site"
 export RUST_LOG="${RUST_LOG:-info,sqlx=warn}"
 cd "$data"
-cat >ganymede.toml <<TOML
+if [ "$mode" = local ]; then
+  venv="$(cd "$root/.tools/jupyter-venv" && pwd -P)"
+  if [ ! -x "$venv/bin/jupyter-lab" ]; then
+    echo "start-hub.sh: $venv has no JupyterLab; run scripts/setup.sh test" >&2
+    exit 1
+  fi
+  cat >ganymede.toml <<TOML
+[spawner]
+kind = "local"
+
+[[flavours]]
+id = "base"
+display_name = "Base"
+description = "JupyterLab with Python 3, as a local process."
+environment = "$venv"
+TOML
+else
+  export GANYMEDE_AUTH__LOCAL__ALLOW_SIGNUP=true
+  cat >ganymede.toml <<TOML
 [auth.oidc]
 enabled = true
 issuer_url = "http://127.0.0.1:$oidc_port"
@@ -34,5 +62,6 @@ allowed_groups = ["users"]
 admin_groups = ["admins"]
 button_label = "Sign in with Test IdP"
 TOML
+fi
 echo 'dora-password-1' | "$root/target/debug/ganymede" user add dora --password-stdin
 exec "$root/target/debug/ganymede" serve

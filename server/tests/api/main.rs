@@ -13,6 +13,7 @@ mod db_copy;
 mod health;
 mod hostile;
 mod lifecycle;
+mod lifecycle_faults;
 mod local_spawner;
 mod login;
 mod oidc;
