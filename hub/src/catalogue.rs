@@ -2,6 +2,8 @@
 //! every request so a forged form cannot start something the hub does not offer.
 
 use crate::config::{Config, FlavourConfig, SizeConfig};
+use crate::gpus::allocate::{availability, GpuRequest};
+use crate::gpus::Inventory;
 
 /// A validated choice of flavour and size.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,27 +20,42 @@ pub enum LaunchError {
     UnknownSize(String),
     #[error("the {flavour} flavour cannot run with size {size}")]
     SizeNotAllowed { flavour: String, size: String },
-    #[error("size {size} needs {needed} GPU(s) but this hub has {available}")]
+    #[error("size {size} needs {needed} GPU(s) of its kind but this hub has {available}")]
     NotEnoughGpus { size: String, needed: u32, available: u32 },
     #[error("this hub offers no flavours")]
     NoFlavours,
 }
 
-/// Sizes this hub offers at all (GPU sizes only when the hub has enough GPUs).
-pub fn offered_sizes(config: &Config) -> impl Iterator<Item = &SizeConfig> {
-    config.sizes.iter().filter(|s| s.gpus <= config.servers.gpus)
+/// Sizes this hub offers at all: GPU sizes only when the inventory has enough GPUs of their kind
+/// (busy or free).
+pub fn offered_sizes<'a>(config: &'a Config, gpus: &'a Inventory) -> impl Iterator<Item = &'a SizeConfig> {
+    config.sizes.iter().filter(move |s| suitable_gpus(gpus, s) >= s.gpus)
+}
+
+/// Healthy GPUs of the kind a size asks for, held or not.
+pub fn suitable_gpus(gpus: &Inventory, size: &SizeConfig) -> u32 {
+    if size.gpus == 0 {
+        return 0;
+    }
+    availability(gpus, &std::collections::HashSet::new(), &GpuRequest::of(size)).suitable
 }
 
 /// Sizes a flavour may use on this hub (GPU sizes only when the hub has enough GPUs).
-pub fn sizes_for<'a>(config: &'a Config, flavour: &FlavourConfig) -> Vec<&'a SizeConfig> {
-    offered_sizes(config).filter(|s| flavour.sizes.is_empty() || flavour.sizes.contains(&s.id)).collect()
+pub fn sizes_for<'a>(
+    config: &'a Config,
+    gpus: &'a Inventory,
+    flavour: &FlavourConfig,
+) -> Vec<&'a SizeConfig> {
+    offered_sizes(config, gpus)
+        .filter(|s| flavour.sizes.is_empty() || flavour.sizes.contains(&s.id))
+        .collect()
 }
 
 /// The flavour and size a start uses when the request names neither: the first flavour and the
 /// first size it may use.
-pub fn default_choice(config: &Config) -> Option<(String, String)> {
+pub fn default_choice(config: &Config, gpus: &Inventory) -> Option<(String, String)> {
     let flavour = config.flavours.first()?;
-    let size = sizes_for(config, flavour).first()?.id.clone();
+    let size = sizes_for(config, gpus, flavour).first()?.id.clone();
     Some((flavour.id.clone(), size))
 }
 
@@ -61,10 +78,12 @@ impl Requested {
 /// flavour is the remembered one, else its first size. The result is checked by [`resolve`].
 pub fn choose(
     config: &Config,
+    gpus: &Inventory,
     requested: Requested,
     remembered: Option<(String, String)>,
 ) -> Result<(String, String), LaunchError> {
-    let fallback = || remembered.clone().or_else(|| default_choice(config)).ok_or(LaunchError::NoFlavours);
+    let fallback =
+        || remembered.clone().or_else(|| default_choice(config, gpus)).ok_or(LaunchError::NoFlavours);
     match (requested.flavour, requested.size) {
         (Some(flavour), Some(size)) => Ok((flavour, size)),
         (None, size) => {
@@ -82,7 +101,7 @@ pub fn choose(
                 .iter()
                 .find(|f| f.id == flavour)
                 .ok_or_else(|| LaunchError::UnknownFlavour(flavour.clone()))?;
-            let size = sizes_for(config, f).first().map(|s| s.id.clone()).ok_or_else(|| {
+            let size = sizes_for(config, gpus, f).first().map(|s| s.id.clone()).ok_or_else(|| {
                 LaunchError::SizeNotAllowed { flavour: flavour.clone(), size: "(any)".into() }
             })?;
             Ok((flavour, size))
@@ -90,7 +109,7 @@ pub fn choose(
     }
 }
 
-pub fn resolve(config: &Config, flavour: &str, size: &str) -> Result<Launch, LaunchError> {
+pub fn resolve(config: &Config, gpus: &Inventory, flavour: &str, size: &str) -> Result<Launch, LaunchError> {
     let f = config
         .flavours
         .iter()
@@ -104,12 +123,9 @@ pub fn resolve(config: &Config, flavour: &str, size: &str) -> Result<Launch, Lau
     if !f.sizes.is_empty() && !f.sizes.contains(&s.id) {
         return Err(LaunchError::SizeNotAllowed { flavour: f.id.clone(), size: s.id.clone() });
     }
-    if s.gpus > config.servers.gpus {
-        return Err(LaunchError::NotEnoughGpus {
-            size: s.id.clone(),
-            needed: s.gpus,
-            available: config.servers.gpus,
-        });
+    let available = suitable_gpus(gpus, s);
+    if s.gpus > available {
+        return Err(LaunchError::NotEnoughGpus { size: s.id.clone(), needed: s.gpus, available });
     }
     Ok(Launch { flavour: f.clone(), size: s.clone() })
 }
@@ -124,6 +140,22 @@ impl crate::error::Classify for LaunchError {
 mod tests {
     use super::*;
 
+    fn none() -> Inventory {
+        Inventory::empty()
+    }
+
+    fn one_gpu() -> Inventory {
+        let gpu = crate::gpus::Gpu {
+            uuid: "GPU-0".into(),
+            index: 0,
+            model: "Test".into(),
+            memory_mib: 1024,
+            mig_profile: None,
+            fault: None,
+        };
+        Inventory { source: crate::gpus::Source::Static, units: vec![gpu], notes: Vec::new() }
+    }
+
     fn req(flavour: Option<&str>, size: Option<&str>) -> Requested {
         Requested { flavour: flavour.map(str::to_owned), size: size.map(str::to_owned) }
     }
@@ -131,41 +163,47 @@ mod tests {
     #[test]
     fn a_choice_fills_what_the_request_leaves_out() {
         let config = Config::default();
-        let (first_flavour, first_size) = default_choice(&config).unwrap();
+        let (first_flavour, first_size) = default_choice(&config, &none()).unwrap();
         let remembered = Some(("scipy".to_owned(), "medium".to_owned()));
         let pair = |f: &str, s: &str| (f.to_owned(), s.to_owned());
         // Nothing asked: the remembered choice, else the default.
-        assert_eq!(choose(&config, req(None, None), remembered.clone()).unwrap(), pair("scipy", "medium"));
         assert_eq!(
-            choose(&config, req(None, None), None).unwrap(),
+            choose(&config, &none(), req(None, None), remembered.clone()).unwrap(),
+            pair("scipy", "medium")
+        );
+        assert_eq!(
+            choose(&config, &none(), req(None, None), None).unwrap(),
             (first_flavour.clone(), first_size.clone())
         );
         // A size alone keeps the remembered (or default) flavour.
         assert_eq!(
-            choose(&config, req(None, Some("small")), remembered.clone()).unwrap(),
+            choose(&config, &none(), req(None, Some("small")), remembered.clone()).unwrap(),
             pair("scipy", "small")
         );
-        assert_eq!(choose(&config, req(None, Some("medium")), None).unwrap(), pair(&first_flavour, "medium"));
+        assert_eq!(
+            choose(&config, &none(), req(None, Some("medium")), None).unwrap(),
+            pair(&first_flavour, "medium")
+        );
         // A flavour alone: its remembered size if it is the remembered flavour, else its first size.
         assert_eq!(
-            choose(&config, req(Some("scipy"), None), remembered.clone()).unwrap(),
+            choose(&config, &none(), req(Some("scipy"), None), remembered.clone()).unwrap(),
             pair("scipy", "medium")
         );
         assert_eq!(
-            choose(&config, req(Some(&first_flavour), None), remembered).unwrap(),
+            choose(&config, &none(), req(Some(&first_flavour), None), remembered).unwrap(),
             pair(&first_flavour, &first_size)
         );
         assert_eq!(
-            choose(&config, req(Some("nope"), None), None).unwrap_err(),
+            choose(&config, &none(), req(Some("nope"), None), None).unwrap_err(),
             LaunchError::UnknownFlavour("nope".into())
         );
         let empty = Config { flavours: Vec::new(), ..Config::default() };
-        assert_eq!(choose(&empty, req(None, None), None).unwrap_err(), LaunchError::NoFlavours);
+        assert_eq!(choose(&empty, &none(), req(None, None), None).unwrap_err(), LaunchError::NoFlavours);
     }
 
     #[test]
     fn defaults_launch_base_small() {
-        let launch = resolve(&Config::default(), "base", "small").unwrap();
+        let launch = resolve(&Config::default(), &none(), "base", "small").unwrap();
         assert_eq!(launch.flavour.image, "ganymede/base:latest");
         assert_eq!(launch.size.memory_mib, 2048);
     }
@@ -173,29 +211,32 @@ mod tests {
     #[test]
     fn unknown_choices_are_refused() {
         let c = Config::default();
-        assert_eq!(resolve(&c, "cobol", "small"), Err(LaunchError::UnknownFlavour("cobol".into())));
-        assert_eq!(resolve(&c, "base", "huge"), Err(LaunchError::UnknownSize("huge".into())));
+        let gpus = none();
+        assert_eq!(resolve(&c, &gpus, "cobol", "small"), Err(LaunchError::UnknownFlavour("cobol".into())));
+        assert_eq!(resolve(&c, &gpus, "base", "huge"), Err(LaunchError::UnknownSize("huge".into())));
     }
 
     #[test]
     fn gpu_sizes_need_gpus() {
-        let mut c = Config::default();
+        let c = Config::default();
+        let gpus = none();
         assert!(matches!(
-            resolve(&c, "base", "gpu-1"),
+            resolve(&c, &gpus, "base", "gpu-1"),
             Err(LaunchError::NotEnoughGpus { needed: 1, available: 0, .. })
         ));
-        assert!(sizes_for(&c, &c.flavours[0]).iter().all(|s| s.gpus == 0));
-        c.servers.gpus = 1;
-        assert!(resolve(&c, "base", "gpu-1").is_ok());
-        assert!(resolve(&c, "base", "gpu-2").is_err());
-        assert_eq!(sizes_for(&c, &c.flavours[0]).len(), 3);
+        assert!(sizes_for(&c, &gpus, &c.flavours[0]).iter().all(|s| s.gpus == 0));
+        let gpus = one_gpu();
+        assert!(resolve(&c, &gpus, "base", "gpu-1").is_ok());
+        assert!(resolve(&c, &gpus, "base", "gpu-2").is_err());
+        assert_eq!(sizes_for(&c, &gpus, &c.flavours[0]).len(), 3);
     }
 
     #[test]
     fn flavours_can_restrict_sizes() {
         let mut c = Config::default();
         c.flavours[0].sizes = vec!["small".into()];
-        assert!(matches!(resolve(&c, "base", "medium"), Err(LaunchError::SizeNotAllowed { .. })));
-        assert_eq!(sizes_for(&c, &c.flavours[0]).len(), 1);
+        let gpus = none();
+        assert!(matches!(resolve(&c, &gpus, "base", "medium"), Err(LaunchError::SizeNotAllowed { .. })));
+        assert_eq!(sizes_for(&c, &gpus, &c.flavours[0]).len(), 1);
     }
 }

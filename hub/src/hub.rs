@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, DbError, Pool};
+use crate::gpus::GpuPool;
 use crate::oidc::Oidc;
 use crate::servers::activity::Activity;
 use crate::servers::in_flight::{Debounce, InFlight};
@@ -39,6 +40,7 @@ struct Inner {
     instance_id: String,
     clock: Arc<dyn Clock>,
     spawners: Spawners,
+    gpus: GpuPool,
     in_flight: InFlight,
     debounce: Debounce,
     routes: RouteTable,
@@ -72,6 +74,13 @@ impl Hub {
             None
         };
         let instance_id = Instance::here().id();
+        // Reading the inventory may run `nvidia-smi`: off the async threads.
+        let gpus = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || crate::gpus::discover::discover(&config))
+                .await
+                .unwrap_or_else(|_| crate::gpus::Inventory::empty())
+        };
         let hub = Self {
             inner: Arc::new(Inner {
                 config,
@@ -81,6 +90,7 @@ impl Hub {
                 instance_id,
                 clock,
                 spawners,
+                gpus: GpuPool::new(gpus),
                 in_flight: InFlight::default(),
                 debounce: Debounce::default(),
                 routes: RouteTable::default(),
@@ -138,6 +148,11 @@ impl Hub {
 
     pub fn spawners(&self) -> &Spawners {
         &self.inner.spawners
+    }
+
+    /// The GPU inventory (refreshed by housekeeping).
+    pub fn gpus(&self) -> &GpuPool {
+        &self.inner.gpus
     }
 
     pub(crate) fn in_flight(&self) -> &InFlight {

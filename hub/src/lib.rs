@@ -11,6 +11,7 @@ pub mod database;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod gpus;
 pub mod groups;
 pub mod maintenance;
 pub mod oidc;

@@ -59,6 +59,17 @@ pub async fn reconcile_servers(hub: Hub) {
     }
 }
 
+/// Reads the GPU inventory again every `servers.gpu_refresh_seconds`: a GPU that vanished or
+/// reports errors leaves the pool.
+pub async fn refresh_gpus(hub: Hub) {
+    let mut tick = tokio::time::interval(Duration::from_secs(hub.config().servers.gpu_refresh_seconds));
+    tick.tick().await; // read at start-up
+    loop {
+        tick.tick().await;
+        hub::gpus::refresh(&hub).await;
+    }
+}
+
 /// Renews this process's instance lease, a third of its lifetime apart, so other processes know
 /// the starts and stops it carries out are still under way.
 pub async fn renew_instance_lease(hub: Hub) {

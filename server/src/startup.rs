@@ -75,6 +75,7 @@ impl Application {
         let activity = tokio::spawn(crate::housekeeping::flush_activity(self.hub.clone()));
         let poller = tokio::spawn(crate::housekeeping::reconcile_servers(self.hub.clone()));
         let lease = tokio::spawn(crate::housekeeping::renew_instance_lease(self.hub.clone()));
+        let gpus = tokio::spawn(crate::housekeeping::refresh_gpus(self.hub.clone()));
         // Small websocket frames to the browser must not wait for Nagle either.
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -86,6 +87,7 @@ impl Application {
         activity.abort();
         poller.abort();
         lease.abort();
+        gpus.abort();
         let _ = self.hub.activity().flush(self.hub.db()).await;
         if let Err(e) = self.hub.release_leases().await {
             tracing::warn!(error = %e, "giving up the hub's leases failed");

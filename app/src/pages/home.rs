@@ -23,6 +23,8 @@ pub struct FlavourView {
 pub struct SizeView {
     pub id: String,
     pub display_name: String,
+    /// For a GPU size: how many GPUs of its kind are free now, of how many ("3 of 8 free").
+    pub gpus_free: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +72,7 @@ pub async fn launch_options() -> Result<LaunchChoices, AppError> {
     crate::session::ssr::require_user()?;
     let hub = crate::state::hub()?;
     let config = hub.config();
+    let inventory = hub.gpus().snapshot();
     let flavours = config
         .flavours
         .iter()
@@ -79,13 +82,28 @@ pub async fn launch_options() -> Result<LaunchChoices, AppError> {
             description: f.description.clone(),
             icon: f.icon.clone(),
             tags: f.tags.clone(),
-            sizes: hub::catalogue::sizes_for(config, f).iter().map(|s| s.id.clone()).collect(),
+            sizes: hub::catalogue::sizes_for(config, &inventory, f).iter().map(|s| s.id.clone()).collect(),
         })
         .collect();
-    let sizes = hub::catalogue::offered_sizes(config)
-        .map(|s| SizeView { id: s.id.clone(), display_name: s.display_name.clone() })
-        .collect();
+    let mut sizes = Vec::new();
+    for s in hub::catalogue::offered_sizes(config, &inventory) {
+        let gpus_free = if s.gpus > 0 {
+            let a = hub::gpus::ledger::availability(&hub, s).await.map_err(AppError::internal)?;
+            Some((a.free, a.suitable))
+        } else {
+            None
+        };
+        sizes.push(SizeView { id: s.id.clone(), display_name: s.display_name.clone(), gpus_free });
+    }
     Ok(LaunchChoices { flavours, sizes, named_servers: config.servers.named_servers_limit > 0 })
+}
+
+/// A size as the launch form lists it, with live GPU availability for GPU sizes.
+fn size_label(s: &SizeView) -> String {
+    match s.gpus_free {
+        Some((free, total)) => format!("{} — {free} of {total} GPUs free", s.display_name),
+        None => s.display_name.clone(),
+    }
 }
 
 #[server(prefix = "/hub/fn", endpoint = "my_servers")]
@@ -209,7 +227,7 @@ fn Launcher() -> impl IntoView {
                                     {move || {
                                         let allowed = allowed();
                                         sizes.iter().filter(|s| allowed.contains(&s.id)).map(|s| view! {
-                                            <option value=s.id.clone()>{s.display_name.clone()}</option>
+                                            <option value=s.id.clone()>{size_label(s)}</option>
                                         }).collect_view()
                                     }}
                                 </select>

@@ -41,9 +41,18 @@ pub struct SizeConfig {
     pub cpu: f64,
     /// Memory limit in MiB.
     pub memory_mib: u64,
-    /// GPUs given to the container.
+    /// GPUs (or MIG instances) given to the server, each for it alone.
     #[serde(default)]
     pub gpus: u32,
+    /// Only GPUs whose model contains this text (any case), e.g. `A100`.
+    #[serde(default)]
+    pub gpu_model: Option<String>,
+    /// Only GPUs with at least this much memory, in MiB.
+    #[serde(default)]
+    pub gpu_min_memory_mib: Option<u64>,
+    /// Only MIG instances of this profile, e.g. `1g.18gb`; without it, only whole GPUs.
+    #[serde(default)]
+    pub mig_profile: Option<String>,
 }
 
 pub fn default_flavours() -> Vec<FlavourConfig> {
@@ -79,6 +88,9 @@ pub fn default_sizes() -> Vec<SizeConfig> {
             cpu: 1.0,
             memory_mib: 2048,
             gpus: 0,
+            gpu_model: None,
+            gpu_min_memory_mib: None,
+            mig_profile: None,
         },
         SizeConfig {
             id: "medium".into(),
@@ -86,6 +98,9 @@ pub fn default_sizes() -> Vec<SizeConfig> {
             cpu: 2.0,
             memory_mib: 4096,
             gpus: 0,
+            gpu_model: None,
+            gpu_min_memory_mib: None,
+            mig_profile: None,
         },
         SizeConfig {
             id: "gpu-1".into(),
@@ -93,6 +108,9 @@ pub fn default_sizes() -> Vec<SizeConfig> {
             cpu: 4.0,
             memory_mib: 16384,
             gpus: 1,
+            gpu_model: None,
+            gpu_min_memory_mib: None,
+            mig_profile: None,
         },
         SizeConfig {
             id: "gpu-2".into(),
@@ -100,6 +118,9 @@ pub fn default_sizes() -> Vec<SizeConfig> {
             cpu: 8.0,
             memory_mib: 32768,
             gpus: 2,
+            gpu_model: None,
+            gpu_min_memory_mib: None,
+            mig_profile: None,
         },
     ]
 }

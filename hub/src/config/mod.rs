@@ -12,6 +12,7 @@
 mod auth;
 mod catalogue;
 mod database;
+mod gpus;
 mod hub;
 mod servers;
 mod session;
@@ -26,10 +27,13 @@ use serde::{Deserialize, Serialize};
 pub use auth::{AuthConfig, ConfigSecret, LocalAuthConfig, OidcConfig};
 pub use catalogue::{FlavourConfig, SizeConfig};
 pub use database::DatabaseConfig;
+pub use gpus::{GpuDiscovery, StaticGpu};
 pub use hub::{HubConfig, PublicUrl};
 pub use servers::ServersConfig;
 pub use session::SessionConfig;
-pub use spawner::{DockerConfig, LocalConfig, LocalLimits, SpawnerChoice, SpawnerConfig, UserMapping};
+pub use spawner::{
+    DockerConfig, GpuAttach, LocalConfig, LocalLimits, SpawnerChoice, SpawnerConfig, UserMapping,
+};
 
 /// The name of the config file looked for in the working directory.
 pub const DEFAULT_FILE: &str = "ganymede.toml";
@@ -47,6 +51,8 @@ pub struct Config {
     pub flavours: Vec<FlavourConfig>,
     /// Sizes (CPU, memory, GPUs) people can pick. A list in the file replaces the defaults.
     pub sizes: Vec<SizeConfig>,
+    /// A static GPU inventory, for hosts where neither NVML nor `nvidia-smi` can be used.
+    pub gpus: Vec<StaticGpu>,
 }
 
 impl Default for Config {
@@ -60,6 +66,7 @@ impl Default for Config {
             spawner: SpawnerConfig::default(),
             flavours: catalogue::default_flavours(),
             sizes: catalogue::default_sizes(),
+            gpus: Vec::new(),
         }
     }
 }
@@ -127,6 +134,7 @@ impl Config {
         self.session.validate()?;
         self.servers.validate()?;
         self.spawner.validate()?;
+        gpus::validate(&self.gpus)?;
         catalogue::validate_catalogue(&self.flavours, &self.sizes, self.spawner.kind)?;
         Ok(())
     }

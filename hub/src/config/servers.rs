@@ -15,9 +15,12 @@ pub struct ServersConfig {
     pub named_servers_limit: u32,
     /// Whether admins may open other users' servers through the proxy. Default `false`.
     pub admin_access: bool,
-    /// GPUs this machine offers to notebooks (an inventory from config until discovery arrives).
-    /// GPU sizes are shown and accepted only when this is at least their GPU count. Default `0`.
-    pub gpus: u32,
+    /// Where the GPU inventory comes from: `auto` (NVML, else `nvidia-smi`, else `[[gpus]]`),
+    /// `nvml`, `nvidia-smi`, `static` (`[[gpus]]`) or `none`. Default `auto`.
+    pub gpu_discovery: super::GpuDiscovery,
+    /// Seconds between refreshes of a discovered inventory (a GPU that vanished or reports
+    /// errors leaves the pool). Default `60`.
+    pub gpu_refresh_seconds: u64,
     /// Servers that may be starting at once; more start requests get 429. Default `100`.
     pub concurrent_spawn_limit: u32,
     /// Servers that may be starting or running at once (0: no limit); more get 429. Default `0`.
@@ -33,7 +36,8 @@ impl Default for ServersConfig {
             http_timeout_seconds: 60,
             named_servers_limit: 3,
             admin_access: false,
-            gpus: 0,
+            gpu_discovery: super::GpuDiscovery::Auto,
+            gpu_refresh_seconds: 60,
             concurrent_spawn_limit: 100,
             active_server_limit: 0,
             stop_retry_seconds: 30,
@@ -51,6 +55,9 @@ impl ServersConfig {
         }
         if self.concurrent_spawn_limit == 0 {
             return Err(ConfigError::invalid("servers.concurrent_spawn_limit", "must be at least 1"));
+        }
+        if self.gpu_refresh_seconds == 0 {
+            return Err(ConfigError::invalid("servers.gpu_refresh_seconds", "must be at least 1"));
         }
         if self.stop_retry_seconds == 0 {
             return Err(ConfigError::invalid("servers.stop_retry_seconds", "must be at least 1"));

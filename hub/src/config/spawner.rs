@@ -101,6 +101,20 @@ pub struct DockerConfig {
     /// inter-container communication off, so servers cannot reach each other; an existing network
     /// of that name that allows it is refused. Default `ganymede-servers`.
     pub network: String,
+    /// How a GPU server gets exactly its GPUs: `device-request` (Docker device requests naming
+    /// the UUIDs; needs the NVIDIA Container Toolkit's runtime hook) or `nvidia-runtime-env`
+    /// (`NVIDIA_VISIBLE_DEVICES` set to the UUIDs; for engines whose default runtime is
+    /// `nvidia`). Default `device-request`.
+    pub gpu_attach: GpuAttach,
+}
+
+/// `[spawner.docker] gpu_attach`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GpuAttach {
+    #[default]
+    DeviceRequest,
+    NvidiaRuntimeEnv,
 }
 
 impl Default for DockerConfig {
@@ -111,6 +125,7 @@ impl Default for DockerConfig {
             notebook_dir: "/home/jovyan".into(),
             prefix: "ganymede".into(),
             network: "ganymede-servers".into(),
+            gpu_attach: GpuAttach::DeviceRequest,
         }
     }
 }

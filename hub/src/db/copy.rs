@@ -26,6 +26,7 @@ pub const TABLES: &[&str] = &[
     "sessions",
     "api_tokens",
     "servers",
+    "gpu_claims",
     "events",
     "login_failures",
     "oidc_logins",

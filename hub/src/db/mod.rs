@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod copy;
 pub mod events;
+pub mod gpu_claims;
 pub mod groups;
 pub mod leases;
 pub mod oidc_logins;

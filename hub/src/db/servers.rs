@@ -201,11 +201,12 @@ pub async fn not_stopped<'e>(
     Ok(raw.into_iter().map(ServerRow::try_from).collect())
 }
 
-/// The servers of several users at once (one page of a user list), ordered by user and name.
+/// The servers of several users at once (one page of a user list), ordered by user and name;
+/// each parsed on its own, so one bad row does not hide everyone else's.
 pub async fn for_users<'e>(
     ex: impl sqlx::Executor<'e, Database = Db>,
     user_ids: &[i64],
-) -> Result<Vec<ServerRow>, sqlx::Error> {
+) -> Result<Vec<Result<ServerRow, BadRow>>, sqlx::Error> {
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -218,7 +219,7 @@ pub async fn for_users<'e>(
     for id in user_ids {
         query = query.bind(id);
     }
-    parse_all(query.fetch_all(ex).await?)
+    Ok(query.fetch_all(ex).await?.into_iter().map(ServerRow::try_from).collect())
 }
 
 /// Makes sure the row exists (stopped when new).

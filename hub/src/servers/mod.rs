@@ -57,6 +57,8 @@ pub enum ServerError {
     TooManySpawns { retry_after_seconds: u64 },
     #[error("the hub is running as many servers as it may; try again later")]
     TooManyActive { retry_after_seconds: u64 },
+    #[error("size {size} needs GPUs and none of its kind are free now ({free} of {suitable} free); try again later")]
+    GpusBusy { size: String, suitable: u32, free: u32, retry_after_seconds: u64 },
     #[error("the server could not be stopped and stays stopping; the hub retries: {0}")]
     StopFailed(SpawnError),
     #[error(transparent)]
@@ -149,7 +151,14 @@ pub async fn page_details(
     let mut out: std::collections::HashMap<i64, (Vec<ServerInfo>, Vec<String>)> =
         users.iter().map(|u| (u.id, (Vec::new(), Vec::new()))).collect();
     for row in db::servers::for_users(hub.db(), &ids).await? {
-        out.entry(row.user_id).or_default().0.push(info_from(row));
+        match row {
+            Ok(row) => out.entry(row.user_id).or_default().0.push(info_from(row)),
+            // Left out of the listing, named in the log; the user's other servers and everyone
+            // else's are listed as usual. Reading that user alone reports the error.
+            Err(bad) => {
+                tracing::error!(error = %bad, "a server row does not parse; left out of the user listing")
+            }
+        }
     }
     for (user_id, group) in db::groups::of_users(hub.db(), &ids).await? {
         out.entry(user_id).or_default().1.push(group);
@@ -197,8 +206,9 @@ pub async fn start(
     requested: Requested,
 ) -> Result<StartOutcome, ServerError> {
     let remembered = db::servers::get(hub.db(), user.id, server).await?.and_then(|r| r.flavour.zip(r.size));
-    let (flavour, size) = catalogue::choose(hub.config(), requested, remembered)?;
-    let launch = catalogue::resolve(hub.config(), &flavour, &size)?;
+    let inventory = hub.gpus().snapshot();
+    let (flavour, size) = catalogue::choose(hub.config(), &inventory, requested, remembered)?;
+    let launch = catalogue::resolve(hub.config(), &inventory, &flavour, &size)?;
     if !server.is_default() && hub.config().servers.named_servers_limit == 0 {
         return Err(ServerError::NamedServersDisabled);
     }
@@ -206,10 +216,10 @@ pub async fn start(
     let nonce = SecretToken::generate().expose().to_owned();
     // The workload is recorded before it exists: a hub killed mid-start finds it again.
     let planned = StoredWorkload { workload: spawner.planned_state(&user.name, server), token_nonce: nonce };
-    let server_id =
+    let (server_id, gpus) =
         match transitions::begin_start(hub, actor, user.id, server, &launch, spawner.kind(), &planned).await?
         {
-            StartClaim::Claimed { server_id } => server_id,
+            StartClaim::Claimed { server_id, gpus } => (server_id, gpus),
             StartClaim::AlreadyRunning => return Ok(StartOutcome::AlreadyRunning),
             StartClaim::AlreadyPending => return Ok(StartOutcome::AlreadyPending),
             StartClaim::Busy(state) => return Err(ServerError::Busy(state)),
@@ -235,7 +245,7 @@ pub async fn start(
         environment: launch.flavour.environment.as_ref().map(std::path::PathBuf::from),
         cpu: launch.size.cpu,
         memory_mib: launch.size.memory_mib,
-        gpus: launch.size.gpus,
+        gpus,
         base_url: base_url(&user.name, server),
         token: SecretToken::from_presented(&upstream_token(hub, &planned.token_nonce)),
     };
@@ -592,6 +602,14 @@ pub async fn reconcile(hub: &Hub) -> Result<Reconciled, ServerError> {
     // Routes of this process come from the database too (another replica may have started them).
     poll_running(hub).await?;
     let settled = settle_abandoned(hub).await?;
+    // The ledger is held against the active rows: a claim without one is released.
+    {
+        let mut conn = hub.db().acquire().await?;
+        let released = crate::db::gpu_claims::release_inactive(&mut conn).await?;
+        if released > 0 {
+            warn!(count = released, "GPU claims of servers that are not active were released");
+        }
+    }
     let orphans_removed = match sweep_orphans(hub).await {
         Ok(n) => n,
         Err(e) => {
@@ -774,7 +792,7 @@ pub async fn create(
     if server.is_default() {
         return Err(ServerError::InvalidName(crate::domain::ServerNameError::Reserved(String::new())));
     }
-    let launch = catalogue::resolve(hub.config(), flavour, size)?;
+    let launch = catalogue::resolve(hub.config(), &hub.gpus().snapshot(), flavour, size)?;
     let limit = hub.config().servers.named_servers_limit;
     if limit == 0 {
         return Err(ServerError::NamedServersDisabled);
@@ -833,7 +851,7 @@ pub async fn modify(
     if change.flavour.is_some() || change.size.is_some() {
         let flavour = change.flavour.as_deref().or(row.flavour.as_deref()).unwrap_or_default();
         let size = change.size.as_deref().or(row.size.as_deref()).unwrap_or_default();
-        let launch = catalogue::resolve(hub.config(), flavour, size)?;
+        let launch = catalogue::resolve(hub.config(), &hub.gpus().snapshot(), flavour, size)?;
         if !db::servers::set_choice_stopped(&mut tx, row.id, &launch.flavour.id, &launch.size.id).await? {
             return Err(ServerError::Busy(row.state));
         }
@@ -892,7 +910,8 @@ impl crate::error::Classify for ServerError {
             ServerError::NotFound => C::NotFound,
             ServerError::NameTaken(_) => C::Conflict,
             ServerError::TooManySpawns { retry_after_seconds }
-            | ServerError::TooManyActive { retry_after_seconds } => {
+            | ServerError::TooManyActive { retry_after_seconds }
+            | ServerError::GpusBusy { retry_after_seconds, .. } => {
                 C::Throttled { retry_after_seconds: *retry_after_seconds }
             }
             ServerError::StopFailed(_) => C::Unavailable { retry_after_seconds: UNAVAILABLE_RETRY_SECONDS },

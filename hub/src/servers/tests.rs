@@ -380,7 +380,7 @@ async fn a_start_that_names_nothing_uses_the_servers_remembered_choice_else_the_
     // Never started: the hub's default choice.
     start(hub, Some("alice"), alice, &default(), Requested::default()).await.expect("starts");
     let info = f.settled(&default()).await;
-    let first = crate::catalogue::default_choice(hub.config()).expect("a default");
+    let first = crate::catalogue::default_choice(hub.config(), &hub.gpus().snapshot()).expect("a default");
     assert_eq!((info.flavour.clone(), info.size.clone()), (Some(first.0), Some(first.1)));
     // Created with a choice (REST PUT), then started naming nothing: that choice.
     let lab = named("analysis");

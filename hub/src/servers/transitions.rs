@@ -20,15 +20,17 @@ use crate::catalogue::Launch;
 use crate::db::servers::{self, ServerRow, StoredWorkload};
 use crate::db::{events, DbConn};
 use crate::domain::ServerName;
+use crate::gpus::ledger::{self, Claim};
 use crate::spawner::{SpawnerKind, Upstream};
 use crate::Hub;
 
 /// What [`begin_start`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartClaim {
-    /// The row is now pending and this process carries the start out.
+    /// The row is now pending and this process carries the start out, with these GPUs.
     Claimed {
         server_id: i64,
+        gpus: Vec<String>,
     },
     AlreadyPending,
     AlreadyRunning,
@@ -43,10 +45,25 @@ fn target(row: &ServerRow) -> String {
     format!("{}/{}", row.user_name, row.name)
 }
 
-/// The resources a start claims, inside its transaction. Nothing is metered yet; the GPU ledger
-/// plugs in here (claim on start, release in every transition that ends in `stopped`).
-async fn claim_resources(_conn: &mut DbConn, _row: &ServerRow, _launch: &Launch) -> Result<(), ServerError> {
-    Ok(())
+/// The resources a start claims, inside its transaction: the size's GPUs from the ledger
+/// (released in every transition that ends in `stopped`).
+async fn claim_resources(
+    hub: &Hub,
+    conn: &mut DbConn,
+    row: &ServerRow,
+    launch: &Launch,
+    now: i64,
+) -> Result<Vec<String>, ServerError> {
+    let inventory = hub.gpus().snapshot();
+    match ledger::claim(conn, &inventory, row.id, &launch.size, now).await? {
+        Claim::Claimed(uuids) => Ok(uuids),
+        Claim::NoneFree { suitable, free } => Err(ServerError::GpusBusy {
+            size: launch.size.id.clone(),
+            suitable,
+            free,
+            retry_after_seconds: 60,
+        }),
+    }
 }
 
 /// stopped → pending, with the named-server limit, the spawn limits and the planned workload,
@@ -90,7 +107,7 @@ pub async fn begin_start(
     {
         return Err(ServerError::TooManyActive { retry_after_seconds: 60 });
     }
-    claim_resources(&mut tx, &row, launch).await?;
+    let gpus = claim_resources(hub, &mut tx, &row, launch, now).await?;
     let start = servers::PlannedStart {
         flavour: &launch.flavour.id,
         size: &launch.size.id,
@@ -106,11 +123,11 @@ pub async fn begin_start(
         actor,
         "server.start",
         Some(&target(&row)),
-        json!({ "flavour": launch.flavour.id, "size": launch.size.id, "spawner": kind }),
+        json!({ "flavour": launch.flavour.id, "size": launch.size.id, "spawner": kind, "gpus": gpus }),
     )
     .await?;
     tx.commit().await?;
-    Ok(StartClaim::Claimed { server_id: row.id })
+    Ok(StartClaim::Claimed { server_id: row.id, gpus })
 }
 
 /// pending → running. False when the row is no longer pending (stopped or settled meanwhile).
@@ -196,7 +213,15 @@ async fn ended(
     if !servers::mark_stopped(&mut tx, row.id, from, error, now).await? {
         return Ok(false);
     }
-    // The GPU ledger releases the row's claims here.
+    let released = ledger::release(&mut tx, row.id).await?;
+    let detail = match (released, detail) {
+        (0, detail) => detail,
+        (n, serde_json::Value::Object(mut map)) => {
+            map.insert("gpus_released".into(), n.into());
+            serde_json::Value::Object(map)
+        }
+        (_, detail) => detail,
+    };
     events::record(&mut *tx, None, action, Some(&target(row)), detail).await?;
     tx.commit().await?;
     Ok(true)

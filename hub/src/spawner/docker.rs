@@ -23,7 +23,7 @@ use super::{
     ProgressSink, ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawner, SpawnerKind, Started, Upstream,
     Workload, WorkloadState,
 };
-use crate::config::DockerConfig;
+use crate::config::{DockerConfig, GpuAttach};
 use crate::domain::{ServerName, UserName};
 
 const JUPYTER_PORT: &str = "8888/tcp";
@@ -191,14 +191,7 @@ impl DockerSpawner {
             Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
         );
         let memory = i64::try_from(spec.memory_mib.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
-        let device_requests = (spec.gpus > 0).then(|| {
-            vec![DeviceRequest {
-                driver: Some("nvidia".into()),
-                count: Some(i64::from(spec.gpus)),
-                capabilities: Some(vec![vec!["gpu".into()]]),
-                ..Default::default()
-            }]
-        });
+        let (device_requests, gpu_env) = gpu_attachment(self.config.gpu_attach, &spec.gpus);
         let host_config = HostConfig {
             port_bindings: Some(port_bindings),
             memory: Some(memory),
@@ -229,6 +222,7 @@ impl DockerSpawner {
             env: Some(vec![
                 format!("JUPYTER_TOKEN={}", spec.token.expose()),
                 "JUPYTERHUB_USER=".to_owned() + spec.user.as_str(),
+                gpu_env,
             ]),
             cmd: Some(vec![
                 "jupyter".into(),
@@ -430,5 +424,50 @@ impl Spawner for DockerSpawner {
                 })
             })
             .collect())
+    }
+}
+
+/// How a container gets exactly `gpus` (UUIDs) and nothing more. Either way the environment says
+/// `NVIDIA_VISIBLE_DEVICES`: the UUIDs, or `void` for a server without GPUs, so an image that
+/// sets `all` for itself gets nothing (with the toolkit's `accept-nvidia-visible-devices-envvar-
+/// when-unprivileged = false` the variable is ignored and only the device request counts).
+fn gpu_attachment(mode: GpuAttach, gpus: &[String]) -> (Option<Vec<DeviceRequest>>, String) {
+    if gpus.is_empty() {
+        return (None, "NVIDIA_VISIBLE_DEVICES=void".to_owned());
+    }
+    let env = format!("NVIDIA_VISIBLE_DEVICES={}", gpus.join(","));
+    match mode {
+        // Named devices, never a count: a count is always GPUs 0..N-1, whoever holds them.
+        GpuAttach::DeviceRequest => (
+            Some(vec![DeviceRequest {
+                driver: Some("nvidia".into()),
+                device_ids: Some(gpus.to_vec()),
+                capabilities: Some(vec![vec!["gpu".into()]]),
+                ..Default::default()
+            }]),
+            env,
+        ),
+        GpuAttach::NvidiaRuntimeEnv => (None, env),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpus_are_attached_by_uuid_never_by_count_and_none_means_void() {
+        let gpus = vec!["GPU-aaaa".to_owned(), "GPU-bbbb".to_owned()];
+        let (requests, env) = gpu_attachment(GpuAttach::DeviceRequest, &gpus);
+        let request = &requests.expect("a device request")[0];
+        assert_eq!(request.device_ids.as_deref(), Some(&gpus[..]));
+        assert_eq!(request.count, None, "a count would mean GPUs 0..N-1");
+        assert_eq!(env, "NVIDIA_VISIBLE_DEVICES=GPU-aaaa,GPU-bbbb");
+        let (requests, env) = gpu_attachment(GpuAttach::NvidiaRuntimeEnv, &gpus);
+        assert!(requests.is_none());
+        assert_eq!(env, "NVIDIA_VISIBLE_DEVICES=GPU-aaaa,GPU-bbbb");
+        for mode in [GpuAttach::DeviceRequest, GpuAttach::NvidiaRuntimeEnv] {
+            assert_eq!(gpu_attachment(mode, &[]), (None, "NVIDIA_VISIBLE_DEVICES=void".to_owned()));
+        }
     }
 }

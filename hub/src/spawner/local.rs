@@ -387,7 +387,12 @@ impl LocalSpawner {
             .stderr(log_err)
             .process_group(0)
             .kill_on_drop(false);
-        // GPUs: set CUDA_VISIBLE_DEVICES here once the hub allocates devices (spec.gpus).
+        // Exactly the ledger's GPUs, by UUID (CUDA accepts `GPU-…`/`MIG-…`); none: an empty
+        // CUDA list and `void`, so nothing the process inherits widens it.
+        let visible = if spec.gpus.is_empty() { "void".to_owned() } else { spec.gpus.join(",") };
+        command
+            .env("CUDA_VISIBLE_DEVICES", if spec.gpus.is_empty() { "" } else { visible.as_str() })
+            .env("NVIDIA_VISIBLE_DEVICES", &visible);
         // Jupyter refuses to run as root unless told; only the "hub" mapping of a root hub does.
         // SAFETY: geteuid(2) cannot fail.
         if account.is_none() && unsafe { libc::geteuid() } == 0 {

@@ -139,7 +139,8 @@ pub struct SpawnSpec {
     pub environment: Option<std::path::PathBuf>,
     pub cpu: f64,
     pub memory_mib: u64,
-    pub gpus: u32,
+    /// The UUIDs of the GPUs (or MIG instances) the ledger gave this server, for it alone.
+    pub gpus: Vec<String>,
     /// Jupyter's base URL, `/user/{name}/` or `/user/{name}/{server}/`.
     pub base_url: String,
     /// The token Jupyter accepts; only the hub and the server know it.

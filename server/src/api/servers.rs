@@ -64,7 +64,8 @@ pub async fn create_named(
     let owner = existing(found, &user)?;
     let name = server_name(&server)?;
     let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
-    let (flavour, size) = hub::catalogue::choose(state.hub.config(), requested(options), None)?;
+    let inventory = state.hub.gpus().snapshot();
+    let (flavour, size) = hub::catalogue::choose(state.hub.config(), &inventory, requested(options), None)?;
     if !hub::servers::create(&state.hub, Some(caller.user.name.as_str()), &owner, &name, &flavour, &size)
         .await?
     {

@@ -2,6 +2,7 @@
 
 mod config;
 mod db;
+mod gpus;
 mod serve;
 mod user;
 
@@ -31,6 +32,12 @@ pub enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// The GPU inventory, where it came from, and who holds what.
+    Gpus {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Configuration helpers.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -62,6 +69,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::run(load()?).await,
         Command::User(cmd) => user::run(load()?, cmd).await,
         Command::Db(cmd) => db::run(load()?, cmd).await,
+        Command::Gpus { json } => gpus::run(load()?, json).await,
         Command::Config(cmd) => config::run(load(), cmd),
     }
 }

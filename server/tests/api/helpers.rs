@@ -203,6 +203,21 @@ impl Drop for TestApp {
     }
 }
 
+/// A name prefix for one test's containers and volumes: `{tag}` and eight random characters.
+pub fn random_prefix(tag: &str) -> String {
+    let token = hub::secret::SecretToken::generate().expose().to_lowercase().replace(['-', '_'], "");
+    format!("{tag}{}", &token[..8])
+}
+
+/// Removes a test's containers and volumes (those named with its prefix) however the test ends.
+pub struct DockerCleanup(pub String);
+
+impl Drop for DockerCleanup {
+    fn drop(&mut self) {
+        remove_docker_objects(&self.0);
+    }
+}
+
 pub fn remove_docker_objects(prefix: &str) {
     let list = |args: &[&str]| -> Vec<String> {
         std::process::Command::new("docker")

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cli::serve;
-use crate::helpers::{containers, inspect, remove_docker_objects, session_cookie, TestApp, COOKIE};
+use crate::helpers::{containers, inspect, random_prefix, session_cookie, DockerCleanup, TestApp, COOKIE};
 
 fn docker(args: &[&str]) -> std::process::Output {
     std::process::Command::new("docker").args(args).output().expect("docker runs")
@@ -18,25 +18,11 @@ async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
     }
 }
 
-fn random_prefix(tag: &str) -> String {
-    let token = hub::secret::SecretToken::generate().expose().to_lowercase().replace(['-', '_'], "");
-    format!("{tag}{}", &token[..8])
-}
-
-/// Removes the test's containers and volumes however the test ends.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        remove_docker_objects(&self.0);
-    }
-}
-
 #[tokio::test]
 async fn a_hub_killed_mid_start_leaves_no_container_running_after_it_comes_back() {
     let dir = crate::helpers::Scratch::new();
     let prefix = random_prefix("gk");
-    let _cleanup = Cleanup(prefix.clone());
+    let _cleanup = DockerCleanup(prefix.clone());
     let env = [
         ("GANYMEDE_ADMIN_USER", "alice"),
         ("GANYMEDE_ADMIN_PASSWORD", "alice-password"),

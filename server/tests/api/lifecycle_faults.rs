@@ -15,7 +15,9 @@ use tokio::net::UnixStream;
 use tokio::sync::{oneshot, watch};
 
 use crate::cli::{ganymede, run_with_stdin};
-use crate::helpers::{containers, inspect, remove_docker_objects, session_cookie, Scratch, TestApp, COOKIE};
+use crate::helpers::{
+    containers, inspect, random_prefix, session_cookie, DockerCleanup, Scratch, TestApp, COOKIE,
+};
 
 const ENGINE: &str = "/var/run/docker.sock";
 
@@ -143,20 +145,6 @@ async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn random_prefix(tag: &str) -> String {
-    let token = hub::secret::SecretToken::generate().expose().to_lowercase().replace(['-', '_'], "");
-    format!("{tag}{}", &token[..8])
-}
-
-/// Removes the test's containers and volumes however the test ends.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        remove_docker_objects(&self.0);
     }
 }
 
@@ -486,7 +474,7 @@ async fn a_hub_killed_during_a_stop_finishes_the_stop_when_it_comes_back() {
     let forwarder = Forwarder::start(dir.path().join("docker.sock"));
     let host = forwarder.host();
     let prefix = random_prefix("gs");
-    let _cleanup = Cleanup(prefix.clone());
+    let _cleanup = DockerCleanup(prefix.clone());
     let env = hub_env(&prefix, &host);
     let mut served = HubProcess::start(&dir, &env);
     let alice = Person::sign_in(&served.base, "alice", "alice-password").await;
@@ -534,7 +522,7 @@ async fn a_hub_killed_during_a_stop_finishes_the_stop_when_it_comes_back() {
 async fn a_running_server_keeps_its_container_and_answers_after_the_hub_is_killed() {
     let dir = Scratch::new();
     let prefix = random_prefix("gr");
-    let _cleanup = Cleanup(prefix.clone());
+    let _cleanup = DockerCleanup(prefix.clone());
     let env = [
         ("GANYMEDE_ADMIN_USER", "alice"),
         ("GANYMEDE_ADMIN_PASSWORD", "alice-password"),
@@ -619,7 +607,7 @@ async fn wait_for_log(hub: &HubProcess, what: &str, pattern: &str) {
 async fn a_corrupted_server_row_is_a_clear_error_and_touches_nothing_else() {
     let dir = Scratch::new();
     let prefix = random_prefix("gb");
-    let _cleanup = Cleanup(prefix.clone());
+    let _cleanup = DockerCleanup(prefix.clone());
     let env = [
         ("GANYMEDE_ADMIN_USER", "root"),
         ("GANYMEDE_ADMIN_PASSWORD", "root-password"),
@@ -668,6 +656,24 @@ async fn a_corrupted_server_row_is_a_clear_error_and_touches_nothing_else() {
         .await;
     }
     assert!(ids.iter().all(|id| exists(id)), "no container was touched");
+
+    // The user listing (REST and the admin page) still lists everyone; only the bad rows are
+    // left out of it (and named in the log).
+    let listing = root.get("/hub/api/users").await;
+    assert_eq!(listing.status(), 200);
+    let users: Value = listing.json().await.unwrap();
+    let names: Vec<&str> = users.as_array().unwrap().iter().filter_map(|u| u["name"].as_str()).collect();
+    assert_eq!(names, ["root", "alice", "bob", "carol"], "{users}");
+    let bob_listed = users.as_array().unwrap().iter().find(|u| u["name"] == "bob").unwrap();
+    assert_eq!(bob_listed["servers"][""]["ready"], true, "{bob_listed}");
+    wait_for_log(&served, "the listing's log line", "left out of the user listing").await;
+    let page = root
+        .server_fn(
+            "admin_users",
+            &[("search", ""), ("sort", "name"), ("active_only", "false"), ("page", "0"), ("page_size", "50")],
+        )
+        .await;
+    assert_eq!(page.status(), 200);
 
     // The healthy server is listed and answers; the others' containers still run.
     let me = bob.user("bob").await;

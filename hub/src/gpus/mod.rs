@@ -1,0 +1,125 @@
+//! GPUs: the inventory (what the host has), the allocator (which free units fit a size) and the
+//! ledger (who holds which unit, in the database). A unit is a whole GPU, or a MIG instance when
+//! the GPU has MIG enabled; it is known by the UUID the NVIDIA runtime accepts.
+
+pub mod allocate;
+pub mod discover;
+pub mod ledger;
+mod nvml;
+
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+/// One allocatable unit: a GPU, or one MIG instance of one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gpu {
+    /// `GPU-…` or `MIG-…`: what `NVIDIA_VISIBLE_DEVICES` and `CUDA_VISIBLE_DEVICES` take.
+    pub uuid: String,
+    /// The device's index as the driver numbers it (for a MIG instance, its parent's).
+    pub index: u32,
+    pub model: String,
+    pub memory_mib: u64,
+    /// For a MIG instance: its profile (e.g. `1g.18gb`).
+    pub mig_profile: Option<String>,
+    /// Why the unit is out of the pool (it reports errors, or it vanished), if it is.
+    pub fault: Option<String>,
+}
+
+/// Where an inventory came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    Nvml,
+    NvidiaSmi,
+    Static,
+    /// No GPUs were found, or discovery is off.
+    None,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Nvml => "nvml",
+            Source::NvidiaSmi => "nvidia-smi",
+            Source::Static => "static",
+            Source::None => "none",
+        }
+    }
+}
+
+/// What the host has, as last read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inventory {
+    pub source: Source,
+    pub units: Vec<Gpu>,
+    /// Why the preferred sources were not used (e.g. "NVML: libnvidia-ml.so.1 not found").
+    pub notes: Vec<String>,
+}
+
+impl Inventory {
+    pub fn empty() -> Self {
+        Inventory { source: Source::None, units: Vec::new(), notes: Vec::new() }
+    }
+
+    /// Units that may be handed out (no fault).
+    pub fn healthy(&self) -> impl Iterator<Item = &Gpu> {
+        self.units.iter().filter(|g| g.fault.is_none())
+    }
+
+    pub fn get(&self, uuid: &str) -> Option<&Gpu> {
+        self.units.iter().find(|g| g.uuid == uuid)
+    }
+}
+
+/// The hub's current inventory, shared by the request paths and refreshed by housekeeping.
+#[derive(Debug, Clone)]
+pub struct GpuPool {
+    inner: Arc<RwLock<Inventory>>,
+}
+
+impl GpuPool {
+    pub fn new(inventory: Inventory) -> Self {
+        GpuPool { inner: Arc::new(RwLock::new(inventory)) }
+    }
+
+    /// A copy of the inventory as it is now.
+    pub fn snapshot(&self) -> Inventory {
+        match self.inner.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the inventory with a fresh reading. A unit that was known and is missing from
+    /// the reading stays listed, with a fault saying it vanished, so its holder can be told.
+    pub fn replace(&self, mut fresh: Inventory) {
+        let mut guard = match self.inner.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for old in &guard.units {
+            if fresh.get(&old.uuid).is_none() && fresh.source == guard.source {
+                let mut gone = old.clone();
+                gone.fault = Some("the device is no longer reported by the driver".into());
+                fresh.units.push(gone);
+            }
+        }
+        *guard = fresh;
+    }
+}
+
+/// Reads the inventory again (off the async threads: it may run `nvidia-smi`) and replaces the
+/// pool's; logs units that left the pool. Housekeeping calls it every `gpu_refresh_seconds`.
+pub async fn refresh(hub: &crate::Hub) {
+    let config = hub.config().clone();
+    let Ok(fresh) = tokio::task::spawn_blocking(move || discover::discover(&config)).await else { return };
+    let before = hub.gpus().snapshot();
+    hub.gpus().replace(fresh);
+    for unit in hub.gpus().snapshot().units {
+        let was_faulty = before.get(&unit.uuid).is_some_and(|g| g.fault.is_some());
+        if let (Some(fault), false) = (&unit.fault, was_faulty) {
+            tracing::warn!(gpu.uuid = %unit.uuid, %fault, "a GPU left the pool");
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! GPUs with the real engine: a static inventory of four GPUs attached through
+//! `NVIDIA_VISIBLE_DEVICES` (`gpu_attach = "nvidia-runtime-env"`), so these containers start on a
+//! machine without GPUs and each shows which units it was given.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use hub::config::{Config, GpuAttach, GpuDiscovery, StaticGpu};
+
+use crate::helpers::{
+    containers, inspect, random_prefix, session_cookie, DockerCleanup, Scratch, TestApp, COOKIE,
+};
+
+const UUIDS: [&str; 4] = ["GPU-test-0000", "GPU-test-0001", "GPU-test-0002", "GPU-test-0003"];
+
+fn four_gpus(c: &mut Config) {
+    c.servers.gpu_discovery = GpuDiscovery::Static;
+    c.spawner.docker.gpu_attach = GpuAttach::NvidiaRuntimeEnv;
+    c.gpus = UUIDS
+        .iter()
+        .map(|u| StaticGpu {
+            uuid: (*u).into(),
+            model: "Test GPU 16GB".into(),
+            memory_mib: 16384,
+            mig_profile: None,
+        })
+        .collect();
+    // A GPU size this 2-core test machine can run.
+    c.sizes.push(hub::config::SizeConfig {
+        id: "gpu-test".into(),
+        display_name: "1 test GPU".into(),
+        cpu: 0.5,
+        memory_mib: 1024,
+        gpus: 1,
+        gpu_model: None,
+        gpu_min_memory_mib: None,
+        mig_profile: None,
+    });
+}
+
+/// The same as a config file's lines.
+const GPU_TEST_SIZE: &str = "[[sizes]]\nid = \"small\"\ndisplay_name = \"Small\"\ncpu = 0.5\nmemory_mib = 1024\n\n[[sizes]]\nid = \"gpu-test\"\ndisplay_name = \"1 test GPU\"\ncpu = 0.5\nmemory_mib = 1024\ngpus = 1\n\n";
+
+/// Waits (up to a minute) until `n` containers carry the prefix.
+async fn wait_for_containers(prefix: &str, n: usize) {
+    for _ in 0..120 {
+        if containers(prefix).len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("expected {n} containers, found {:?}", containers(prefix));
+}
+
+/// `NVIDIA_VISIBLE_DEVICES` of a container.
+fn visible_devices(container: &str) -> String {
+    let c = inspect(container);
+    let env = c["Config"]["Env"].as_array().cloned().unwrap_or_default();
+    let values: Vec<String> = env
+        .iter()
+        .filter_map(|e| e.as_str()?.strip_prefix("NVIDIA_VISIBLE_DEVICES=").map(str::to_owned))
+        .collect();
+    assert_eq!(values.len(), 1, "exactly one NVIDIA_VISIBLE_DEVICES: {env:?}");
+    values[0].clone()
+}
+
+fn container_of(prefix: &str, user: &str) -> String {
+    let ids = containers(prefix);
+    ids.into_iter()
+        .find(|id| inspect(id)["Config"]["Labels"]["org.ganymede.user"] == user)
+        .unwrap_or_else(|| panic!("no container of {user}"))
+}
+
+#[tokio::test]
+async fn each_gpu_server_gets_its_own_uuid_a_fifth_is_refused_until_one_stops_and_cpu_servers_get_void() {
+    let app = TestApp::spawn_with(four_gpus).await;
+    let mut sessions = Vec::new();
+    for i in 1..=5 {
+        let name = format!("u{i}");
+        app.add_user(&name, "user-password-1", false).await;
+        sessions.push((name.clone(), app.session(&name, "user-password-1").await));
+    }
+    for (name, session) in &sessions[..4] {
+        let last = app.start_and_wait(session, "base", "gpu-test", "").await;
+        assert_eq!(last["ready"], true, "{name}: {last}");
+    }
+    let given: Vec<String> =
+        sessions[..4].iter().map(|(n, _)| visible_devices(&container_of(&app.prefix, n))).collect();
+    let distinct: HashSet<&String> = given.iter().collect();
+    assert_eq!(distinct.len(), 4, "no GPU given twice: {given:?}");
+    assert!(given.iter().all(|g| UUIDS.contains(&g.as_str())), "one whole UUID each: {given:?}");
+
+    // The launch form says how many are free.
+    let options: serde_json::Value =
+        app.server_fn("launch_options", &[], Some(&sessions[4].1)).await.json().await.unwrap();
+    let gpu1 = options["sizes"].as_array().unwrap().iter().find(|s| s["id"] == "gpu-test").unwrap().clone();
+    assert_eq!(gpu1["gpus_free"], serde_json::json!([0, 4]), "{options}");
+
+    // A fifth GPU request: none free, and nothing is started for it.
+    let (fifth, fifth_session) = &sessions[4];
+    let refused = app
+        .server_fn(
+            "start_server",
+            &[("flavour", "base"), ("size", "gpu-test"), ("name", "")],
+            Some(fifth_session),
+        )
+        .await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.text().await.unwrap().contains("none of its kind are free"));
+    assert_eq!(containers(&app.prefix).len(), 4);
+
+    // One stops; the fifth gets exactly the GPU that was released.
+    let (first, first_session) = &sessions[0];
+    let released = given[0].clone();
+    assert_eq!(app.server_fn("stop_server", &[("name", "")], Some(first_session)).await.status(), 200);
+    assert_eq!(app.start_and_wait(fifth_session, "base", "gpu-test", "").await["ready"], true);
+    assert_eq!(visible_devices(&container_of(&app.prefix, fifth)), released);
+
+    // A CPU server sees no GPU at all.
+    assert_eq!(app.start_and_wait(first_session, "base", "small", "").await["ready"], true);
+    assert_eq!(visible_devices(&container_of(&app.prefix, first)), "void");
+
+    // The ledger as `ganymede gpus` reports it: four units, each held once.
+    let report = hub::gpus::ledger::report(&app.hub).await.unwrap();
+    let holders: Vec<Option<String>> = report.units.iter().map(|u| u.held_by.clone()).collect();
+    assert_eq!(holders.iter().flatten().count(), 4, "{holders:?}");
+    assert!(!holders.contains(&Some(format!("{first}/"))), "the stopped server holds nothing: {holders:?}");
+}
+
+#[tokio::test]
+async fn twenty_concurrent_gpu_starts_hand_out_no_uuid_twice() {
+    let app = TestApp::spawn_with(four_gpus).await;
+    let mut sessions = Vec::new();
+    for i in 0..10 {
+        let name = format!("c{i}");
+        app.add_user(&name, "user-password-1", false).await;
+        sessions.push(app.session(&name, "user-password-1").await);
+    }
+    // Ten users, each asking for two GPU servers at once: twenty starts for four GPUs.
+    let app = &app;
+    let starts = sessions.iter().flat_map(|session| {
+        ["", "second"].map(|name| async move {
+            let fields = [("flavour", "base"), ("size", "gpu-test"), ("name", name)];
+            app.server_fn("start_server", &fields, Some(session)).await
+        })
+    });
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(starts).await.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 4, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 16, "{statuses:?}");
+    let report = hub::gpus::ledger::report(&app.hub).await.unwrap();
+    let held: Vec<&String> = report.units.iter().filter_map(|u| u.held_by.as_ref()).collect();
+    assert_eq!(held.len(), 4);
+    assert_eq!(held.iter().collect::<HashSet<_>>().len(), 4, "four different servers: {held:?}");
+    // The containers come up with four different UUIDs.
+    wait_for_containers(&app.prefix, 4).await;
+    let given: HashSet<String> = containers(&app.prefix).iter().map(|c| visible_devices(c)).collect();
+    assert_eq!(given.len(), 4, "{given:?}");
+}
+
+#[tokio::test]
+async fn the_ledger_survives_a_kill_9_and_nothing_is_given_twice_after_it() {
+    let dir = Scratch::new();
+    let prefix = random_prefix("gg");
+    let _cleanup = DockerCleanup(prefix.clone());
+    let gpus: String = UUIDS
+        .iter()
+        .map(|u| format!("[[gpus]]\nuuid = \"{u}\"\nmodel = \"Test GPU\"\nmemory_mib = 16384\n\n"))
+        .collect();
+    std::fs::write(
+        dir.path().join("ganymede.toml"),
+        format!("[servers]\ngpu_discovery = \"static\"\n\n[spawner.docker]\ngpu_attach = \"nvidia-runtime-env\"\n\n{GPU_TEST_SIZE}{gpus}"),
+    )
+    .unwrap();
+    let env = [
+        ("GANYMEDE_ADMIN_USER", "alice"),
+        ("GANYMEDE_ADMIN_PASSWORD", "alice-password"),
+        ("GANYMEDE_SPAWNER__DOCKER__PREFIX", prefix.as_str()),
+    ];
+    let mut served = crate::cli::serve(&dir, &env);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = http
+        .post(format!("{}/hub/fn/login", served.base))
+        .form(&[("username", "alice"), ("password", "alice-password")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = format!("{COOKIE}={}", session_cookie(login.headers()).expect("signed in"));
+    let start = |base: String, name: &'static str| {
+        let http = http.clone();
+        let cookie = cookie.clone();
+        async move {
+            http.post(format!("{base}/hub/fn/start_server"))
+                .header("cookie", cookie)
+                .form(&[("flavour", "base"), ("size", "gpu-test"), ("name", name)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(start(served.base.clone(), "").await, 200);
+    assert_eq!(start(served.base.clone(), "second").await, 200);
+    wait_for_containers(&prefix, 2).await;
+    let before: HashSet<String> = containers(&prefix).iter().map(|c| visible_devices(c)).collect();
+    assert_eq!(before.len(), 2, "{before:?}");
+    // Wait until both are running, then kill the hub.
+    for _ in 0..240 {
+        let user: serde_json::Value = http
+            .get(format!("{}/hub/api/users/alice", served.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let servers = user["servers"].as_object().cloned().unwrap_or_default();
+        if servers.len() == 2 && servers.values().all(|s| s["ready"] == true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+
+    let served = crate::cli::serve(&dir, &env);
+    // The ledger still names both running servers' GPUs: `ganymede gpus --json`.
+    let out = crate::cli::ganymede(&dir).args(["gpus", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["source"], "static", "{report}");
+    let held: HashSet<String> = report["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| !u["held_by"].is_null())
+        .map(|u| u["uuid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(held, before, "the claims are those of the running containers: {report}");
+    // Two more GPU servers get exactly the two other GPUs.
+    assert_eq!(start(served.base.clone(), "third").await, 200);
+    assert_eq!(start(served.base.clone(), "fourth").await, 200);
+    wait_for_containers(&prefix, 4).await;
+    let after: HashSet<String> = containers(&prefix).iter().map(|c| visible_devices(c)).collect();
+    assert_eq!(after, UUIDS.iter().map(|u| (*u).to_owned()).collect::<HashSet<_>>(), "each GPU once");
+    drop(served);
+}
