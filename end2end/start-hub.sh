@@ -61,6 +61,32 @@ scopes = ["openid", "profile", "email", "groups"]
 allowed_groups = ["users"]
 admin_groups = ["admins"]
 button_label = "Sign in with Test IdP"
+
+# One GPU from a static inventory, attached by NVIDIA_VISIBLE_DEVICES (these containers start
+# on a machine without GPUs): the GPU queue's test (gpu.spec.ts).
+[servers]
+gpu_discovery = "static"
+
+[spawner.docker]
+gpu_attach = "nvidia-runtime-env"
+
+[[gpus]]
+uuid = "GPU-e2e-0000"
+model = "Test GPU"
+memory_mib = 16384
+
+[[sizes]]
+id = "small"
+display_name = "Small (1 CPU, 2 GiB)"
+cpu = 1.0
+memory_mib = 2048
+
+[[sizes]]
+id = "gpu-test"
+display_name = "1 GPU (0.5 CPU, 1 GiB)"
+cpu = 0.5
+memory_mib = 1024
+gpus = 1
 TOML
 fi
 echo 'dora-password-1' | "$root/target/debug/ganymede" user add dora --password-stdin

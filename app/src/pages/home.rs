@@ -124,7 +124,7 @@ pub async fn start_server(flavour: String, size: String, name: Option<String>) -
         .map_err(|e| AppError::Invalid(e.to_string()))?;
     let requested = hub::servers::Requested::both(&flavour, &size);
     match hub::servers::start(&hub, Some(user.name.as_str()), &user, &server, requested).await? {
-        StartOutcome::Started | StartOutcome::AlreadyPending => {
+        StartOutcome::Started | StartOutcome::Queued | StartOutcome::AlreadyPending => {
             leptos_axum::redirect(&ssr::progress_page(user.name.as_str(), server.as_str()))
         }
         StartOutcome::AlreadyRunning => leptos_axum::redirect(&hub::servers::base_url(&user.name, &server)),
@@ -288,6 +288,8 @@ fn server_row(
     let label = if s.name.is_empty() { "default".to_owned() } else { s.name.clone() };
     let running = s.status == ServerPhase::Running;
     let pending = s.status == ServerPhase::Pending;
+    // Waiting for a GPU: its progress page says the position; Stop leaves the queue.
+    let queued = s.status == ServerPhase::Queued;
     let stopped = s.status == ServerPhase::Stopped;
     // A stop the engine refused stays `stopping`; its owner may try again.
     let stuck = s.status == ServerPhase::Stopping && s.last_error.is_some();
@@ -307,11 +309,11 @@ fn server_row(
             <td>{s.last_activity.map(format_ms).unwrap_or_else(|| "never".into())}</td>
             <td class="actions">
                 {running.then(|| view! { <a class="button" href=s.url.clone() rel="external">"Open"</a> })}
-                {pending.then(|| view! { <a class="button" href=s.progress_page.clone()>"Progress"</a> })}
-                {(running || stuck).then(|| view! {
+                {(pending || queued).then(|| view! { <a class="button" href=s.progress_page.clone()>"Progress"</a> })}
+                {(running || stuck || queued).then(|| view! {
                     <ActionForm action=stop>
                         <input type="hidden" name="name" value=name_for_stop/>
-                        <button type="submit">"Stop"</button>
+                        <button type="submit">{if queued { "Leave the queue" } else { "Stop" }}</button>
                     </ActionForm>
                 })}
                 {stopped.then(|| view! {

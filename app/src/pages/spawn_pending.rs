@@ -55,6 +55,25 @@ mod client {
         #[serde(default)]
         failed: bool,
         url: Option<String>,
+        /// Set while the server waits in the GPU queue.
+        #[serde(default)]
+        queue_position: Option<usize>,
+    }
+
+    /// Asks once whether the page may notify (people wait in the GPU queue in another tab).
+    fn ask_to_notify() {
+        if web_sys::Notification::permission() == web_sys::NotificationPermission::Default {
+            let _ = web_sys::Notification::request_permission();
+        }
+    }
+
+    /// "Your server is ready", when the page may notify.
+    fn notify_ready() {
+        if web_sys::Notification::permission() == web_sys::NotificationPermission::Granted {
+            let options = web_sys::NotificationOptions::new();
+            options.set_body("Your turn came: JupyterLab is opening.");
+            let _ = web_sys::Notification::new_with_options("Your server is ready", &options);
+        }
     }
 
     pub fn follow(url: &str, progress: RwSignal<u8>, message: RwSignal<String>, failed: RwSignal<bool>) {
@@ -64,17 +83,25 @@ mod client {
             return;
         };
         let source_for_close = source.clone();
+        let mut waited = false;
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
             let Some(text) = e.data().as_string() else { return };
             let Ok(event) = serde_json::from_str::<Event>(&text) else { return };
             progress.set(event.progress);
             message.set(event.message);
+            if event.queue_position.is_some() && !waited {
+                waited = true;
+                ask_to_notify();
+            }
             if event.failed {
                 failed.set(true);
                 source_for_close.close();
             }
             if event.ready {
                 source_for_close.close();
+                if waited {
+                    notify_ready();
+                }
                 if let Some(url) = event.url {
                     // Let people see the bar full before JupyterLab replaces the page.
                     set_timeout(

@@ -275,11 +275,13 @@ pub struct PlannedStart<'a> {
     pub worker: &'a str,
 }
 
-/// stopped → pending, recording the choice, the spawner and the workload it is about to make (so
-/// a hub killed mid-start can find it). False when the server was not stopped.
+/// stopped (a start) or queued (its turn came) → pending, recording the choice, the spawner and
+/// the workload it is about to make (so a hub killed mid-start can find it). False when the
+/// server was not in `from`.
 pub async fn begin_start(
     conn: &mut DbConn,
     id: i64,
+    from: ServerState,
     start: PlannedStart<'_>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -296,11 +298,48 @@ pub async fn begin_start(
     .bind(state)
     .bind(now)
     .bind(id)
-    .bind(ServerState::Stopped.as_str())
+    .bind(from.as_str())
     .bind(worker)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// stopped → queued: waiting for GPUs, with the choice it will start with, in order of `now`.
+pub async fn enqueue(
+    conn: &mut DbConn,
+    id: i64,
+    flavour: &str,
+    size: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE servers SET status = $1, flavour = $2, size = $3, queued_at = $4, url = NULL, spawner_kind = NULL, \
+         spawner_state = '{}', last_error = NULL, state_changed_at = $4, worker = NULL WHERE id = $5 AND status = $6",
+    )
+    .bind(ServerState::Queued.as_str())
+    .bind(flavour)
+    .bind(size)
+    .bind(now)
+    .bind(id)
+    .bind(ServerState::Stopped.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The queue in the order turns are given: first the servers of users who hold no GPU now, then
+/// the others; within each, first come first served. Each row parsed on its own.
+pub async fn queue(conn: &mut DbConn) -> Result<Vec<Result<ServerRow, BadRow>>, sqlx::Error> {
+    let raw = sqlx::query_as::<_, RawRow>(concat!(
+        server_select!(),
+        "WHERE s.status = $1 ORDER BY (SELECT COUNT(*) FROM gpu_claims c JOIN servers o ON o.id = c.server_id \
+         WHERE o.user_id = s.user_id) > 0, s.queued_at, s.id"
+    ))
+    .bind(ServerState::Queued.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(raw.into_iter().map(ServerRow::try_from).collect())
 }
 
 /// pending → running with the workload's address and final state.

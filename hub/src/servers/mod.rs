@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use crate::accounts::User;
 pub use crate::catalogue::Requested;
-use crate::catalogue::{self, LaunchError};
+use crate::catalogue::{self, Launch, LaunchError};
 use crate::db::{self, events, leases, servers::BadRow, servers::ServerRow, servers::StoredWorkload};
 use crate::domain::{ServerName, ServerNameError, UserName};
 use crate::secret::SecretToken;
@@ -57,8 +57,6 @@ pub enum ServerError {
     TooManySpawns { retry_after_seconds: u64 },
     #[error("the hub is running as many servers as it may; try again later")]
     TooManyActive { retry_after_seconds: u64 },
-    #[error("size {size} needs GPUs and none of its kind are free now ({free} of {suitable} free); try again later")]
-    GpusBusy { size: String, suitable: u32, free: u32, retry_after_seconds: u64 },
     #[error("the server could not be stopped and stays stopping; the hub retries: {0}")]
     StopFailed(SpawnError),
     #[error(transparent)]
@@ -84,6 +82,9 @@ impl From<sqlx::Error> for ServerError {
 pub enum StartOutcome {
     /// A start began; follow its progress.
     Started,
+    /// No suitable GPU is free: the server waits in the queue and starts by itself when its turn
+    /// comes (its progress says its position).
+    Queued,
     AlreadyPending,
     AlreadyRunning,
 }
@@ -220,15 +221,25 @@ pub async fn start(
         match transitions::begin_start(hub, actor, user.id, server, &launch, spawner.kind(), &planned).await?
         {
             StartClaim::Claimed { server_id, gpus } => (server_id, gpus),
+            StartClaim::Queued { server_id } => {
+                hub.progress().begin(server_id);
+                publish_queue_positions(hub).await;
+                return Ok(StartOutcome::Queued);
+            }
             StartClaim::AlreadyRunning => return Ok(StartOutcome::AlreadyRunning),
             StartClaim::AlreadyPending => return Ok(StartOutcome::AlreadyPending),
             StartClaim::Busy(state) => return Err(ServerError::Busy(state)),
         };
     let row = db::servers::by_id(hub.db(), server_id).await?.ok_or(ServerError::NotFound)?;
+    hub.progress().begin(row.id);
+    launch_start(hub, row, &launch, gpus, planned);
+    Ok(StartOutcome::Started)
+}
 
-    let progress = hub.progress().clone();
-    progress.begin(row.id);
-    progress.publish(
+/// Carries out a claimed start in the background: the spawn spec from the launch and the
+/// ledger's GPUs, then [`run_start`].
+fn launch_start(hub: &Hub, row: ServerRow, launch: &Launch, gpus: Vec<String>, planned: StoredWorkload) {
+    hub.progress().publish(
         row.id,
         ProgressEvent {
             progress: 5,
@@ -236,17 +247,18 @@ pub async fn start(
             ready: false,
             failed: false,
             url: None,
+            queue_position: None,
         },
     );
     let spec = SpawnSpec {
-        user: user.name.clone(),
-        server: server.clone(),
+        user: row.user_name.clone(),
+        server: row.name.clone(),
         image: launch.flavour.image.clone(),
         environment: launch.flavour.environment.as_ref().map(std::path::PathBuf::from),
         cpu: launch.size.cpu,
         memory_mib: launch.size.memory_mib,
         gpus,
-        base_url: base_url(&user.name, server),
+        base_url: base_url(&row.user_name, &row.name),
         token: SecretToken::from_presented(&upstream_token(hub, &planned.token_nonce)),
     };
     let hub = hub.clone();
@@ -254,7 +266,89 @@ pub async fn start(
         let _busy = hub.in_flight().hold(row.id);
         run_start(&hub, row, spec, planned).await;
     });
-    Ok(StartOutcome::Started)
+}
+
+/// Gives queued servers their turn when GPUs are free (see [`transitions::take_turns`]), starts
+/// them, and tells the rest their new positions. Called when GPUs are released, after a start
+/// queues, and by reconcile (so a restarted hub picks the queue up).
+pub async fn advance_queue(hub: &Hub) -> Result<usize, ServerError> {
+    let spawner = hub.spawners().current()?;
+    let plan = |row: &ServerRow| {
+        let nonce = SecretToken::generate().expose().to_owned();
+        Ok((
+            spawner.kind(),
+            StoredWorkload { workload: spawner.planned_state(&row.user_name, &row.name), token_nonce: nonce },
+        ))
+    };
+    let turns = transitions::take_turns(hub, plan).await?;
+    let started = turns.len();
+    for turn in turns {
+        info!(user.name = %turn.row.user_name, server.name = %turn.row.name, gpus = ?turn.gpus, "a queued server's turn came");
+        hub.progress().ensure(turn.row.id);
+        launch_start(hub, turn.row, &turn.launch, turn.gpus, turn.planned);
+    }
+    publish_queue_positions(hub).await;
+    Ok(started)
+}
+
+/// [`advance_queue`] in the background (from a transition that released GPUs).
+pub(crate) fn advance_queue_soon(hub: &Hub) {
+    let hub = hub.clone();
+    tokio::spawn(async move {
+        if let Err(e) = advance_queue(&hub).await {
+            warn!(error = %e, "advancing the GPU queue failed; reconcile retries");
+        }
+    });
+}
+
+/// Where one server stands in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuePlace {
+    pub server_id: i64,
+    /// 1 for the next to start.
+    pub position: usize,
+    pub length: usize,
+}
+
+/// The queue, in the order turns are given.
+pub async fn queue(hub: &Hub) -> Result<Vec<(ServerInfo, QueuePlace)>, ServerError> {
+    let mut conn = hub.db().acquire().await?;
+    let rows: Vec<ServerRow> =
+        db::servers::queue(&mut conn).await?.into_iter().filter_map(Result::ok).collect();
+    let length = rows.len();
+    Ok(rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let place = QueuePlace { server_id: row.id, position: i + 1, length };
+            (info_from(row), place)
+        })
+        .collect())
+}
+
+/// Tells every queued server's progress page where it stands and how busy the GPUs are.
+async fn publish_queue_positions(hub: &Hub) {
+    let Ok(queue) = queue(hub).await else { return };
+    let inventory = hub.gpus().snapshot();
+    let held = crate::gpus::ledger::holdings(hub).await.map(|h| h.len()).unwrap_or(0);
+    let total = inventory.healthy().count();
+    for (_, place) in queue {
+        hub.progress().ensure(place.server_id);
+        hub.progress().publish(
+            place.server_id,
+            ProgressEvent {
+                progress: 0,
+                message: format!(
+                    "Waiting for a GPU: position {} of {} in the queue ({held} of {total} GPUs in use)",
+                    place.position, place.length
+                ),
+                ready: false,
+                failed: false,
+                url: None,
+                queue_position: Some(place.position),
+            },
+        );
+    }
 }
 
 /// The spawner's start and the wait for Jupyter, within `servers.start_timeout_seconds`; then the
@@ -271,6 +365,7 @@ async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planned: StoredWo
                 ready: false,
                 failed: false,
                 url: None,
+                queue_position: None,
             },
         )
     };
@@ -302,6 +397,7 @@ async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planned: StoredWo
                             ready: true,
                             failed: false,
                             url: Some(spec.base_url.clone()),
+                            queue_position: None,
                         },
                     );
                     return;
@@ -390,7 +486,14 @@ where
 }
 
 fn failed_event(message: &str) -> ProgressEvent {
-    ProgressEvent { progress: 100, message: message.to_owned(), ready: false, failed: true, url: None }
+    ProgressEvent {
+        progress: 100,
+        message: message.to_owned(),
+        ready: false,
+        failed: true,
+        url: None,
+        queue_position: None,
+    }
 }
 
 /// Stops a server and waits for its workload to be gone. Stopping a stopped server is a no-op;
@@ -416,7 +519,12 @@ pub async fn stop(
             return Err(ServerError::Busy(row.state))
         }
         ServerState::Stopping => {}
-        other @ (ServerState::Queued | ServerState::Pending) => return Err(ServerError::Busy(other)),
+        ServerState::Queued => {
+            transitions::leave_queue(hub, actor, &row).await?;
+            hub.progress().publish(row.id, failed_event("Left the queue."));
+            return Ok(());
+        }
+        ServerState::Pending => return Err(ServerError::Busy(ServerState::Pending)),
     }
     let _busy = hub.in_flight().hold(row.id);
     hub.routes().remove(user.name.as_str(), server.as_str());
@@ -609,6 +717,9 @@ pub async fn reconcile(hub: &Hub) -> Result<Reconciled, ServerError> {
         if released > 0 {
             warn!(count = released, "GPU claims of servers that are not active were released");
         }
+    }
+    if let Err(e) = advance_queue(hub).await {
+        warn!(error = %e, "advancing the GPU queue failed");
     }
     let orphans_removed = match sweep_orphans(hub).await {
         Ok(n) => n,
@@ -910,8 +1021,7 @@ impl crate::error::Classify for ServerError {
             ServerError::NotFound => C::NotFound,
             ServerError::NameTaken(_) => C::Conflict,
             ServerError::TooManySpawns { retry_after_seconds }
-            | ServerError::TooManyActive { retry_after_seconds }
-            | ServerError::GpusBusy { retry_after_seconds, .. } => {
+            | ServerError::TooManyActive { retry_after_seconds } => {
                 C::Throttled { retry_after_seconds: *retry_after_seconds }
             }
             ServerError::StopFailed(_) => C::Unavailable { retry_after_seconds: UNAVAILABLE_RETRY_SECONDS },

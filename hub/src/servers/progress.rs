@@ -17,6 +17,9 @@ pub struct ProgressEvent {
     pub failed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// While the server waits for a GPU: its place in the queue (1 = next).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<usize>,
 }
 
 impl ProgressEvent {
@@ -42,6 +45,14 @@ impl ProgressHub {
         let (tx, _) = broadcast::channel(64);
         if let Ok(mut logs) = self.logs.lock() {
             logs.insert(server_id, Log { events: Vec::new(), tx });
+        }
+    }
+
+    /// Starts a log for the server unless it has one (a queued server keeps its log until its
+    /// start ends).
+    pub fn ensure(&self, server_id: i64) {
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.entry(server_id).or_insert_with(|| Log { events: Vec::new(), tx: broadcast::channel(64).0 });
         }
     }
 

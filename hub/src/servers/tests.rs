@@ -197,6 +197,7 @@ async fn twenty_concurrent_starts_of_one_server_make_one_workload() {
         match t.await.expect("joins").expect("no error") {
             StartOutcome::Started => started += 1,
             StartOutcome::AlreadyPending | StartOutcome::AlreadyRunning => {}
+            StartOutcome::Queued => panic!("a CPU size never queues"),
         }
     }
     assert_eq!(started, 1);
@@ -394,4 +395,150 @@ async fn a_start_that_names_nothing_uses_the_servers_remembered_choice_else_the_
     start(hub, Some("alice"), alice, &lab, small).await.expect("starts");
     let info = f.settled(&lab).await;
     assert_eq!((info.flavour.as_deref(), info.size.as_deref()), (Some("scipy"), Some("small")));
+}
+
+fn gpus(n: usize) -> impl FnOnce(&mut Config) {
+    move |c: &mut Config| {
+        c.servers.gpu_discovery = crate::config::GpuDiscovery::Static;
+        c.gpus = (0..n)
+            .map(|i| crate::config::StaticGpu {
+                uuid: format!("GPU-unit-{i}"),
+                model: "Test GPU".into(),
+                memory_mib: 1024,
+                mig_profile: None,
+            })
+            .collect();
+        c.sizes.push(crate::config::SizeConfig {
+            id: "gpu-test".into(),
+            display_name: "1 GPU".into(),
+            cpu: 0.5,
+            memory_mib: 512,
+            gpus: 1,
+            gpu_model: None,
+            gpu_min_memory_mib: None,
+            mig_profile: None,
+        });
+    }
+}
+
+impl Fixture {
+    async fn person(&self, name: &str) -> User {
+        let name = UserName::parse(name).expect("name");
+        let account = NewAccount { name: &name, password: None, is_admin: false, approved: true };
+        accounts::create_user(self.hub.db(), None, account).await.expect("user")
+    }
+
+    async fn gpu_start(&self, who: &User, server: &ServerName) -> StartOutcome {
+        let requested = Requested::both("base", "gpu-test");
+        start(&self.hub, Some(who.name.as_str()), who, server, requested).await.expect("start accepted")
+    }
+
+    async fn state_of(&self, who: &User, server: &ServerName) -> ServerState {
+        get(&self.hub, who, server).await.expect("reads").expect("exists").state
+    }
+
+    async fn until_state(&self, who: &User, server: &ServerName, want: ServerState) {
+        for _ in 0..200 {
+            if self.state_of(who, server).await == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{}/{server} never became {want}: {}", who.name, self.state_of(who, server).await);
+    }
+
+    async fn holders(&self) -> Vec<String> {
+        let held = crate::gpus::ledger::holdings(&self.hub).await.expect("ledger");
+        held.into_iter().map(|h| format!("{}/{}={}", h.user, h.server, h.uuid)).collect()
+    }
+
+    async fn queue_names(&self) -> Vec<String> {
+        let q = queue(&self.hub).await.expect("queue");
+        q.into_iter().map(|(info, place)| format!("{}:{}", place.position, info.url)).collect()
+    }
+}
+
+#[tokio::test]
+async fn a_gpu_start_queues_when_none_is_free_and_starts_by_itself_when_one_is_released() {
+    let f = fixture(gpus(1)).await;
+    let (bob, carol) = (f.person("bob").await, f.person("carol").await);
+    assert_eq!(f.gpu_start(&f.alice, &default()).await, StartOutcome::Started);
+    f.until_state(&f.alice, &default(), ServerState::Running).await;
+    assert_eq!(f.holders().await, ["alice/=GPU-unit-0"]);
+
+    assert_eq!(f.gpu_start(&bob, &default()).await, StartOutcome::Queued);
+    assert_eq!(f.gpu_start(&carol, &default()).await, StartOutcome::Queued);
+    assert_eq!(f.state_of(&bob, &default()).await, ServerState::Queued);
+    assert_eq!(f.queue_names().await, ["1:/user/bob/", "2:/user/carol/"]);
+    assert_eq!(f.holders().await, ["alice/=GPU-unit-0"], "a queued server holds nothing");
+    // Its progress says where it stands.
+    let (events, _) =
+        f.hub.progress().subscribe(get(&f.hub, &carol, &default()).await.unwrap().unwrap().id).unwrap();
+    assert!(events.iter().any(|e| e.message.contains("position 2 of 2")), "{events:?}");
+
+    // Carol leaves the queue; Bob moves up.
+    stop(&f.hub, Some("carol"), &carol, &default()).await.expect("leaves");
+    assert_eq!(f.state_of(&carol, &default()).await, ServerState::Stopped);
+    assert_eq!(f.queue_names().await, ["1:/user/bob/"]);
+
+    // Alice stops: Bob's server starts by itself on the released GPU.
+    stop(&f.hub, Some("alice"), &f.alice, &default()).await.expect("stops");
+    f.until_state(&bob, &default(), ServerState::Running).await;
+    assert_eq!(f.holders().await, ["bob/=GPU-unit-0"]);
+    assert!(f.queue_names().await.is_empty());
+    let actions = f.actions().await;
+    for wanted in ["server.queue", "server.unqueue"] {
+        assert!(actions.iter().any(|a| a == wanted), "{wanted} in {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn someone_without_a_gpu_goes_before_someone_who_holds_one() {
+    let f = fixture(gpus(2)).await;
+    let (bob, carol) = (f.person("bob").await, f.person("carol").await);
+    let second = named("second");
+    f.gpu_start(&f.alice, &default()).await;
+    f.gpu_start(&bob, &default()).await;
+    f.until_state(&f.alice, &default(), ServerState::Running).await;
+    f.until_state(&bob, &default(), ServerState::Running).await;
+    // Alice, who holds a GPU, queues first; Carol, who holds none, after her.
+    assert_eq!(f.gpu_start(&f.alice, &second).await, StartOutcome::Queued);
+    f.clock.advance(Duration::from_secs(1));
+    assert_eq!(f.gpu_start(&carol, &default()).await, StartOutcome::Queued);
+    assert_eq!(f.queue_names().await, ["1:/user/carol/", "2:/user/alice/second/"]);
+    stop(&f.hub, Some("bob"), &bob, &default()).await.expect("stops");
+    f.until_state(&carol, &default(), ServerState::Running).await;
+    assert_eq!(f.state_of(&f.alice, &second).await, ServerState::Queued);
+}
+
+#[tokio::test]
+async fn every_way_back_to_stopped_releases_the_gpus_and_no_unit_is_held_twice() {
+    let f = fixture(gpus(2)).await;
+    // A start that fails, one whose workload exits, one that runs and is stopped.
+    f.mem.script(Script { start_fails: Some(SpawnError::ImageMissing("x".into())), ..Script::default() });
+    f.gpu_start(&f.alice, &default()).await;
+    f.until_state(&f.alice, &default(), ServerState::Stopped).await;
+    assert!(f.holders().await.is_empty(), "a failed start released its GPU");
+    f.mem.script(Script { exits_after_start: true, ..Script::default() });
+    f.gpu_start(&f.alice, &default()).await;
+    f.until_state(&f.alice, &default(), ServerState::Stopped).await;
+    assert!(f.holders().await.is_empty(), "an exited start released its GPU");
+    f.mem.script(Script::default());
+    let people = [f.person("p1").await, f.person("p2").await, f.person("p3").await];
+    for p in &people {
+        f.gpu_start(p, &default()).await;
+    }
+    f.until_state(&people[0], &default(), ServerState::Running).await;
+    f.until_state(&people[1], &default(), ServerState::Running).await;
+    assert_eq!(f.state_of(&people[2], &default()).await, ServerState::Queued);
+    let held = f.holders().await;
+    let units: std::collections::HashSet<&str> = held.iter().filter_map(|h| h.split('=').nth(1)).collect();
+    assert_eq!((held.len(), units.len()), (2, 2), "{held:?}");
+    // The workload dies behind the hub's back: reconcile marks it stopped and the queue moves.
+    f.mem.set("p1", "", None);
+    reconcile(&f.hub).await.expect("reconciles");
+    f.until_state(&people[2], &default(), ServerState::Running).await;
+    let held = f.holders().await;
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.iter().all(|h| !h.starts_with("p1/")), "{held:?}");
 }

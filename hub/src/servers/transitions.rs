@@ -5,6 +5,9 @@
 //! | from      | to        | transition        | audit row              |
 //! |-----------|-----------|-------------------|------------------------|
 //! | stopped   | pending   | [`begin_start`]   | `server.start`         |
+//! | stopped   | queued    | [`begin_start`]   | `server.queue`         |
+//! | queued    | pending   | [`take_turns`]    | `server.start`         |
+//! | queued    | stopped   | [`leave_queue`]   | `server.unqueue`       |
 //! | pending   | running   | [`mark_running`]  | `server.ready`         |
 //! | pending   | stopped   | [`start_failed`]  | `server.start_failed`  |
 //! | running   | stopping  | [`begin_stop`]    | `server.stop`          |
@@ -32,10 +35,23 @@ pub enum StartClaim {
         server_id: i64,
         gpus: Vec<String>,
     },
+    /// No suitable GPU is free: the row is queued and starts when its turn comes.
+    Queued {
+        server_id: i64,
+    },
     AlreadyPending,
     AlreadyRunning,
-    /// Queued or stopping: try again when it has finished.
+    /// Already queued, or stopping: try again when it has finished.
     Busy(ServerState),
+}
+
+/// A queued server whose turn came: now pending, with its GPUs; this process starts it.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub row: ServerRow,
+    pub launch: Launch,
+    pub gpus: Vec<String>,
+    pub planned: StoredWorkload,
 }
 
 /// Who asked for a transition, for the audit row (`None`: the hub itself).
@@ -53,17 +69,9 @@ async fn claim_resources(
     row: &ServerRow,
     launch: &Launch,
     now: i64,
-) -> Result<Vec<String>, ServerError> {
+) -> Result<Claim, ServerError> {
     let inventory = hub.gpus().snapshot();
-    match ledger::claim(conn, &inventory, row.id, &launch.size, now).await? {
-        Claim::Claimed(uuids) => Ok(uuids),
-        Claim::NoneFree { suitable, free } => Err(ServerError::GpusBusy {
-            size: launch.size.id.clone(),
-            suitable,
-            free,
-            retry_after_seconds: 60,
-        }),
-    }
+    Ok(ledger::claim(conn, &inventory, row.id, &launch.size, now).await?)
 }
 
 /// stopped → pending, with the named-server limit, the spawn limits and the planned workload,
@@ -107,7 +115,25 @@ pub async fn begin_start(
     {
         return Err(ServerError::TooManyActive { retry_after_seconds: 60 });
     }
-    let gpus = claim_resources(hub, &mut tx, &row, launch, now).await?;
+    // Nobody waiting goes before the queue: with servers queued, a GPU start queues behind them.
+    let waiting = launch.size.gpus > 0 && !servers::queue(&mut tx).await?.is_empty();
+    let claim = if waiting {
+        Claim::NoneFree { suitable: 0, free: 0 }
+    } else {
+        claim_resources(hub, &mut tx, &row, launch, now).await?
+    };
+    let gpus = match claim {
+        Claim::Claimed(gpus) => gpus,
+        Claim::NoneFree { .. } => {
+            if !servers::enqueue(&mut tx, row.id, &launch.flavour.id, &launch.size.id, now).await? {
+                return Ok(StartClaim::Busy(row.state));
+            }
+            let detail = json!({ "flavour": launch.flavour.id, "size": launch.size.id });
+            events::record(&mut *tx, actor, "server.queue", Some(&target(&row)), detail).await?;
+            tx.commit().await?;
+            return Ok(StartClaim::Queued { server_id: row.id });
+        }
+    };
     let start = servers::PlannedStart {
         flavour: &launch.flavour.id,
         size: &launch.size.id,
@@ -115,7 +141,7 @@ pub async fn begin_start(
         planned,
         worker: hub.instance_id(),
     };
-    if !servers::begin_start(&mut tx, row.id, start, now).await? {
+    if !servers::begin_start(&mut tx, row.id, ServerState::Stopped, start, now).await? {
         return Ok(StartClaim::Busy(row.state));
     }
     events::record(
@@ -199,9 +225,81 @@ pub async fn died(hub: &Hub, row: &ServerRow, reason: &str) -> Result<bool, Serv
     ended(hub, row, ServerState::Running, Some(reason), "server.died", json!({ "reason": reason })).await
 }
 
+/// queued → stopped: the owner (or an admin) left the queue.
+pub async fn leave_queue(hub: &Hub, actor: Actor<'_>, row: &ServerRow) -> Result<bool, ServerError> {
+    ended_by(hub, actor, row, ServerState::Queued, None, "server.unqueue", json!({})).await
+}
+
+/// queued → pending for the servers whose turn came, in one transaction under the fleet lock:
+/// in queue order (users holding no GPU first, then first come first served), each claims its
+/// GPUs; the first that cannot ends the round (strict order: a later, smaller request never
+/// overtakes it). A queued row whose flavour or size the hub no longer offers leaves the queue
+/// with the reason. `plan` gives each its planned workload.
+pub async fn take_turns(
+    hub: &Hub,
+    plan: impl Fn(&ServerRow) -> Result<(SpawnerKind, StoredWorkload), ServerError>,
+) -> Result<Vec<Turn>, ServerError> {
+    let now = hub.clock().now_ms();
+    let policy = &hub.config().servers;
+    let inventory = hub.gpus().snapshot();
+    let mut tx = hub.db().begin().await?;
+    servers::lock_fleet(&mut tx).await?;
+    let mut turns = Vec::new();
+    for row in servers::queue(&mut tx).await? {
+        let Ok(row) = row else { continue };
+        let (flavour, size) = (row.flavour.clone().unwrap_or_default(), row.size.clone().unwrap_or_default());
+        let launch = match crate::catalogue::resolve(hub.config(), &inventory, &flavour, &size) {
+            Ok(launch) => launch,
+            Err(e) => {
+                let reason = format!("left the queue: {e}");
+                if servers::mark_stopped(&mut tx, row.id, ServerState::Queued, Some(&reason), now).await? {
+                    let detail = json!({ "reason": reason });
+                    events::record(&mut *tx, None, "server.unqueue", Some(&target(&row)), detail).await?;
+                }
+                continue;
+            }
+        };
+        if servers::count_in(&mut tx, &[ServerState::Pending]).await?
+            >= i64::from(policy.concurrent_spawn_limit)
+        {
+            break;
+        }
+        let Claim::Claimed(gpus) = claim_resources(hub, &mut tx, &row, &launch, now).await? else { break };
+        let (kind, planned) = plan(&row)?;
+        let start = servers::PlannedStart {
+            flavour: &launch.flavour.id,
+            size: &launch.size.id,
+            kind,
+            planned: &planned,
+            worker: hub.instance_id(),
+        };
+        if !servers::begin_start(&mut tx, row.id, ServerState::Queued, start, now).await? {
+            continue;
+        }
+        let detail = json!({ "flavour": launch.flavour.id, "size": launch.size.id, "spawner": kind,
+                             "gpus": gpus, "from_queue": true });
+        events::record(&mut *tx, None, "server.start", Some(&target(&row)), detail).await?;
+        turns.push(Turn { row, launch, gpus, planned });
+    }
+    tx.commit().await?;
+    Ok(turns)
+}
+
 /// Any transition into `stopped`: releases what the start claimed.
 async fn ended(
     hub: &Hub,
+    row: &ServerRow,
+    from: ServerState,
+    error: Option<&str>,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<bool, ServerError> {
+    ended_by(hub, None, row, from, error, action, detail).await
+}
+
+async fn ended_by(
+    hub: &Hub,
+    actor: Actor<'_>,
     row: &ServerRow,
     from: ServerState,
     error: Option<&str>,
@@ -222,7 +320,11 @@ async fn ended(
         }
         (_, detail) => detail,
     };
-    events::record(&mut *tx, None, action, Some(&target(row)), detail).await?;
+    events::record(&mut *tx, actor, action, Some(&target(row)), detail).await?;
     tx.commit().await?;
+    if released > 0 || from == ServerState::Queued {
+        // GPUs came free (the queue's next servers may start), or the queue's order changed.
+        super::advance_queue_soon(hub);
+    }
     Ok(true)
 }

@@ -30,7 +30,9 @@ fn opt_iso(ms: Option<i64>) -> Value {
 pub fn server_model(user: &UserName, s: &ServerInfo) -> Value {
     let progress_url = hub::servers::progress_url(user, &s.name);
     let pending = match s.state {
-        ServerState::Queued | ServerState::Pending => json!("spawn"),
+        // JupyterHub's model has "spawn" and "stop"; a server waiting for a GPU says "queued".
+        ServerState::Queued => json!("queued"),
+        ServerState::Pending => json!("spawn"),
         ServerState::Stopping => json!("stop"),
         ServerState::Stopped | ServerState::Running => Value::Null,
     };

@@ -73,6 +73,7 @@ async fn follow(state: AppState, caller: Caller, name: String, server: String) -
             ready: true,
             failed: false,
             url: Some(info.url.clone()),
+            queue_position: None,
         }])),
         None => Box::pin(stream::iter([ProgressEvent {
             progress: 100,
@@ -80,6 +81,7 @@ async fn follow(state: AppState, caller: Caller, name: String, server: String) -
             ready: false,
             failed: true,
             url: None,
+            queue_position: None,
         }])),
     };
     // End the stream right after the final event.

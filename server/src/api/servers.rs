@@ -96,7 +96,9 @@ async fn start(
     match hub::servers::start(&state.hub, Some(caller.user.name.as_str()), &owner, &name, requested(options))
         .await?
     {
-        StartOutcome::Started | StartOutcome::AlreadyPending => Ok(StatusCode::ACCEPTED),
+        StartOutcome::Started | StartOutcome::Queued | StartOutcome::AlreadyPending => {
+            Ok(StatusCode::ACCEPTED)
+        }
         StartOutcome::AlreadyRunning => {
             Err(ApiError::bad_request(format!("{user}'s server {server:?} is already running")))
         }

@@ -72,7 +72,8 @@ fn container_of(prefix: &str, user: &str) -> String {
 }
 
 #[tokio::test]
-async fn each_gpu_server_gets_its_own_uuid_a_fifth_is_refused_until_one_stops_and_cpu_servers_get_void() {
+async fn each_gpu_server_gets_its_own_uuid_a_fifth_queues_and_starts_when_one_stops_and_cpu_servers_get_void()
+{
     let app = TestApp::spawn_with(four_gpus).await;
     let mut sessions = Vec::new();
     for i in 1..=5 {
@@ -96,24 +97,27 @@ async fn each_gpu_server_gets_its_own_uuid_a_fifth_is_refused_until_one_stops_an
     let gpu1 = options["sizes"].as_array().unwrap().iter().find(|s| s["id"] == "gpu-test").unwrap().clone();
     assert_eq!(gpu1["gpus_free"], serde_json::json!([0, 4]), "{options}");
 
-    // A fifth GPU request: none free, and nothing is started for it.
+    // A fifth GPU request: none free, so it queues (the REST model says so) and starts nothing.
     let (fifth, fifth_session) = &sessions[4];
-    let refused = app
+    let queued = app
         .server_fn(
             "start_server",
             &[("flavour", "base"), ("size", "gpu-test"), ("name", "")],
             Some(fifth_session),
         )
         .await;
-    assert_eq!(refused.status(), 429);
-    assert!(refused.text().await.unwrap().contains("none of its kind are free"));
+    assert_eq!(queued.status(), 200);
+    let model: serde_json::Value =
+        app.get("/hub/api/users/u5", Some(fifth_session)).await.json().await.unwrap();
+    assert_eq!(model["servers"][""]["pending"], "queued", "{model}");
     assert_eq!(containers(&app.prefix).len(), 4);
 
-    // One stops; the fifth gets exactly the GPU that was released.
+    // One stops; the fifth starts by itself, on exactly the GPU that was released.
     let (first, first_session) = &sessions[0];
     let released = given[0].clone();
     assert_eq!(app.server_fn("stop_server", &[("name", "")], Some(first_session)).await.status(), 200);
-    assert_eq!(app.start_and_wait(fifth_session, "base", "gpu-test", "").await["ready"], true);
+    let last = app.final_progress(fifth_session, "").await;
+    assert_eq!(last["ready"], true, "{last}");
     assert_eq!(visible_devices(&container_of(&app.prefix, fifth)), released);
 
     // A CPU server sees no GPU at all.
@@ -146,8 +150,9 @@ async fn twenty_concurrent_gpu_starts_hand_out_no_uuid_twice() {
     });
     let statuses: Vec<u16> =
         futures_util::future::join_all(starts).await.iter().map(|r| r.status().as_u16()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 4, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 16, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200), "each started or queued: {statuses:?}");
+    let queued = hub::servers::queue(&app.hub).await.unwrap().len();
+    assert_eq!(queued, 16, "sixteen wait in the queue");
     let report = hub::gpus::ledger::report(&app.hub).await.unwrap();
     let held: Vec<&String> = report.units.iter().filter_map(|u| u.held_by.as_ref()).collect();
     assert_eq!(held.len(), 4);
@@ -159,11 +164,12 @@ async fn twenty_concurrent_gpu_starts_hand_out_no_uuid_twice() {
 }
 
 #[tokio::test]
-async fn the_ledger_survives_a_kill_9_and_nothing_is_given_twice_after_it() {
+async fn the_ledger_and_the_queue_survive_a_kill_9_and_the_queued_server_gets_the_released_gpu() {
     let dir = Scratch::new();
     let prefix = random_prefix("gg");
     let _cleanup = DockerCleanup(prefix.clone());
-    let gpus: String = UUIDS
+    // Two GPUs: two servers hold them, a third waits in the queue when the hub is killed.
+    let gpus: String = UUIDS[..2]
         .iter()
         .map(|u| format!("[[gpus]]\nuuid = \"{u}\"\nmodel = \"Test GPU\"\nmemory_mib = 16384\n\n"))
         .collect();
@@ -205,23 +211,32 @@ async fn the_ledger_survives_a_kill_9_and_nothing_is_given_twice_after_it() {
     wait_for_containers(&prefix, 2).await;
     let before: HashSet<String> = containers(&prefix).iter().map(|c| visible_devices(c)).collect();
     assert_eq!(before.len(), 2, "{before:?}");
+    // The REST model of alice.
+    let user = |base: String| {
+        let (http, cookie) = (http.clone(), cookie.clone());
+        async move {
+            let v: serde_json::Value = http
+                .get(format!("{base}/hub/api/users/alice"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
     // Wait until both are running, then kill the hub.
     for _ in 0..240 {
-        let user: serde_json::Value = http
-            .get(format!("{}/hub/api/users/alice", served.base))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let servers = user["servers"].as_object().cloned().unwrap_or_default();
+        let model = user(served.base.clone()).await;
+        let servers = model["servers"].as_object().cloned().unwrap_or_default();
         if servers.len() == 2 && servers.values().all(|s| s["ready"] == true) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    assert_eq!(start(served.base.clone(), "third").await, 200);
     served.child.kill().unwrap();
     served.child.wait().unwrap();
 
@@ -239,11 +254,34 @@ async fn the_ledger_survives_a_kill_9_and_nothing_is_given_twice_after_it() {
         .map(|u| u["uuid"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(held, before, "the claims are those of the running containers: {report}");
-    // Two more GPU servers get exactly the two other GPUs.
-    assert_eq!(start(served.base.clone(), "third").await, 200);
-    assert_eq!(start(served.base.clone(), "fourth").await, 200);
-    wait_for_containers(&prefix, 4).await;
+    // The queued server is still queued, and starts on the GPU the first one releases.
+    let model = user(served.base.clone()).await;
+    assert_eq!(model["servers"]["third"]["pending"], "queued", "{model}");
+    let first_gpu = containers(&prefix)
+        .into_iter()
+        .find(|c| inspect(c)["Config"]["Labels"]["org.ganymede.server"] == "")
+        .map(|c| visible_devices(&c))
+        .expect("the default server's container");
+    let stop = http
+        .post(format!("{}/hub/fn/stop_server", served.base))
+        .header("cookie", &cookie)
+        .form(&[("name", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stop.status(), 200);
+    for _ in 0..240 {
+        if user(served.base.clone()).await["servers"]["third"]["ready"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let third = containers(&prefix)
+        .into_iter()
+        .find(|c| inspect(c)["Config"]["Labels"]["org.ganymede.server"] == "third")
+        .expect("the third server's container");
+    assert_eq!(visible_devices(&third), first_gpu, "the queued server got the released GPU");
     let after: HashSet<String> = containers(&prefix).iter().map(|c| visible_devices(c)).collect();
-    assert_eq!(after, UUIDS.iter().map(|u| (*u).to_owned()).collect::<HashSet<_>>(), "each GPU once");
+    assert_eq!(after.len(), 2, "each GPU once: {after:?}");
     drop(served);
 }

@@ -140,7 +140,8 @@ async fn a_local_jupyterlab_runs_code_is_adopted_after_a_restart_and_stops_with_
 #[tokio::test]
 async fn a_local_server_killed_behind_the_hubs_back_is_marked_stopped() {
     let (app, session) = local_app().await;
-    assert_eq!(app.start_and_wait(&session, "base", "small", "").await["ready"], true);
+    let last = app.start_and_wait(&session, "base", "small", "").await;
+    assert_eq!(last["ready"], true, "{last}");
     let pid = pid_of(&app);
     let killed =
         std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status().unwrap();

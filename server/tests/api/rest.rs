@@ -560,7 +560,9 @@ async fn spawn_limits_answer_429_with_retry_after() {
         planned: &planned,
         worker: app.hub.instance_id(),
     };
-    assert!(hub::db::servers::begin_start(&mut conn, row.id, start, 0).await.unwrap());
+    assert!(hub::db::servers::begin_start(&mut conn, row.id, hub::servers::ServerState::Stopped, start, 0)
+        .await
+        .unwrap());
     drop(conn);
 
     let session = app.session("bob", "bob-password").await;

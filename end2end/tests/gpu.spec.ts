@@ -1,0 +1,54 @@
+import { Browser, Page } from '@playwright/test';
+import { ADMIN, expect, hydrated, signIn, test } from './fixtures';
+import { DASHBOARD, SERVERS, SPAWN_MESSAGE } from './ids';
+
+async function startGpuServer(page: Page) {
+  await page.goto('/hub/home');
+  await hydrated(page);
+  await page.getByRole('radio', { name: /Base/ }).check();
+  await page.getByLabel('Size').selectOption('gpu-test');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+}
+
+async function person(browser: Browser, name: string, password: string): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await signIn(page, name, password);
+  await expect(page.getByTestId(DASHBOARD)).toBeVisible();
+  return page;
+}
+
+test('with one GPU, the second person waits in the queue and their server starts by itself when the first stops', async ({ browser }) => {
+  const admin = await person(browser, ADMIN.name, ADMIN.password);
+  const dora = await person(browser, 'dora', 'dora-password-1');
+
+  // The launch form says how many GPUs are free.
+  await admin.goto('/hub/home');
+  await hydrated(admin);
+  await expect(admin.getByLabel('Size').locator('option[value="gpu-test"]')).toHaveText(/1 of 1 GPUs free/);
+
+  // The first person gets the GPU and lands in JupyterLab.
+  await startGpuServer(admin);
+  await admin.waitForURL(/\/user\/admin\/lab/, { timeout: 120_000 });
+
+  // The second waits: position 1, with the GPU in use.
+  await startGpuServer(dora);
+  await expect(dora).toHaveURL(/\/hub\/spawn-pending\/dora$/);
+  await expect(dora.getByTestId(SPAWN_MESSAGE)).toContainText('position 1 of 1', { timeout: 30_000 });
+  await expect(dora.getByTestId(SPAWN_MESSAGE)).toContainText('1 of 1 GPUs in use');
+
+  // The first stops from the dashboard; the second's server starts by itself and opens.
+  await admin.goto('/hub/home');
+  await hydrated(admin);
+  const row = admin.getByTestId(SERVERS).locator('tr[data-server="default"]');
+  await expect(row).toContainText('running');
+  await row.getByRole('button', { name: 'Stop' }).click();
+  await expect(row).toContainText('stopped', { timeout: 60_000 });
+  await dora.waitForURL(/\/user\/dora\/lab/, { timeout: 120_000 });
+
+  // Dora stops too, leaving the GPU free for the other tests' runs.
+  await dora.goto('/hub/home');
+  await hydrated(dora);
+  const doraRow = dora.getByTestId(SERVERS).locator('tr[data-server="default"]');
+  await doraRow.getByRole('button', { name: 'Stop' }).click();
+  await expect(doraRow).toContainText('stopped', { timeout: 60_000 });
+});
