@@ -22,7 +22,7 @@ use leptos_router::path;
 use crate::components::nav::Nav;
 use crate::pages::{
     account::AccountPage,
-    admin::{AdminGroupsPage, AdminLogPage, AdminPage},
+    admin::{AdminGpusPage, AdminGroupsPage, AdminLogPage, AdminPage},
     home::HomePage,
     login::LoginPage,
     not_found::NotFound,
@@ -79,6 +79,7 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/hub/account") view=AccountPage/>
                 <Route path=path!("/hub/admin") view=AdminPage/>
                 <Route path=path!("/hub/admin/groups") view=AdminGroupsPage/>
+                <Route path=path!("/hub/admin/gpus") view=AdminGpusPage/>
                 <Route path=path!("/hub/admin/log") view=AdminLogPage/>
                 <Route path=path!("/hub/token") view=TokensPage/>
                 <Route path=path!("/hub/spawn-pending/:user") view=SpawnPendingPage/>

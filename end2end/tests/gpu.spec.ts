@@ -1,6 +1,6 @@
 import { Browser, Page } from '@playwright/test';
 import { ADMIN, expect, hydrated, signIn, test } from './fixtures';
-import { DASHBOARD, SERVERS, SPAWN_MESSAGE } from './ids';
+import { ADMIN_GPU_QUEUE, ADMIN_GPUS, DASHBOARD, SERVERS, SPAWN_MESSAGE } from './ids';
 
 async function startGpuServer(page: Page) {
   await page.goto('/hub/home');
@@ -35,6 +35,12 @@ test('with one GPU, the second person waits in the queue and their server starts
   await expect(dora).toHaveURL(/\/hub\/spawn-pending\/dora$/);
   await expect(dora.getByTestId(SPAWN_MESSAGE)).toContainText('position 1 of 1', { timeout: 30_000 });
   await expect(dora.getByTestId(SPAWN_MESSAGE)).toContainText('1 of 1 GPUs in use');
+
+  // The admin's GPU page shows who holds the GPU and who waits.
+  await admin.goto('/hub/admin/gpus');
+  await hydrated(admin);
+  await expect(admin.getByTestId(ADMIN_GPUS).locator('tr[data-gpu="GPU-e2e-0000"]')).toContainText('held by admin/');
+  await expect(admin.getByTestId(ADMIN_GPU_QUEUE).locator('tr[data-queued="dora"]')).toContainText('1');
 
   // The first stops from the dashboard; the second's server starts by itself and opens.
   await admin.goto('/hub/home');

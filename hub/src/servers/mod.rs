@@ -305,13 +305,18 @@ pub(crate) fn advance_queue_soon(hub: &Hub) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuePlace {
     pub server_id: i64,
+    pub user: UserName,
+    pub server: ServerName,
+    pub size: Option<String>,
+    /// When it joined the queue.
+    pub since: Option<i64>,
     /// 1 for the next to start.
     pub position: usize,
     pub length: usize,
 }
 
 /// The queue, in the order turns are given.
-pub async fn queue(hub: &Hub) -> Result<Vec<(ServerInfo, QueuePlace)>, ServerError> {
+pub async fn queue(hub: &Hub) -> Result<Vec<QueuePlace>, ServerError> {
     let mut conn = hub.db().acquire().await?;
     let rows: Vec<ServerRow> =
         db::servers::queue(&mut conn).await?.into_iter().filter_map(Result::ok).collect();
@@ -319,9 +324,14 @@ pub async fn queue(hub: &Hub) -> Result<Vec<(ServerInfo, QueuePlace)>, ServerErr
     Ok(rows
         .into_iter()
         .enumerate()
-        .map(|(i, row)| {
-            let place = QueuePlace { server_id: row.id, position: i + 1, length };
-            (info_from(row), place)
+        .map(|(i, row)| QueuePlace {
+            server_id: row.id,
+            user: row.user_name,
+            server: row.name,
+            size: row.size,
+            since: row.state_changed_at,
+            position: i + 1,
+            length,
         })
         .collect())
 }
@@ -332,7 +342,7 @@ async fn publish_queue_positions(hub: &Hub) {
     let inventory = hub.gpus().snapshot();
     let held = crate::gpus::ledger::holdings(hub).await.map(|h| h.len()).unwrap_or(0);
     let total = inventory.healthy().count();
-    for (_, place) in queue {
+    for place in queue {
         hub.progress().ensure(place.server_id);
         hub.progress().publish(
             place.server_id,

@@ -454,7 +454,7 @@ impl Fixture {
 
     async fn queue_names(&self) -> Vec<String> {
         let q = queue(&self.hub).await.expect("queue");
-        q.into_iter().map(|(info, place)| format!("{}:{}", place.position, info.url)).collect()
+        q.into_iter().map(|p| format!("{}:{}", p.position, base_url(&p.user, &p.server))).collect()
     }
 }
 

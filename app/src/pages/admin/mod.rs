@@ -1,7 +1,8 @@
-//! `/hub/admin…`: the admin pages (users, groups, audit log). Only admins get here: the page guard
+//! `/hub/admin…`: the admin pages (users, groups, GPUs, audit log). Only admins get here: the page guard
 //! refuses others before rendering, and every server function checks again.
 
 mod actions;
+mod gpus;
 mod groups;
 mod log;
 mod users;
@@ -10,6 +11,7 @@ use leptos::prelude::*;
 
 use crate::ids;
 
+pub use gpus::AdminGpusPage;
 pub use groups::AdminGroupsPage;
 pub use log::AdminLogPage;
 pub use users::AdminPage;
@@ -53,6 +55,7 @@ fn AdminTabs(current: &'static str) -> impl IntoView {
         <nav class="tabs" aria-label="Administration">
             {tab("/hub/admin", "Users", ids::ADMIN_TAB_USERS)}
             {tab("/hub/admin/groups", "Groups", ids::ADMIN_TAB_GROUPS)}
+            {tab("/hub/admin/gpus", "GPUs", ids::ADMIN_TAB_GPUS)}
             {tab("/hub/admin/log", "Audit log", ids::ADMIN_TAB_LOG)}
         </nav>
     }
