@@ -424,6 +424,16 @@ pub async fn mark_stopped(
     Ok(done.rows_affected() == 1)
 }
 
+/// Says what is wrong with a server that keeps its state (e.g. one of its GPUs left the pool).
+pub async fn set_last_error(conn: &mut DbConn, id: i64, error: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE servers SET last_error = $1 WHERE id = $2")
+        .bind(error)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Records why a stop failed; the row stays `stopping`, with no worker, and is retried.
 pub async fn stop_failed(conn: &mut DbConn, id: i64, error: &str, now: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(

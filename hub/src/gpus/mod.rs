@@ -109,17 +109,45 @@ impl GpuPool {
     }
 }
 
-/// Reads the inventory again (off the async threads: it may run `nvidia-smi`) and replaces the
-/// pool's; logs units that left the pool. Housekeeping calls it every `gpu_refresh_seconds`.
+/// Reads the inventory again (off the async threads: it may run `nvidia-smi`) and applies it.
+/// Housekeeping calls it every `servers.gpu_refresh_seconds`.
 pub async fn refresh(hub: &crate::Hub) {
     let config = hub.config().clone();
     let Ok(fresh) = tokio::task::spawn_blocking(move || discover::discover(&config)).await else { return };
+    if let Err(e) = apply(hub, fresh).await {
+        tracing::warn!(error = %e, "flagging the holders of GPUs that left the pool failed");
+    }
+}
+
+/// Replaces the pool's inventory with a fresh reading. A unit that newly left the pool (it
+/// vanished or reports errors) is logged, and the server holding it is flagged: its `last_error`
+/// says which GPU and why (shown on the dashboard and the admin page), and the audit log gets a
+/// `gpu.lost` row. The server keeps running; its owner decides.
+pub async fn apply(hub: &crate::Hub, fresh: Inventory) -> Result<(), sqlx::Error> {
     let before = hub.gpus().snapshot();
     hub.gpus().replace(fresh);
-    for unit in hub.gpus().snapshot().units {
-        let was_faulty = before.get(&unit.uuid).is_some_and(|g| g.fault.is_some());
-        if let (Some(fault), false) = (&unit.fault, was_faulty) {
-            tracing::warn!(gpu.uuid = %unit.uuid, %fault, "a GPU left the pool");
-        }
+    let lost: Vec<Gpu> = hub
+        .gpus()
+        .snapshot()
+        .units
+        .into_iter()
+        .filter(|u| u.fault.is_some() && before.get(&u.uuid).is_none_or(|g| g.fault.is_none()))
+        .collect();
+    if lost.is_empty() {
+        return Ok(());
     }
+    let holdings = ledger::holdings(hub).await?;
+    for unit in lost {
+        let fault = unit.fault.clone().unwrap_or_default();
+        tracing::warn!(gpu.uuid = %unit.uuid, %fault, "a GPU left the pool");
+        let Some(holder) = holdings.iter().find(|h| h.uuid == unit.uuid) else { continue };
+        let message = format!("GPU {} left the pool: {fault}", unit.uuid);
+        let mut tx = hub.db().begin().await?;
+        crate::db::servers::set_last_error(&mut tx, holder.server_id, &message).await?;
+        let target = format!("{}/{}", holder.user, holder.server);
+        let detail = serde_json::json!({ "uuid": unit.uuid, "reason": fault });
+        crate::db::events::record(&mut *tx, None, "gpu.lost", Some(&target), detail).await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }

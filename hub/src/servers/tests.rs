@@ -542,3 +542,28 @@ async fn every_way_back_to_stopped_releases_the_gpus_and_no_unit_is_held_twice()
     assert_eq!(held.len(), 2, "{held:?}");
     assert!(held.iter().all(|h| !h.starts_with("p1/")), "{held:?}");
 }
+
+#[tokio::test]
+async fn a_gpu_that_leaves_the_pool_flags_its_holder_and_is_not_handed_out_again() {
+    let f = fixture(gpus(1)).await;
+    let bob = f.person("bob").await;
+    f.gpu_start(&f.alice, &default()).await;
+    f.until_state(&f.alice, &default(), ServerState::Running).await;
+    // The next reading no longer lists the GPU (it fell off the bus).
+    let fresh =
+        crate::gpus::Inventory { source: crate::gpus::Source::Static, units: Vec::new(), notes: Vec::new() };
+    crate::gpus::apply(&f.hub, fresh).await.expect("applies");
+    let info = f.info(&default()).await;
+    assert_eq!(info.state, ServerState::Running, "the server keeps running; its owner decides");
+    assert!(info.last_error.as_deref().is_some_and(|e| e.contains("GPU-unit-0 left the pool")), "{info:?}");
+    let rows = crate::db::events::recent(f.hub.db(), 20).await.expect("events");
+    assert!(rows.iter().any(|e| e.action == "gpu.lost"), "an audit row");
+    // Stopped, the unit is not given to anyone: with no healthy GPU the size cannot run at all.
+    stop(&f.hub, Some("alice"), &f.alice, &default()).await.expect("stops");
+    let refused = start(&f.hub, Some("bob"), &bob, &default(), Requested::both("base", "gpu-test")).await;
+    assert!(
+        matches!(refused, Err(ServerError::Launch(LaunchError::NotEnoughGpus { available: 0, .. }))),
+        "{refused:?}"
+    );
+    assert!(f.holders().await.is_empty());
+}
