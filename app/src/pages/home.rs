@@ -23,6 +23,8 @@ pub struct FlavourView {
 pub struct SizeView {
     pub id: String,
     pub display_name: String,
+    /// What it gives, plainly: "4 CPU · 16 GiB · 1 GPU (NVIDIA A100 80 GiB)".
+    pub summary: String,
     /// For a GPU size: how many GPUs of its kind are free now, of how many ("3 of 8 free").
     pub gpus_free: Option<(u32, u32)>,
 }
@@ -93,7 +95,8 @@ pub async fn launch_options() -> Result<LaunchChoices, AppError> {
         } else {
             None
         };
-        sizes.push(SizeView { id: s.id.clone(), display_name: s.display_name.clone(), gpus_free });
+        let summary = ssr::size_summary(s, &inventory);
+        sizes.push(SizeView { id: s.id.clone(), display_name: s.display_name.clone(), summary, gpus_free });
     }
     Ok(LaunchChoices { flavours, sizes, named_servers: config.servers.named_servers_limit > 0 })
 }
@@ -101,8 +104,24 @@ pub async fn launch_options() -> Result<LaunchChoices, AppError> {
 /// A size as the launch form lists it, with live GPU availability for GPU sizes.
 fn size_label(s: &SizeView) -> String {
     match s.gpus_free {
-        Some((free, total)) => format!("{} — {free} of {total} GPUs free", s.display_name),
-        None => s.display_name.clone(),
+        Some((free, total)) => format!("{} — {} — {free} of {total} GPUs free", s.display_name, s.summary),
+        None => format!("{} — {}", s.display_name, s.summary),
+    }
+}
+
+/// A flavour's icon: one the site ships (`/icons/{name}.svg`), an image path or URL, else text.
+fn flavour_icon(icon: &str) -> AnyView {
+    const SHIPPED: &[&str] = &["planet", "chart", "chip", "book"];
+    let src = if SHIPPED.contains(&icon) {
+        Some(format!("/icons/{icon}.svg"))
+    } else if icon.starts_with('/') || icon.starts_with("https://") {
+        Some(icon.to_owned())
+    } else {
+        None
+    };
+    match src {
+        Some(src) => view! { <img class="icon" src=src alt="" width="32" height="32"/> }.into_any(),
+        None => view! { <span class="icon">{icon.to_owned()}</span> }.into_any(),
     }
 }
 
@@ -152,6 +171,32 @@ pub async fn delete_server(name: String) -> Result<(), AppError> {
 
 #[cfg(feature = "ssr")]
 mod ssr {
+    /// "4 CPU · 16 GiB · 1 GPU (Test GPU, 16 GiB)": the GPU part names the models that fit.
+    pub fn size_summary(size: &hub::config::SizeConfig, inventory: &hub::gpus::Inventory) -> String {
+        let memory = if size.memory_mib.is_multiple_of(1024) {
+            format!("{} GiB", size.memory_mib / 1024)
+        } else {
+            format!("{} MiB", size.memory_mib)
+        };
+        let mut text = format!("{} CPU · {memory}", size.cpu);
+        if size.gpus > 0 {
+            let request = hub::gpus::allocate::GpuRequest::of(size);
+            let mut kinds: Vec<String> = inventory
+                .healthy()
+                .filter(|g| request.accepts(g))
+                .map(|g| match &g.mig_profile {
+                    Some(p) => format!("{} MIG {p}", g.model),
+                    None => format!("{}, {} GiB", g.model, g.memory_mib / 1024),
+                })
+                .collect();
+            kinds.sort();
+            kinds.dedup();
+            let unit = if size.gpus == 1 { "GPU" } else { "GPUs" };
+            text.push_str(&format!(" · {} {unit} ({})", size.gpus, kinds.join("; ")));
+        }
+        text
+    }
+
     pub fn progress_page(user: &str, server: &str) -> String {
         if server.is_empty() {
             format!("/hub/spawn-pending/{user}")
@@ -215,7 +260,7 @@ fn Launcher() -> impl IntoView {
                                             <label class="flavour-card">
                                                 <input type="radio" name="flavour" value=id.clone() checked=checked
                                                     on:change=move |_| chosen.set(id_for_change.clone())/>
-                                                <span class="icon">{f.icon.clone()}</span>
+                                                {flavour_icon(&f.icon)}
                                                 <strong>{f.display_name.clone()}</strong>
                                                 <span class="muted">{f.description.clone()}</span>
                                             </label>

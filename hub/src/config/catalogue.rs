@@ -21,7 +21,8 @@ pub struct FlavourConfig {
     /// `jupyter lab`. Needed with `spawner.kind = "local"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
-    /// An emoji or short text shown on the card.
+    /// The card's icon: one the site ships (`planet`, `chart`, `chip`, `book`), or the path or
+    /// https URL of an image. Anything else is shown as text.
     #[serde(default)]
     pub icon: String,
     #[serde(default)]
@@ -62,7 +63,7 @@ pub fn default_flavours() -> Vec<FlavourConfig> {
             display_name: "Base".into(),
             description: "JupyterLab with Python 3.".into(),
             image: "ganymede/base:latest".into(),
-            icon: "🪐".into(),
+            icon: "planet".into(),
             tags: vec!["python".into()],
             sizes: vec![],
             environment: None,
@@ -72,7 +73,7 @@ pub fn default_flavours() -> Vec<FlavourConfig> {
             display_name: "SciPy".into(),
             description: "numpy, scipy, pandas, matplotlib and scikit-learn.".into(),
             image: "ganymede/scipy:latest".into(),
-            icon: "📈".into(),
+            icon: "chart".into(),
             tags: vec!["python".into(), "data".into()],
             sizes: vec![],
             environment: None,
@@ -84,7 +85,7 @@ pub fn default_sizes() -> Vec<SizeConfig> {
     vec![
         SizeConfig {
             id: "small".into(),
-            display_name: "Small (1 CPU, 2 GiB)".into(),
+            display_name: "Small".into(),
             cpu: 1.0,
             memory_mib: 2048,
             gpus: 0,
@@ -94,7 +95,7 @@ pub fn default_sizes() -> Vec<SizeConfig> {
         },
         SizeConfig {
             id: "medium".into(),
-            display_name: "Medium (2 CPU, 4 GiB)".into(),
+            display_name: "Medium".into(),
             cpu: 2.0,
             memory_mib: 4096,
             gpus: 0,
@@ -104,7 +105,7 @@ pub fn default_sizes() -> Vec<SizeConfig> {
         },
         SizeConfig {
             id: "gpu-1".into(),
-            display_name: "1 GPU (4 CPU, 16 GiB)".into(),
+            display_name: "1 GPU".into(),
             cpu: 4.0,
             memory_mib: 16384,
             gpus: 1,
@@ -114,7 +115,7 @@ pub fn default_sizes() -> Vec<SizeConfig> {
         },
         SizeConfig {
             id: "gpu-2".into(),
-            display_name: "2 GPUs (8 CPU, 32 GiB)".into(),
+            display_name: "2 GPUs".into(),
             cpu: 8.0,
             memory_mib: 32768,
             gpus: 2,

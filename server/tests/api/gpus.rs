@@ -96,6 +96,7 @@ async fn each_gpu_server_gets_its_own_uuid_a_fifth_queues_and_starts_when_one_st
         app.server_fn("launch_options", &[], Some(&sessions[4].1)).await.json().await.unwrap();
     let gpu1 = options["sizes"].as_array().unwrap().iter().find(|s| s["id"] == "gpu-test").unwrap().clone();
     assert_eq!(gpu1["gpus_free"], serde_json::json!([0, 4]), "{options}");
+    assert_eq!(gpu1["summary"], "0.5 CPU · 1 GiB · 1 GPU (Test GPU 16GB, 16 GiB)", "{gpu1}");
 
     // A fifth GPU request: none free, so it queues (the REST model says so) and starts nothing.
     let (fifth, fifth_session) = &sessions[4];

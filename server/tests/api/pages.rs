@@ -76,3 +76,24 @@ async fn unknown_pages_are_404() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/hub/no-such-page", None).await.status(), 404);
 }
+
+/// Flavour icons are images the site ships (emoji render as empty boxes without an emoji font).
+#[tokio::test]
+async fn the_flavour_icons_are_images_the_site_serves() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    let options: serde_json::Value =
+        app.server_fn("launch_options", &[], Some(&session)).await.json().await.unwrap();
+    let icons: Vec<&str> =
+        options["flavours"].as_array().unwrap().iter().filter_map(|f| f["icon"].as_str()).collect();
+    assert_eq!(icons, ["planet", "chart"], "{options}");
+    for icon in icons {
+        let svg = app.get(&format!("/icons/{icon}.svg"), None).await;
+        assert_eq!(svg.status(), 200, "{icon}");
+        assert!(svg.text().await.unwrap().starts_with("<svg"), "{icon}");
+    }
+    // Sizes say plainly what they give.
+    let small = options["sizes"].as_array().unwrap().iter().find(|s| s["id"] == "small").unwrap();
+    assert_eq!(small["summary"], "1 CPU · 2 GiB", "{small}");
+}
