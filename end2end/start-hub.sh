@@ -77,13 +77,13 @@ memory_mib = 16384
 
 [[sizes]]
 id = "small"
-display_name = "Small (1 CPU, 2 GiB)"
+display_name = "Small"
 cpu = 1.0
 memory_mib = 2048
 
 [[sizes]]
 id = "gpu-test"
-display_name = "1 GPU (0.5 CPU, 1 GiB)"
+display_name = "1 GPU"
 cpu = 0.5
 memory_mib = 1024
 gpus = 1
