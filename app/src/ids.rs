@@ -41,3 +41,4 @@ pub const SPAWN_PROGRESS: &str = "spawn-progress";
 pub const SPAWN_MESSAGE: &str = "spawn-message";
 pub const NEW_TOKEN: &str = "new-token";
 pub const TOKENS: &str = "tokens";
+pub const SERVER_USAGE: &str = "server-usage";

@@ -39,3 +39,4 @@ export const SPAWN_PROGRESS = 'spawn-progress';
 export const SPAWN_MESSAGE = 'spawn-message';
 export const NEW_TOKEN = 'new-token';
 export const TOKENS = 'tokens';
+export const SERVER_USAGE = 'server-usage';

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Page } from '@playwright/test';
 import { ADMIN, ARTIFACTS, expect, hydrated, signIn, test } from './fixtures';
-import { DASHBOARD, SERVERS, SPAWN_PROGRESS } from './ids';
+import { DASHBOARD, SERVER_USAGE, SERVERS, SPAWN_PROGRESS } from './ids';
 
 async function notebookFiles(page: Page, user: string): Promise<string[]> {
   const response = await page.request.get(`/user/${user}/api/contents`);
@@ -55,6 +55,8 @@ test('a person launches base/small, runs 1+1 in JupyterLab, stops and restarts, 
   await hydrated(page);
   const row = page.getByTestId(SERVERS).locator('tr[data-server="default"]');
   await expect(row).toContainText('running');
+  // Live usage of the running server, from the engine.
+  await expect(page.getByTestId(SERVER_USAGE).locator('li[data-server="default"]')).toContainText(/% CPU · .* of 2\.0 GiB/, { timeout: 20_000 });
   await row.getByRole('button', { name: 'Stop' }).click();
   await expect(row).toContainText('stopped', { timeout: 60_000 });
   const stopped = await page.request.get('/user/admin/lab');

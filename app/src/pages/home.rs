@@ -125,6 +125,67 @@ fn flavour_icon(icon: &str) -> AnyView {
     }
 }
 
+/// What one running server uses now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageView {
+    pub name: String,
+    pub cpu_percent: f64,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: Option<u64>,
+}
+
+#[server(prefix = "/hub/fn", endpoint = "my_usage")]
+pub async fn my_usage() -> Result<Vec<UsageView>, AppError> {
+    let user = crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    Ok(hub::servers::usage(&hub, &user)
+        .await?
+        .into_iter()
+        .map(|(name, u)| UsageView {
+            name: name.to_string(),
+            cpu_percent: u.cpu_percent,
+            memory_bytes: u.memory_bytes,
+            memory_limit_bytes: u.memory_limit_bytes,
+        })
+        .collect())
+}
+
+fn mib(bytes: u64) -> String {
+    let mib = bytes / (1024 * 1024);
+    if mib >= 1024 {
+        format!("{:.1} GiB", mib as f64 / 1024.0)
+    } else {
+        format!("{mib} MiB")
+    }
+}
+
+/// Live CPU and memory of the running servers, read again every five seconds.
+#[component]
+fn Usage() -> impl IntoView {
+    let tick = RwSignal::new(0_u64);
+    Effect::new(move |_| {
+        let _ = set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(5));
+    });
+    let usage = Resource::new(move || tick.get(), |_| my_usage());
+    view! {
+        <Transition fallback=|| ()>
+            {move || usage.get().and_then(Result::ok).filter(|u| !u.is_empty()).map(|list| view! {
+                <ul class="usage muted" data-testid=ids::SERVER_USAGE>
+                    {list.into_iter().map(|u| {
+                        let label = if u.name.is_empty() { "default".to_owned() } else { u.name.clone() };
+                        let limit = u.memory_limit_bytes.map(|l| format!(" of {}", mib(l))).unwrap_or_default();
+                        view! {
+                            <li data-server=label.clone()>
+                                {format!("{label}: {:.0}% CPU · {}{limit}", u.cpu_percent, mib(u.memory_bytes))}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            })}
+        </Transition>
+    }
+}
+
 #[server(prefix = "/hub/fn", endpoint = "my_servers")]
 pub async fn my_servers() -> Result<Vec<ServerView>, AppError> {
     let user = crate::session::ssr::require_user()?;
@@ -318,6 +379,7 @@ fn Servers() -> impl IntoView {
                     }.into_any(),
                 })}
             </Transition>
+            <Usage/>
             {move || stop.value().get().and_then(|r| r.err()).or_else(|| delete.value().get().and_then(|r| r.err())).map(|e| view! {
                 <p class="notice error" role="alert">{e.to_string()}</p>
             })}

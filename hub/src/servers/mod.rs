@@ -138,6 +138,25 @@ fn info_from(row: ServerRow) -> ServerInfo {
     }
 }
 
+/// What each of `user`'s running servers uses now (CPU, memory), as their spawners measure it;
+/// servers whose spawner cannot tell, or does not answer within 5 s, are left out.
+pub async fn usage(hub: &Hub, user: &User) -> Result<Vec<(ServerName, crate::spawner::Usage)>, ServerError> {
+    let rows = db::servers::for_user(hub.db(), user.id).await?;
+    let reads = rows.iter().filter(|r| r.state == ServerState::Running).map(|row| async move {
+        let spawner = spawner_of(hub, row).ok()?;
+        let workload = row.workload.as_ref()?;
+        match tokio::time::timeout(Duration::from_secs(5), spawner.usage(&workload.workload)).await {
+            Ok(Ok(Some(usage))) => Some((row.name.clone(), usage)),
+            Ok(Err(e)) => {
+                warn!(server.id = row.id, error = %e, "reading a server's usage failed");
+                None
+            }
+            _ => None,
+        }
+    });
+    Ok(futures_util::future::join_all(reads).await.into_iter().flatten().collect())
+}
+
 pub async fn list(hub: &Hub, user: &User) -> Result<Vec<ServerInfo>, ServerError> {
     Ok(db::servers::for_user(hub.db(), user.id).await?.into_iter().map(info_from).collect())
 }

@@ -385,6 +385,24 @@ impl Spawner for DockerSpawner {
         }
     }
 
+    /// One sample of the engine's stats API (cgroup v1 or v2): CPU over the engine's own
+    /// interval between its two readings, memory without the page cache.
+    async fn usage(&self, state: &WorkloadState) -> Result<Option<super::Usage>, SpawnError> {
+        use futures_util::StreamExt;
+        let container = ContainerRef::of(state)?;
+        let Some(id) = container.key() else { return Ok(None) };
+        let docker = self.docker().await?;
+        let options = bollard::query_parameters::StatsOptions { stream: false, one_shot: false };
+        let sample = match docker.stats(id, Some(options)).next().await {
+            Some(Ok(sample)) => sample,
+            Some(Err(DockerError::DockerResponseServerError { status_code: 404, .. })) | None => {
+                return Ok(None)
+            }
+            Some(Err(e)) => return Err(engine_error(e)),
+        };
+        Ok(Some(usage_of(&sample)))
+    }
+
     async fn remove_home(&self, user: &UserName) -> Result<(), SpawnError> {
         let docker = self.docker().await?;
         let name = self.volume_name(user);
@@ -425,6 +443,28 @@ impl Spawner for DockerSpawner {
             })
             .collect())
     }
+}
+
+/// CPU percent (of one core) and memory from one stats sample.
+fn usage_of(sample: &bollard::models::ContainerStatsResponse) -> super::Usage {
+    let total = |c: &Option<bollard::models::ContainerCpuStats>| {
+        c.as_ref().and_then(|c| c.cpu_usage.as_ref()).and_then(|u| u.total_usage).unwrap_or(0)
+    };
+    let system = |c: &Option<bollard::models::ContainerCpuStats>| {
+        c.as_ref().and_then(|c| c.system_cpu_usage).unwrap_or(0)
+    };
+    let cpu_delta = total(&sample.cpu_stats).saturating_sub(total(&sample.precpu_stats)) as f64;
+    let system_delta = system(&sample.cpu_stats).saturating_sub(system(&sample.precpu_stats)) as f64;
+    let cpus = sample.cpu_stats.as_ref().and_then(|c| c.online_cpus).unwrap_or(1).max(1);
+    let cpu_percent =
+        if system_delta > 0.0 { cpu_delta / system_delta * f64::from(cpus) * 100.0 } else { 0.0 };
+    let memory = sample.memory_stats.as_ref();
+    let cache = memory
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|s| s.get("total_inactive_file").or_else(|| s.get("inactive_file")).copied())
+        .unwrap_or(0);
+    let used = memory.and_then(|m| m.usage).unwrap_or(0).saturating_sub(cache);
+    super::Usage { cpu_percent, memory_bytes: used, memory_limit_bytes: memory.and_then(|m| m.limit) }
 }
 
 /// How a container gets exactly `gpus` (UUIDs) and nothing more. Either way the environment says

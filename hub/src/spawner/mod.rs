@@ -235,6 +235,19 @@ pub trait Spawner: Send + Sync + 'static {
     async fn remove_home(&self, user: &UserName) -> Result<(), SpawnError>;
     /// Every workload that carries this hub's labels, running or not (orphans included).
     async fn workloads(&self) -> Result<Vec<Workload>, SpawnError>;
+    /// What the workload uses now (CPU and memory); `None` when the spawner cannot tell.
+    async fn usage(&self, _state: &WorkloadState) -> Result<Option<Usage>, SpawnError> {
+        Ok(None)
+    }
+}
+
+/// A running workload's use of CPU and memory, as its engine measures it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Usage {
+    /// Percent of one core (200 = two cores busy).
+    pub cpu_percent: f64,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: Option<u64>,
 }
 
 /// The hub's spawners: the configured one, which starts new servers, and every other kind this
