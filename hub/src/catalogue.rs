@@ -24,6 +24,8 @@ pub enum LaunchError {
     NotEnoughGpus { size: String, needed: u32, available: u32 },
     #[error("this hub offers no flavours")]
     NoFlavours,
+    #[error("the {0} flavour has no size this hub can run")]
+    NoSizeFor(String),
 }
 
 /// Sizes this hub offers at all: GPU sizes only when the inventory has enough GPUs of their kind
@@ -101,9 +103,10 @@ pub fn choose(
                 .iter()
                 .find(|f| f.id == flavour)
                 .ok_or_else(|| LaunchError::UnknownFlavour(flavour.clone()))?;
-            let size = sizes_for(config, gpus, f).first().map(|s| s.id.clone()).ok_or_else(|| {
-                LaunchError::SizeNotAllowed { flavour: flavour.clone(), size: "(any)".into() }
-            })?;
+            let size = sizes_for(config, gpus, f)
+                .first()
+                .map(|s| s.id.clone())
+                .ok_or_else(|| LaunchError::NoSizeFor(flavour.clone()))?;
             Ok((flavour, size))
         }
     }

@@ -16,7 +16,7 @@ pub enum Claim {
     /// These units are the server's now (none for a size without GPUs).
     Claimed(Vec<String>),
     /// Not enough suitable units are free right now.
-    NoneFree { suitable: u32, free: u32 },
+    NoneFree,
 }
 
 pub async fn claim(
@@ -31,10 +31,7 @@ pub async fn claim(
     }
     let request = GpuRequest::of(size);
     let held = gpu_claims::held(conn).await?;
-    let Some(units) = allocate::choose(inventory, &held, &request) else {
-        let a = allocate::availability(inventory, &held, &request);
-        return Ok(Claim::NoneFree { suitable: a.suitable, free: a.free });
-    };
+    let Some(units) = allocate::choose(inventory, &held, &request) else { return Ok(Claim::NoneFree) };
     let uuids: Vec<String> = units.iter().map(|g| g.uuid.clone()).collect();
     gpu_claims::claim(conn, server_id, &uuids, now).await?;
     Ok(Claim::Claimed(uuids))

@@ -33,6 +33,12 @@ struct Log {
     tx: broadcast::Sender<ProgressEvent>,
 }
 
+impl Log {
+    fn new() -> Self {
+        Log { events: Vec::new(), tx: broadcast::channel(64).0 }
+    }
+}
+
 /// Per-server progress logs, keyed by server id.
 #[derive(Default, Clone)]
 pub struct ProgressHub {
@@ -42,9 +48,8 @@ pub struct ProgressHub {
 impl ProgressHub {
     /// Starts a fresh log for a server that is starting.
     pub fn begin(&self, server_id: i64) {
-        let (tx, _) = broadcast::channel(64);
         if let Ok(mut logs) = self.logs.lock() {
-            logs.insert(server_id, Log { events: Vec::new(), tx });
+            logs.insert(server_id, Log::new());
         }
     }
 
@@ -52,7 +57,7 @@ impl ProgressHub {
     /// start ends).
     pub fn ensure(&self, server_id: i64) {
         if let Ok(mut logs) = self.logs.lock() {
-            logs.entry(server_id).or_insert_with(|| Log { events: Vec::new(), tx: broadcast::channel(64).0 });
+            logs.entry(server_id).or_insert_with(Log::new);
         }
     }
 

@@ -116,15 +116,12 @@ pub async fn begin_start(
         return Err(ServerError::TooManyActive { retry_after_seconds: 60 });
     }
     // Nobody waiting goes before the queue: with servers queued, a GPU start queues behind them.
-    let waiting = launch.size.gpus > 0 && !servers::queue(&mut tx).await?.is_empty();
-    let claim = if waiting {
-        Claim::NoneFree { suitable: 0, free: 0 }
-    } else {
-        claim_resources(hub, &mut tx, &row, launch, now).await?
-    };
+    let waiting = launch.size.gpus > 0 && servers::count_in(&mut tx, &[ServerState::Queued]).await? > 0;
+    let claim =
+        if waiting { Claim::NoneFree } else { claim_resources(hub, &mut tx, &row, launch, now).await? };
     let gpus = match claim {
         Claim::Claimed(gpus) => gpus,
-        Claim::NoneFree { .. } => {
+        Claim::NoneFree => {
             if !servers::enqueue(&mut tx, row.id, &launch.flavour.id, &launch.size.id, now).await? {
                 return Ok(StartClaim::Busy(row.state));
             }
