@@ -59,14 +59,23 @@ pub async fn reconcile_servers(hub: Hub) {
     }
 }
 
-/// Reads the GPU inventory again every `servers.gpu_refresh_seconds`: a GPU that vanished or
-/// reports errors leaves the pool.
+/// How often the GPUs' utilization, memory and processes are sampled (for live usage and idle
+/// reclaim; nothing is sampled for a static inventory).
+const GPU_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
+/// Samples the GPUs every few seconds, and reads the inventory again every
+/// `servers.gpu_refresh_seconds` (a GPU that vanished or reports errors leaves the pool).
 pub async fn refresh_gpus(hub: Hub) {
-    let mut tick = tokio::time::interval(Duration::from_secs(hub.config().servers.gpu_refresh_seconds));
-    tick.tick().await; // read at start-up
+    let refresh = Duration::from_secs(hub.config().servers.gpu_refresh_seconds);
+    let mut tick = tokio::time::interval(GPU_SAMPLE_EVERY);
+    let mut last_refresh = tokio::time::Instant::now(); // read at start-up
     loop {
         tick.tick().await;
-        hub::gpus::refresh(&hub).await;
+        if last_refresh.elapsed() >= refresh {
+            hub::gpus::refresh(&hub).await;
+            last_refresh = tokio::time::Instant::now();
+        }
+        hub::gpus::sample(&hub).await;
     }
 }
 

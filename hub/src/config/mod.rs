@@ -12,6 +12,7 @@
 mod auth;
 mod catalogue;
 mod database;
+mod gpu_limits;
 mod gpus;
 mod hub;
 mod servers;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use auth::{AuthConfig, ConfigSecret, LocalAuthConfig, OidcConfig};
 pub use catalogue::{FlavourConfig, SizeConfig};
 pub use database::DatabaseConfig;
+pub use gpu_limits::{GpuLimits, GpuLimitsConfig};
 pub use gpus::{GpuDiscovery, StaticGpu};
 pub use hub::{HubConfig, PublicUrl};
 pub use servers::ServersConfig;
@@ -53,6 +55,8 @@ pub struct Config {
     pub sizes: Vec<SizeConfig>,
     /// A static GPU inventory, for hosts where neither NVML nor `nvidia-smi` can be used.
     pub gpus: Vec<StaticGpu>,
+    /// GPU quotas and how they are enforced.
+    pub gpu_limits: GpuLimitsConfig,
 }
 
 impl Default for Config {
@@ -67,6 +71,7 @@ impl Default for Config {
             flavours: catalogue::default_flavours(),
             sizes: catalogue::default_sizes(),
             gpus: Vec::new(),
+            gpu_limits: GpuLimitsConfig::default(),
         }
     }
 }
@@ -135,6 +140,7 @@ impl Config {
         self.servers.validate()?;
         self.spawner.validate()?;
         gpus::validate(&self.gpus)?;
+        self.gpu_limits.validate()?;
         catalogue::validate_catalogue(&self.flavours, &self.sizes, self.spawner.kind)?;
         Ok(())
     }
@@ -204,6 +210,24 @@ mod tests {
         assert_eq!(parsed.spawner.docker.prefix, "x");
         let err = Config::from_toml_str("[spawner]\nkind = \"kubernetes\"\n").unwrap_err().to_string();
         assert!(err.contains("kind") && err.contains("kubernetes"), "{err}");
+    }
+
+    #[test]
+    fn gpu_limits_parse_per_user_and_group_and_bad_figures_are_named() {
+        let c = Config::from_toml_str(
+            "[gpu_limits.default]\ngpu_hours = 30\nwindow_days = 7\n[gpu_limits.groups.staff]\ngpus_at_once = 4\n\
+             [gpu_limits.users.alice]\nmax_session_hours = 8.5\n",
+        )
+        .unwrap();
+        assert_eq!(c.gpu_limits.default.gpu_hours, Some(30.0));
+        assert_eq!(c.gpu_limits.groups["staff"].gpus_at_once, Some(4));
+        assert_eq!(c.gpu_limits.users["alice"].max_session_hours, Some(8.5));
+        let err = Config::from_toml_str("[gpu_limits.users.bob]\ngpu_hours = -1\n").unwrap_err().to_string();
+        assert!(err.contains("gpu_limits.users") && err.contains("gpu_hours"), "{err}");
+        let err = Config::from_toml_str("[gpu_limits.default]\nwindow_days = 0\n").unwrap_err().to_string();
+        assert!(err.contains("window_days"), "{err}");
+        let err = Config::from_toml_str("[gpu_limits.default]\ngpu_hour = 3\n").unwrap_err().to_string();
+        assert!(err.contains("gpu_hour"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub const TABLES: &[&str] = &[
     "api_tokens",
     "servers",
     "gpu_claims",
+    "gpu_sessions",
+    "gpu_limit_overrides",
     "events",
     "login_failures",
     "oidc_logins",

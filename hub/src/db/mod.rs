@@ -8,6 +8,8 @@ pub mod backend;
 pub mod copy;
 pub mod events;
 pub mod gpu_claims;
+pub mod gpu_limits;
+pub mod gpu_sessions;
 pub mod groups;
 pub mod leases;
 pub mod oidc_logins;

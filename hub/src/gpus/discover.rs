@@ -57,7 +57,7 @@ fn nvidia_smi() -> Result<Vec<Gpu>, String> {
     parse_nvidia_smi(&query, &listing)
 }
 
-fn run(args: &[&str]) -> Result<String, String> {
+pub(super) fn run(args: &[&str]) -> Result<String, String> {
     let out =
         Command::new("nvidia-smi").args(args).output().map_err(|e| format!("cannot run nvidia-smi: {e}"))?;
     if !out.status.success() {

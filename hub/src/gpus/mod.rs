@@ -5,7 +5,10 @@
 pub mod allocate;
 pub mod discover;
 pub mod ledger;
+pub mod limits;
+pub mod meter;
 mod nvml;
+pub mod readings;
 
 use std::sync::{Arc, RwLock};
 
@@ -24,6 +27,23 @@ pub struct Gpu {
     pub mig_profile: Option<String>,
     /// Why the unit is out of the pool (it reports errors, or it vanished), if it is.
     pub fault: Option<String>,
+}
+
+impl Gpu {
+    /// What holding this unit counts as for GPU-hours, in thousandths of a GPU: a whole GPU is
+    /// 1000; a MIG instance counts its compute slices out of the GPU's seven (`1g.18gb` → 143,
+    /// `3g.71gb` → 429, `7g.141gb` → 1000).
+    pub fn share_milli(&self) -> i64 {
+        let slices = self
+            .mig_profile
+            .as_deref()
+            .and_then(|p| p.split_once('g'))
+            .and_then(|(n, _)| n.parse::<i64>().ok());
+        match slices {
+            Some(n) if (1..7).contains(&n) => (n * 1000 + 3) / 7,
+            _ => 1000,
+        }
+    }
 }
 
 /// Where an inventory came from.
@@ -76,11 +96,17 @@ impl Inventory {
 #[derive(Debug, Clone)]
 pub struct GpuPool {
     inner: Arc<RwLock<Inventory>>,
+    readings: readings::Readings,
 }
 
 impl GpuPool {
     pub fn new(inventory: Inventory) -> Self {
-        GpuPool { inner: Arc::new(RwLock::new(inventory)) }
+        GpuPool { inner: Arc::new(RwLock::new(inventory)), readings: readings::Readings::default() }
+    }
+
+    /// The units' last live readings.
+    pub fn readings(&self) -> &readings::Readings {
+        &self.readings
     }
 
     /// A copy of the inventory as it is now.
@@ -116,6 +142,20 @@ pub async fn refresh(hub: &crate::Hub) {
     let Ok(fresh) = tokio::task::spawn_blocking(move || discover::discover(&config)).await else { return };
     if let Err(e) = apply(hub, fresh).await {
         tracing::warn!(error = %e, "flagging the holders of GPUs that left the pool failed");
+    }
+}
+
+/// Takes a fresh sample of the units' utilization, memory and processes (NVML or `nvidia-smi`;
+/// nothing for a static inventory). Housekeeping calls it every few seconds.
+pub async fn sample(hub: &crate::Hub) {
+    let source = hub.gpus().snapshot().source;
+    if matches!(source, Source::Static | Source::None) {
+        return;
+    }
+    match tokio::task::spawn_blocking(move || readings::sample(source)).await {
+        Ok(Ok(fresh)) => hub.gpus().readings().replace(fresh, hub.clock().now_ms()),
+        Ok(Err(why)) => tracing::debug!(%why, "sampling the GPUs failed"),
+        Err(_) => {}
     }
 }
 

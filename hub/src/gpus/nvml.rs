@@ -55,6 +55,46 @@ pub fn read() -> Result<Vec<Gpu>, String> {
     Ok(units)
 }
 
+/// Utilization, memory in use and compute processes of every unit (MIG instances: processes and
+/// memory; NVML gives no per-instance utilization).
+pub fn sample() -> Result<Vec<super::readings::Reading>, String> {
+    use super::readings::Reading;
+    let nvml = Nvml::init().map_err(|e| format!("cannot load NVML ({e})"))?;
+    let count = nvml.device_count().map_err(|e| format!("cannot count devices ({e})"))?;
+    let mut out = Vec::new();
+    for index in 0..count {
+        let Ok(device) = nvml.device_by_index(index) else { continue };
+        let mig_enabled = device.mig_mode().map(|m| m.current == 1).unwrap_or(false);
+        if !mig_enabled {
+            let Ok(uuid) = device.uuid() else { continue };
+            out.push(Reading {
+                uuid,
+                utilization_percent: device.utilization_rates().ok().map(|u| u.gpu),
+                memory_used_mib: device.memory_info().ok().map(|m| m.used / (1024 * 1024)),
+                processes: device
+                    .running_compute_processes()
+                    .ok()
+                    .map(|p| u32::try_from(p.len()).unwrap_or(u32::MAX)),
+            });
+            continue;
+        }
+        for slot in 0..device.mig_device_count().unwrap_or(0) {
+            let Ok(instance) = device.mig_device_by_index(slot) else { continue };
+            let Ok(uuid) = instance.uuid() else { continue };
+            out.push(Reading {
+                uuid,
+                utilization_percent: None,
+                memory_used_mib: instance.memory_info().ok().map(|m| m.used / (1024 * 1024)),
+                processes: instance
+                    .running_compute_processes()
+                    .ok()
+                    .map(|p| u32::try_from(p.len()).unwrap_or(u32::MAX)),
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn faulty(index: u32, uuid: String, e: &NvmlError) -> Gpu {
     Gpu {
         uuid,

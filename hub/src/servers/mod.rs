@@ -4,6 +4,7 @@
 //! the others see it busy) and no row says stopped while its workload runs.
 
 pub mod activity;
+pub mod gpu_limits;
 pub(crate) mod in_flight;
 pub mod progress;
 mod readiness;
@@ -57,6 +58,12 @@ pub enum ServerError {
     TooManySpawns { retry_after_seconds: u64 },
     #[error("the hub is running as many servers as it may; try again later")]
     TooManyActive { retry_after_seconds: u64 },
+    #[error(transparent)]
+    GpuLimit(#[from] crate::gpus::limits::Refusal),
+    #[error("no GPU session limit applies to this server, so there is nothing to extend")]
+    NothingToExtend,
+    #[error("others are waiting for GPUs, so the session cannot be extended")]
+    OthersWaiting,
     #[error("the server could not be stopped and stays stopping; the hub retries: {0}")]
     StopFailed(SpawnError),
     #[error(transparent)]
@@ -332,18 +339,40 @@ pub struct QueuePlace {
     /// 1 for the next to start.
     pub position: usize,
     pub length: usize,
+    /// How long until its turn, from the running GPU sessions' deadlines (`None`: no estimate).
+    pub estimated_wait_ms: Option<i64>,
 }
 
-/// The queue, in the order turns are given.
+/// The queue, in the order turns are given, each place with its estimated wait.
 pub async fn queue(hub: &Hub) -> Result<Vec<QueuePlace>, ServerError> {
+    let now = hub.clock().now_ms();
     let mut conn = hub.db().acquire().await?;
     let rows: Vec<ServerRow> =
         db::servers::queue(&mut conn).await?.into_iter().filter_map(Result::ok).collect();
+    let sessions = db::gpu_sessions::open_sessions(&mut *conn).await?;
+    let held: usize = sessions.iter().map(|s| s.uuids.len()).sum();
+    let free_now = hub.gpus().snapshot().healthy().count().saturating_sub(held);
+    let releases: Vec<(i64, u32)> = sessions
+        .iter()
+        .filter_map(|s| s.deadline_at.map(|at| (at, u32::try_from(s.uuids.len()).unwrap_or(0))))
+        .collect();
+    let units_of = |size: &Option<String>| {
+        size.as_deref().and_then(|id| hub.config().sizes.iter().find(|s| s.id == id)).map_or(1, |s| s.gpus)
+    };
     let length = rows.len();
-    Ok(rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, row)| QueuePlace {
+    let mut ahead = 0;
+    let mut places = Vec::with_capacity(length);
+    for (i, row) in rows.into_iter().enumerate() {
+        let own = units_of(&row.size);
+        let wait = crate::gpus::limits::estimated_wait(
+            &releases,
+            u32::try_from(free_now).unwrap_or(u32::MAX),
+            ahead,
+            own,
+            now,
+        );
+        ahead += own;
+        places.push(QueuePlace {
             server_id: row.id,
             user: row.user_name,
             server: row.name,
@@ -351,8 +380,26 @@ pub async fn queue(hub: &Hub) -> Result<Vec<QueuePlace>, ServerError> {
             since: row.state_changed_at,
             position: i + 1,
             length,
-        })
-        .collect())
+            estimated_wait_ms: wait,
+        });
+    }
+    Ok(places)
+}
+
+/// "about 25 min", "about 2 h 10 min", or "no estimate" (a GPU session without a time limit).
+pub fn describe_wait(wait_ms: Option<i64>) -> String {
+    match wait_ms {
+        None => "no estimate: running GPU sessions have no time limit".to_owned(),
+        Some(ms) => {
+            let minutes = (ms + 59_999) / 60_000;
+            match minutes {
+                0 | 1 => "about a minute".to_owned(),
+                m if m < 60 => format!("about {m} min"),
+                m if m % 60 == 0 => format!("about {} h", m / 60),
+                m => format!("about {} h {} min", m / 60, m % 60),
+            }
+        }
+    }
 }
 
 /// Tells every queued server's progress page where it stands and how busy the GPUs are.
@@ -368,8 +415,10 @@ async fn publish_queue_positions(hub: &Hub) {
             ProgressEvent {
                 progress: 0,
                 message: format!(
-                    "Waiting for a GPU: position {} of {} in the queue ({held} of {total} GPUs in use)",
-                    place.position, place.length
+                    "Waiting for a GPU: position {} of {} in the queue ({held} of {total} GPUs in use); estimated wait: {}",
+                    place.position,
+                    place.length,
+                    describe_wait(place.estimated_wait_ms)
                 ),
                 ready: false,
                 failed: false,
@@ -539,7 +588,7 @@ pub async fn stop(
     match row.state {
         ServerState::Stopped => return Ok(()),
         ServerState::Running => {
-            if !transitions::begin_stop(hub, actor, &row).await? {
+            if !transitions::begin_stop(hub, actor, &row, None).await? {
                 let now = db::servers::by_id(hub.db(), row.id).await?.map(|r| r.state);
                 return Err(ServerError::Busy(now.unwrap_or(row.state)));
             }
@@ -558,6 +607,18 @@ pub async fn stop(
     let _busy = hub.in_flight().hold(row.id);
     hub.routes().remove(user.name.as_str(), server.as_str());
     carry_out_stop(hub, &row).await
+}
+
+/// Stops a running server for a reason of the hub's own (a GPU limit): the reason goes to the
+/// audit log and, once stopped, to the server's `last_error`. False when it was not running.
+pub(crate) async fn stop_because(hub: &Hub, row: &ServerRow, reason: &str) -> Result<bool, ServerError> {
+    if !transitions::begin_stop(hub, None, row, Some(reason)).await? {
+        return Ok(false);
+    }
+    let _busy = hub.in_flight().hold(row.id);
+    hub.routes().remove(row.user_name.as_str(), row.name.as_str());
+    carry_out_stop(hub, row).await?;
+    Ok(true)
 }
 
 /// Asks the workload's spawner to stop it, then records the outcome: `stopped`, or `stopping`
@@ -746,9 +807,20 @@ pub async fn reconcile(hub: &Hub) -> Result<Reconciled, ServerError> {
         if released > 0 {
             warn!(count = released, "GPU claims of servers that are not active were released");
         }
+        let closed = crate::db::gpu_sessions::close_inactive(&mut conn, now).await?;
+        if closed > 0 {
+            warn!(count = closed, "GPU sessions of servers that are not active were closed");
+        }
     }
     if let Err(e) = advance_queue(hub).await {
         warn!(error = %e, "advancing the GPU queue failed");
+    }
+    match gpu_limits::enforce(hub).await {
+        Ok(done) if done != gpu_limits::Enforced::default() => {
+            info!(warned = done.warned, stopped = done.stopped, "GPU limits enforced");
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "enforcing GPU limits failed"),
     }
     let orphans_removed = match sweep_orphans(hub).await {
         Ok(n) => n,
@@ -1048,7 +1120,10 @@ impl crate::error::Classify for ServerError {
             | ServerError::NothingToChange
             | ServerError::DefaultNotRenamed => C::Invalid,
             ServerError::NotFound => C::NotFound,
-            ServerError::NameTaken(_) => C::Conflict,
+            ServerError::NameTaken(_) | ServerError::OthersWaiting | ServerError::NothingToExtend => {
+                C::Conflict
+            }
+            ServerError::GpuLimit(_) => C::Forbidden,
             ServerError::TooManySpawns { retry_after_seconds }
             | ServerError::TooManyActive { retry_after_seconds } => {
                 C::Throttled { retry_after_seconds: *retry_after_seconds }

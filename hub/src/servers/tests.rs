@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::accounts::{self, NewAccount};
-use crate::clock::ManualClock;
+use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
 use crate::spawner::memory::{Fake, MemorySpawner, Script};
 use crate::spawner::{SpawnerKind, Spawners};
@@ -564,6 +564,208 @@ async fn a_gpu_that_leaves_the_pool_flags_its_holder_and_is_not_handed_out_again
     assert!(
         matches!(refused, Err(ServerError::Launch(LaunchError::NotEnoughGpus { available: 0, .. }))),
         "{refused:?}"
+    );
+    assert!(f.holders().await.is_empty());
+}
+
+fn with_limits(n: usize, limits: crate::config::GpuLimits) -> impl FnOnce(&mut Config) {
+    move |c: &mut Config| {
+        gpus(n)(c);
+        c.gpu_limits.default = limits;
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+impl Fixture {
+    async fn used_hours(&self, who: &User) -> f64 {
+        crate::gpus::meter::usage_of(&self.hub, who.id, who.name.as_str()).await.expect("usage").used_hours
+    }
+
+    async fn enforce(&self) -> gpu_limits::Enforced {
+        gpu_limits::enforce(&self.hub).await.expect("enforces")
+    }
+}
+
+#[tokio::test]
+async fn gpu_quotas_are_held_at_start_and_during_the_session_and_the_meter_counts_gpu_hours() {
+    use crate::config::GpuLimits;
+    use crate::gpus::limits::Refusal;
+    let limits = GpuLimits { gpus_at_once: Some(1), gpu_hours: Some(2.0), ..GpuLimits::default() };
+    let f = fixture(with_limits(2, limits)).await;
+    let second = named("second");
+    assert_eq!(f.gpu_start(&f.alice, &default()).await, StartOutcome::Started);
+    f.until_state(&f.alice, &default(), ServerState::Running).await;
+    // One GPU at once: a second GPU server is refused, not queued, though a GPU is free.
+    let refused = start(&f.hub, Some("alice"), &f.alice, &second, Requested::both("base", "gpu-test")).await;
+    assert!(
+        matches!(refused, Err(ServerError::GpuLimit(Refusal::GpusAtOnce { limit: 1, held: 1, asked: 1 }))),
+        "{refused:?}"
+    );
+    // A CPU server is no GPU matter.
+    assert_eq!(f.start(&second).await.expect("cpu start"), StartOutcome::Started);
+
+    f.clock.advance(90 * MINUTE);
+    assert!((f.used_hours(&f.alice).await - 1.5).abs() < 1e-6);
+    stop(&f.hub, Some("alice"), &f.alice, &default()).await.expect("stops");
+    f.clock.advance(MINUTE);
+    assert!((f.used_hours(&f.alice).await - 1.5).abs() < 1e-6, "a stopped session counts no more");
+
+    // Half an hour is left: the meter sets the deadline, warns 15 minutes ahead, then stops.
+    assert_eq!(f.gpu_start(&f.alice, &default()).await, StartOutcome::Started);
+    f.until_state(&f.alice, &default(), ServerState::Running).await;
+    assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
+    let id = f.info(&default()).await.id;
+    let notice = gpu_limits::notice(&f.hub, id).await.unwrap().expect("a GPU session");
+    assert_eq!(notice.stops_at_ms, Some(f.clock.now_ms() + 30 * 60_000));
+    assert!(!notice.warned && !notice.extensible, "{notice:?}");
+    f.clock.advance(20 * MINUTE);
+    assert_eq!(f.enforce().await, gpu_limits::Enforced { warned: 1, stopped: 0 });
+    assert_eq!(f.enforce().await, gpu_limits::Enforced::default(), "warned once");
+    assert!(gpu_limits::notice(&f.hub, id).await.unwrap().unwrap().warned);
+    f.clock.advance(11 * MINUTE);
+    assert_eq!(f.enforce().await, gpu_limits::Enforced { warned: 0, stopped: 1 });
+    let info = f.info(&default()).await;
+    assert_eq!(info.state, ServerState::Stopped);
+    assert!(
+        info.last_error.as_deref().is_some_and(|e| e.contains("GPU-hours quota (2 h per 7 days)")),
+        "{info:?}"
+    );
+    assert!(f.holders().await.is_empty());
+    // Stopped at the first round past the deadline (a minute late here): 2 h and a little.
+    let used = f.used_hours(&f.alice).await;
+    assert!((2.0..2.02).contains(&used), "{used}");
+
+    // Used up: refused at start with the figures.
+    let refused = f.hub_start_gpu(&f.alice).await;
+    assert!(matches!(&refused, Err(ServerError::GpuLimit(Refusal::GpuHours { .. }))), "{refused:?}");
+    // An admin raises Alice's hours on the admin page: she may start again.
+    let more = crate::gpus::meter::SubjectName::User("alice".into());
+    crate::gpus::meter::set_override(
+        &f.hub,
+        Some("admin"),
+        &more,
+        Some(GpuLimits { gpu_hours: Some(10.0), ..GpuLimits::default() }),
+    )
+    .await
+    .expect("sets");
+    assert_eq!(f.hub_start_gpu(&f.alice).await.expect("starts"), StartOutcome::Started);
+    let usage = crate::gpus::meter::usage_of(&f.hub, f.alice.id, "alice").await.unwrap();
+    assert_eq!((usage.limits.gpu_hours, usage.limits.gpus_at_once), (Some(10.0), Some(1)));
+    assert_eq!(usage.sessions.len(), 3);
+    let rows = crate::db::events::recent(f.hub.db(), 100).await.expect("events");
+    let actions: Vec<String> = rows.into_iter().map(|e| e.action).collect();
+    for wanted in ["gpu.warning", "gpu.limits"] {
+        assert!(actions.iter().any(|a| a == wanted), "{wanted} in {actions:?}");
+    }
+}
+
+impl Fixture {
+    async fn hub_start_gpu(&self, who: &User) -> Result<StartOutcome, ServerError> {
+        start(&self.hub, Some(who.name.as_str()), who, &default(), Requested::both("base", "gpu-test")).await
+    }
+}
+
+#[tokio::test]
+async fn a_session_limit_warns_then_stops_and_may_be_extended_only_while_nobody_waits() {
+    use crate::config::GpuLimits;
+    let f = fixture(with_limits(2, GpuLimits { max_session_hours: Some(1.0), ..GpuLimits::default() })).await;
+    let (bob, carol) = (f.person("bob").await, f.person("carol").await);
+    f.gpu_start(&f.alice, &default()).await;
+    f.until_state(&f.alice, &default(), ServerState::Running).await;
+    let started = f.clock.now_ms();
+    f.clock.advance(50 * MINUTE);
+    assert_eq!(f.enforce().await, gpu_limits::Enforced { warned: 1, stopped: 0 });
+    let id = f.info(&default()).await.id;
+    let notice = gpu_limits::notice(&f.hub, id).await.unwrap().unwrap();
+    assert!(notice.warned && notice.extensible, "{notice:?}");
+    assert_eq!(notice.reason.as_deref(), Some("the GPU session limit of 1 h was reached"));
+    // Nobody waits: Alice extends by an hour.
+    let until = gpu_limits::extend(&f.hub, Some("alice"), &f.alice, &default()).await.expect("extends");
+    assert_eq!(until, started + 120 * 60_000);
+    assert!(!gpu_limits::notice(&f.hub, id).await.unwrap().unwrap().warned, "the warning is withdrawn");
+    f.clock.advance(20 * MINUTE);
+    assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
+
+    // Bob takes the other GPU; Carol waits, with an estimate from Alice's deadline (50 min away).
+    f.gpu_start(&bob, &default()).await;
+    f.until_state(&bob, &default(), ServerState::Running).await;
+    assert_eq!(f.gpu_start(&carol, &default()).await, StartOutcome::Queued);
+    let place = queue(&f.hub).await.unwrap().pop().expect("carol waits");
+    assert_eq!(place.estimated_wait_ms, Some(50 * 60_000));
+    assert_eq!(describe_wait(place.estimated_wait_ms), "about 50 min");
+    let refused = gpu_limits::extend(&f.hub, Some("alice"), &f.alice, &default()).await;
+    assert!(matches!(refused, Err(ServerError::OthersWaiting)), "{refused:?}");
+
+    f.clock.advance(50 * MINUTE);
+    assert_eq!(f.enforce().await.stopped, 1);
+    let info = f.info(&default()).await;
+    assert!(info.last_error.as_deref().is_some_and(|e| e.contains("session limit of 1 h")), "{info:?}");
+    f.until_state(&carol, &default(), ServerState::Running).await;
+    assert_eq!(f.state_of(&bob, &default()).await, ServerState::Running);
+}
+
+#[tokio::test]
+async fn a_gpu_server_whose_gpus_stay_idle_is_warned_then_stopped() {
+    use crate::gpus::readings::Reading;
+    let f = fixture(|c: &mut Config| {
+        gpus(1)(c);
+        c.gpu_limits.gpu_idle_timeout_minutes = 30;
+    })
+    .await;
+    f.gpu_start(&f.alice, &default()).await;
+    f.until_state(&f.alice, &default(), ServerState::Running).await;
+    let reading = |processes, util| Reading {
+        uuid: "GPU-unit-0".into(),
+        utilization_percent: Some(util),
+        memory_used_mib: Some(0),
+        processes: Some(processes),
+    };
+    let readings = f.hub.gpus().readings().clone();
+    // Without readings (a static inventory), nothing is idle.
+    assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
+    f.clock.advance(40 * MINUTE);
+    assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
+    // Idle readings start the clock; a busy one resets it.
+    readings.replace(vec![reading(0, 0)], f.clock.now_ms());
+    assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
+    f.clock.advance(20 * MINUTE);
+    readings.replace(vec![reading(1, 90)], f.clock.now_ms());
+    assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
+    readings.replace(vec![reading(0, 1)], f.clock.now_ms());
+    assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
+    f.clock.advance(16 * MINUTE);
+    assert_eq!(f.enforce().await, gpu_limits::Enforced { warned: 1, stopped: 0 });
+    f.clock.advance(15 * MINUTE);
+    assert_eq!(f.enforce().await.stopped, 1);
+    let info = f.info(&default()).await;
+    assert!(info.last_error.as_deref().is_some_and(|e| e.contains("idle for 30 minutes")), "{info:?}");
+    assert!(f.holders().await.is_empty(), "its GPU is back in the pool");
+}
+
+#[tokio::test]
+async fn a_queued_server_whose_owner_ran_out_of_gpu_hours_leaves_the_queue_at_its_turn() {
+    use crate::config::GpuLimits;
+    let f = fixture(gpus(1)).await;
+    let bob = f.person("bob").await;
+    f.gpu_start(&f.alice, &default()).await;
+    f.until_state(&f.alice, &default(), ServerState::Running).await;
+    assert_eq!(f.gpu_start(&bob, &default()).await, StartOutcome::Queued);
+    let none = crate::gpus::meter::SubjectName::User("bob".into());
+    crate::gpus::meter::set_override(
+        &f.hub,
+        Some("admin"),
+        &none,
+        Some(GpuLimits { gpu_hours: Some(0.0), ..GpuLimits::default() }),
+    )
+    .await
+    .expect("sets");
+    stop(&f.hub, Some("alice"), &f.alice, &default()).await.expect("stops");
+    f.until_state(&bob, &default(), ServerState::Stopped).await;
+    let info = get(&f.hub, &bob, &default()).await.unwrap().unwrap();
+    assert!(
+        info.last_error.as_deref().is_some_and(|e| e.contains("left the queue: your GPU-hours are used up")),
+        "{info:?}"
     );
     assert!(f.holders().await.is_empty());
 }

@@ -24,6 +24,7 @@ use crate::db::servers::{self, ServerRow, StoredWorkload};
 use crate::db::{events, DbConn};
 use crate::domain::ServerName;
 use crate::gpus::ledger::{self, Claim};
+use crate::gpus::meter;
 use crate::spawner::{SpawnerKind, Upstream};
 use crate::Hub;
 
@@ -61,8 +62,22 @@ fn target(row: &ServerRow) -> String {
     format!("{}/{}", row.user_name, row.name)
 }
 
+/// The user's GPU limits, inside the start's transaction (a start without GPUs passes).
+async fn check_limits(
+    hub: &Hub,
+    conn: &mut DbConn,
+    row: &ServerRow,
+    launch: &Launch,
+    now: i64,
+) -> Result<(), ServerError> {
+    let verdict =
+        meter::check_start(conn, hub.config(), row.user_id, row.user_name.as_str(), launch.size.gpus, now)
+            .await?;
+    Ok(verdict?)
+}
+
 /// The resources a start claims, inside its transaction: the size's GPUs from the ledger
-/// (released in every transition that ends in `stopped`).
+/// (released in every transition that ends in `stopped`), and the GPU session that meters them.
 async fn claim_resources(
     hub: &Hub,
     conn: &mut DbConn,
@@ -71,7 +86,24 @@ async fn claim_resources(
     now: i64,
 ) -> Result<Claim, ServerError> {
     let inventory = hub.gpus().snapshot();
-    Ok(ledger::claim(conn, &inventory, row.id, &launch.size, now).await?)
+    let claim = ledger::claim(conn, &inventory, row.id, &launch.size, now).await?;
+    if let Claim::Claimed(gpus) = &claim {
+        let (user, server) = (row.user_name.as_str(), row.name.as_str());
+        meter::open(
+            conn,
+            hub.config(),
+            &inventory,
+            row.id,
+            row.user_id,
+            user,
+            server,
+            &launch.size.id,
+            gpus,
+            now,
+        )
+        .await?;
+    }
+    Ok(claim)
 }
 
 /// stopped → pending, with the named-server limit, the spawn limits and the planned workload,
@@ -115,6 +147,7 @@ pub async fn begin_start(
     {
         return Err(ServerError::TooManyActive { retry_after_seconds: 60 });
     }
+    check_limits(hub, &mut tx, &row, launch, now).await?;
     // Nobody waiting goes before the queue: with servers queued, a GPU start queues behind them.
     let waiting = launch.size.gpus > 0 && servers::count_in(&mut tx, &[ServerState::Queued]).await? > 0;
     let claim =
@@ -187,21 +220,39 @@ pub async fn start_failed(
     ended(hub, row, ServerState::Pending, Some(reason), action, json!({ "reason": reason })).await
 }
 
-/// running → stopping, carried out by this process.
-pub async fn begin_stop(hub: &Hub, actor: Actor<'_>, row: &ServerRow) -> Result<bool, ServerError> {
+/// running → stopping, carried out by this process. `reason`: why the hub itself stops it (a
+/// GPU limit); kept with the GPU session until the stop finishes, then shown to the owner.
+pub async fn begin_stop(
+    hub: &Hub,
+    actor: Actor<'_>,
+    row: &ServerRow,
+    reason: Option<&str>,
+) -> Result<bool, ServerError> {
     let now = hub.clock().now_ms();
     let mut tx = hub.db().begin().await?;
     if !servers::begin_stop(&mut tx, row.id, ServerState::Running, hub.instance_id(), now).await? {
         return Ok(false);
     }
-    events::record(&mut *tx, actor, "server.stop", Some(&target(row)), json!({})).await?;
+    let detail = match reason {
+        Some(reason) => {
+            crate::db::gpu_sessions::set_end_reason(&mut tx, row.id, reason).await?;
+            json!({ "reason": reason })
+        }
+        None => json!({}),
+    };
+    events::record(&mut *tx, actor, "server.stop", Some(&target(row)), detail).await?;
     tx.commit().await?;
     Ok(true)
 }
 
-/// stopping → stopped, once the spawner says the workload is gone.
+/// stopping → stopped, once the spawner says the workload is gone. A stop the hub decided (a GPU
+/// limit) leaves its reason as the server's `last_error`, so the owner sees why.
 pub async fn finish_stop(hub: &Hub, row: &ServerRow) -> Result<bool, ServerError> {
-    ended(hub, row, ServerState::Stopping, None, "server.stopped", json!({})).await
+    let reason = crate::db::gpu_sessions::open_of_server(hub.db(), row.id)
+        .await?
+        .and_then(|s| s.end_reason)
+        .map(|r| format!("Stopped by the hub: {r}."));
+    ended(hub, row, ServerState::Stopping, reason.as_deref(), "server.stopped", json!({})).await
 }
 
 /// stopping stays stopping: the spawner refused; the error is shown and the stop retried.
@@ -261,6 +312,17 @@ pub async fn take_turns(
         {
             break;
         }
+        // Limits are held again at the turn: the person may have started another GPU server,
+        // or used up their GPU-hours, while waiting.
+        if let Err(e) = check_limits(hub, &mut tx, &row, &launch, now).await {
+            let ServerError::GpuLimit(refusal) = e else { return Err(e) };
+            let reason = format!("left the queue: {refusal}");
+            if servers::mark_stopped(&mut tx, row.id, ServerState::Queued, Some(&reason), now).await? {
+                let detail = json!({ "reason": reason });
+                events::record(&mut *tx, None, "server.unqueue", Some(&target(&row)), detail).await?;
+            }
+            continue;
+        }
         let Claim::Claimed(gpus) = claim_resources(hub, &mut tx, &row, &launch, now).await? else { break };
         let (kind, planned) = plan(&row)?;
         let start = servers::PlannedStart {
@@ -309,6 +371,7 @@ async fn ended_by(
         return Ok(false);
     }
     let released = ledger::release(&mut tx, row.id).await?;
+    meter::close(&mut tx, row.id, error, now).await?;
     let detail = match (released, detail) {
         (0, detail) => detail,
         (n, serde_json::Value::Object(mut map)) => {
