@@ -22,13 +22,14 @@ use leptos_router::path;
 use crate::components::nav::Nav;
 use crate::pages::{
     account::AccountPage,
-    admin::{AdminGpusPage, AdminGroupsPage, AdminLogPage, AdminPage},
+    admin::{AdminGpusPage, AdminGroupsPage, AdminLogPage, AdminPage, AdminUsagePage},
     home::HomePage,
     login::LoginPage,
     not_found::NotFound,
     signup::SignupPage,
     spawn_pending::SpawnPendingPage,
     tokens::TokensPage,
+    usage::UsagePage,
 };
 
 /// The HTML document around every page.
@@ -80,7 +81,9 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/hub/admin") view=AdminPage/>
                 <Route path=path!("/hub/admin/groups") view=AdminGroupsPage/>
                 <Route path=path!("/hub/admin/gpus") view=AdminGpusPage/>
+                <Route path=path!("/hub/admin/usage") view=AdminUsagePage/>
                 <Route path=path!("/hub/admin/log") view=AdminLogPage/>
+                <Route path=path!("/hub/usage") view=UsagePage/>
                 <Route path=path!("/hub/token") view=TokensPage/>
                 <Route path=path!("/hub/spawn-pending/:user") view=SpawnPendingPage/>
                 <Route path=path!("/hub/spawn-pending/:user/:server") view=SpawnPendingPage/>

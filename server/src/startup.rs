@@ -108,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .route("/hub/health", get(web::health::health))
         .route("/hub/oauth_login", get(web::oidc::login))
         .route("/hub/oauth_callback", get(web::oidc::callback))
+        .route("/hub/admin/usage.csv", get(web::usage_csv::usage_csv))
         .merge(crate::api::router())
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

@@ -20,6 +20,7 @@ pub fn Nav() -> impl IntoView {
                             view! {
                                 <nav class="links" aria-label="Main">
                                     <a href="/hub/home">"Home"</a>
+                                    <a href="/hub/usage">"Usage"</a>
                                     <a href="/hub/token">"Tokens"</a>
                                     <a href="/hub/account">"Account"</a>
                                     <Show when=move || u.is_admin>

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::components::live_usage::LiveView;
 use crate::error::AppError;
 use crate::ids;
 use crate::server_phase::ServerPhase;
@@ -125,64 +126,65 @@ fn flavour_icon(icon: &str) -> AnyView {
     }
 }
 
-/// What one running server uses now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UsageView {
-    pub name: String,
-    pub cpu_percent: f64,
-    pub memory_bytes: u64,
-    pub memory_limit_bytes: Option<u64>,
-}
-
 #[server(prefix = "/hub/fn", endpoint = "my_usage")]
-pub async fn my_usage() -> Result<Vec<UsageView>, AppError> {
+pub async fn my_usage() -> Result<Vec<LiveView>, AppError> {
     let user = crate::session::ssr::require_user()?;
     let hub = crate::state::hub()?;
-    Ok(hub::servers::usage(&hub, &user)
-        .await?
-        .into_iter()
-        .map(|(name, u)| UsageView {
-            name: name.to_string(),
-            cpu_percent: u.cpu_percent,
-            memory_bytes: u.memory_bytes,
-            memory_limit_bytes: u.memory_limit_bytes,
-        })
-        .collect())
+    Ok(hub::servers::usage(&hub, &user).await?.into_iter().map(LiveView::from).collect())
 }
 
-fn mib(bytes: u64) -> String {
-    let mib = bytes / (1024 * 1024);
-    if mib >= 1024 {
-        format!("{:.1} GiB", mib as f64 / 1024.0)
-    } else {
-        format!("{mib} MiB")
-    }
+/// Moves a running GPU session's length limit later (while nobody waits for a GPU).
+#[server(prefix = "/hub/fn", endpoint = "extend_gpu_session")]
+pub async fn extend_gpu_session(name: String) -> Result<(), AppError> {
+    let user = crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    let server = hub::domain::ServerName::parse(&name).map_err(|e| AppError::Invalid(e.to_string()))?;
+    hub::servers::gpu_limits::extend(&hub, Some(user.name.as_str()), &user, &server).await?;
+    Ok(())
 }
 
-/// Live CPU and memory of the running servers, read again every five seconds.
+/// Live CPU, memory and GPU use of the running servers, and when a GPU limit stops them (with
+/// Extend when the length limit does and nobody waits), read again every five seconds.
 #[component]
 fn Usage() -> impl IntoView {
     let tick = RwSignal::new(0_u64);
+    let extend = ServerAction::<ExtendGpuSession>::new();
     Effect::new(move |_| {
         let _ = set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(5));
     });
-    let usage = Resource::new(move || tick.get(), |_| my_usage());
+    let usage = Resource::new(move || (tick.get(), extend.version().get()), |_| my_usage());
     view! {
         <Transition fallback=|| ()>
             {move || usage.get().and_then(Result::ok).filter(|u| !u.is_empty()).map(|list| view! {
                 <ul class="usage muted" data-testid=ids::SERVER_USAGE>
-                    {list.into_iter().map(|u| {
-                        let label = if u.name.is_empty() { "default".to_owned() } else { u.name.clone() };
-                        let limit = u.memory_limit_bytes.map(|l| format!(" of {}", mib(l))).unwrap_or_default();
-                        view! {
-                            <li data-server=label.clone()>
-                                {format!("{label}: {:.0}% CPU · {}{limit}", u.cpu_percent, mib(u.memory_bytes))}
-                            </li>
-                        }
+                    {list.iter().map(|u| view! {
+                        <li data-server=u.label()>{format!("{}: {}", u.label(), u.summary())}</li>
                     }).collect_view()}
                 </ul>
+                {list.into_iter().filter(|u| u.stops_at_ms.is_some()).map(|u| {
+                    let class = if u.warned { "notice warning" } else { "notice muted" };
+                    let when = u.stops_at_ms.map(format_ms).unwrap_or_default();
+                    let text = format!("{} stops at {when}: {}.", u.label(), u.stop_reason.clone().unwrap_or_default());
+                    let name = u.server.clone();
+                    view! {
+                        <p class=class role=if u.warned { Some("alert") } else { None }
+                           data-testid=ids::GPU_SESSION_NOTICE data-server=u.label()>
+                            {text}
+                            {u.extensible.then(|| view! {
+                                " "
+                                <ActionForm action=extend attr:class="inline">
+                                    <input type="hidden" name="name" value=name/>
+                                    <button type="submit" class="small">"Extend"</button>
+                                </ActionForm>
+                            })}
+                        </p>
+                    }
+                }).collect_view()}
             })}
         </Transition>
+        {move || extend.value().get().and_then(|r| r.err()).map(|e| view! {
+            <p class="notice error" role="alert">{e.to_string()}</p>
+        })}
     }
 }
 

@@ -8,3 +8,4 @@ pub mod not_found;
 pub mod signup;
 pub mod spawn_pending;
 pub mod tokens;
+pub mod usage;

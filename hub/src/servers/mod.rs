@@ -145,23 +145,63 @@ fn info_from(row: ServerRow) -> ServerInfo {
     }
 }
 
-/// What each of `user`'s running servers uses now (CPU, memory), as their spawners measure it;
-/// servers whose spawner cannot tell, or does not answer within 5 s, are left out.
-pub async fn usage(hub: &Hub, user: &User) -> Result<Vec<(ServerName, crate::spawner::Usage)>, ServerError> {
+/// What one running server uses now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveServer {
+    pub user: UserName,
+    pub server: ServerName,
+    /// CPU and memory as its spawner measures them (`None`: it cannot tell, or did not answer
+    /// within 5 s).
+    pub usage: Option<crate::spawner::Usage>,
+    /// The units it holds.
+    pub gpus: Vec<String>,
+    /// Their last readings (none for a static inventory).
+    pub gpu_readings: Vec<crate::gpus::readings::Reading>,
+    /// Its GPU session's limits, if it holds GPUs.
+    pub session: Option<gpu_limits::SessionNotice>,
+}
+
+/// What each of `user`'s running servers uses now: CPU and memory, GPUs and their utilization,
+/// and when a GPU limit stops it.
+pub async fn usage(hub: &Hub, user: &User) -> Result<Vec<LiveServer>, ServerError> {
     let rows = db::servers::for_user(hub.db(), user.id).await?;
-    let reads = rows.iter().filter(|r| r.state == ServerState::Running).map(|row| async move {
-        let spawner = spawner_of(hub, row).ok()?;
-        let workload = row.workload.as_ref()?;
-        match tokio::time::timeout(Duration::from_secs(5), spawner.usage(&workload.workload)).await {
-            Ok(Ok(Some(usage))) => Some((row.name.clone(), usage)),
-            Ok(Err(e)) => {
-                warn!(server.id = row.id, error = %e, "reading a server's usage failed");
-                None
+    live(hub, rows.into_iter().filter(|r| r.state == ServerState::Running).collect()).await
+}
+
+/// The same for every running server (the admin's GPU page).
+pub async fn usage_all(hub: &Hub) -> Result<Vec<LiveServer>, ServerError> {
+    live(hub, rows_in(hub, ServerState::Running).await?).await
+}
+
+async fn live(hub: &Hub, rows: Vec<ServerRow>) -> Result<Vec<LiveServer>, ServerError> {
+    let reads = rows.into_iter().map(|row| async move {
+        let usage = match (spawner_of(hub, &row).ok(), row.workload.as_ref()) {
+            (Some(spawner), Some(workload)) => {
+                match tokio::time::timeout(Duration::from_secs(5), spawner.usage(&workload.workload)).await {
+                    Ok(Ok(usage)) => usage,
+                    Ok(Err(e)) => {
+                        warn!(server.id = row.id, error = %e, "reading a server's usage failed");
+                        None
+                    }
+                    Err(_) => None,
+                }
             }
             _ => None,
-        }
+        };
+        let gpus = crate::gpus::ledger::of_server(hub, row.id).await?;
+        let readings = hub.gpus().readings();
+        let gpu_readings = gpus.iter().filter_map(|u| readings.get(u)).collect();
+        let session = if gpus.is_empty() { None } else { gpu_limits::notice(hub, row.id).await? };
+        Ok::<_, ServerError>(LiveServer {
+            user: row.user_name,
+            server: row.name,
+            usage,
+            gpus,
+            gpu_readings,
+            session,
+        })
     });
-    Ok(futures_util::future::join_all(reads).await.into_iter().flatten().collect())
+    futures_util::future::join_all(reads).await.into_iter().collect()
 }
 
 pub async fn list(hub: &Hub, user: &User) -> Result<Vec<ServerInfo>, ServerError> {

@@ -10,3 +10,4 @@ pub mod panics;
 pub mod request_form;
 pub mod server_fn_status;
 pub mod session;
+pub mod usage_csv;

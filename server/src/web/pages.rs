@@ -11,7 +11,7 @@ use hub::domain::LocalPath;
 
 /// Pages that need a signed-in user.
 const SIGNED_IN_PAGES: &[&str] =
-    &["/hub/home", "/hub/account", "/hub/admin", "/hub/spawn-pending", "/hub/token"];
+    &["/hub/home", "/hub/account", "/hub/admin", "/hub/spawn-pending", "/hub/token", "/hub/usage"];
 /// Pages only for admins (a subset of the above).
 const ADMIN_PAGES: &[&str] = &["/hub/admin"];
 

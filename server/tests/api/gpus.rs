@@ -286,3 +286,76 @@ async fn the_ledger_and_the_queue_survive_a_kill_9_and_the_queued_server_gets_th
     assert_eq!(after.len(), 2, "each GPU once: {after:?}");
     drop(served);
 }
+
+#[tokio::test]
+async fn gpu_quotas_refuse_a_start_with_the_reason_and_admins_see_edit_and_export_the_usage() {
+    let app = TestApp::spawn_with(|c| {
+        four_gpus(c);
+        c.gpu_limits.default.gpus_at_once = Some(1);
+        c.gpu_limits.default.gpu_hours = Some(30.0);
+    })
+    .await;
+    app.add_user("ann", "user-password-1", false).await;
+    app.add_user("root", "admin-password-1", true).await;
+    let ann = app.session("ann", "user-password-1").await;
+    let root = app.session("root", "admin-password-1").await;
+    assert_eq!(app.start_and_wait(&ann, "base", "gpu-test", "").await["ready"], true);
+
+    // A second GPU server is over her limit: 403 with the reason, and nothing starts.
+    let second = [("flavour", "base"), ("size", "gpu-test"), ("name", "two")];
+    let refused = app.server_fn("start_server", &second, Some(&ann)).await;
+    assert_eq!(refused.status(), 403);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("at most 1 GPU(s) at once"), "{text}");
+    assert_eq!(containers(&app.prefix).len(), 1);
+
+    // Her usage page: the quota and the running session.
+    let usage: serde_json::Value = app.server_fn("my_gpu_usage", &[], Some(&ann)).await.json().await.unwrap();
+    assert_eq!(usage["limits"]["gpus_at_once"], 1, "{usage}");
+    assert_eq!(usage["limits"]["gpu_hours"], 30.0, "{usage}");
+    assert_eq!(usage["sessions"].as_array().unwrap().len(), 1, "{usage}");
+    assert_eq!(usage["sessions"][0]["ended_ms"], serde_json::Value::Null);
+    // The dashboard's live view names the GPU she holds.
+    let live: serde_json::Value = app.server_fn("my_usage", &[], Some(&ann)).await.json().await.unwrap();
+    assert_eq!(live[0]["gpus"].as_array().unwrap().len(), 1, "{live}");
+
+    // Only admins edit limits; a bad figure is a clear 400.
+    let raise = [("kind", "user"), ("name", "ann"), ("gpus_at_once", "2")];
+    assert_eq!(app.server_fn("set_gpu_limits", &raise, Some(&ann)).await.status(), 403);
+    let bad = app
+        .server_fn("set_gpu_limits", &[("kind", "user"), ("name", "ann"), ("gpu_hours", "lots")], Some(&root))
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("GPU-hours must be a number"));
+    let nobody = app.server_fn("set_gpu_limits", &[("kind", "user"), ("name", "nobody")], Some(&root)).await;
+    assert_eq!(nobody.status(), 404);
+    assert_eq!(app.server_fn("set_gpu_limits", &raise, Some(&root)).await.status(), 200);
+    assert_eq!(app.server_fn("start_server", &second, Some(&ann)).await.status(), 200);
+    assert_eq!(app.final_progress(&ann, "two").await["ready"], true);
+
+    // The admin's live view and report.
+    let all: serde_json::Value =
+        app.server_fn("admin_live_usage", &[], Some(&root)).await.json().await.unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    assert_eq!(app.server_fn("admin_live_usage", &[], Some(&ann)).await.status(), 403);
+    let report: serde_json::Value =
+        app.server_fn("admin_usage", &[], Some(&root)).await.json().await.unwrap();
+    let line = report["users"].as_array().unwrap().iter().find(|l| l["name"] == "ann").cloned().unwrap();
+    assert_eq!((line["source"].as_str(), line["gpus_now"].as_f64()), (Some("override"), Some(2.0)), "{line}");
+
+    // The CSV export: admins only.
+    let csv = app.get("/hub/admin/usage.csv", Some(&root)).await;
+    assert_eq!(csv.status(), 200);
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let body = csv.text().await.unwrap();
+    let mut lines = body.lines();
+    assert!(
+        lines.next().unwrap().starts_with("kind,name,gpu_hours_used,window_days,gpu_hours_limit"),
+        "{body}"
+    );
+    let ann_line = body.lines().find(|l| l.starts_with("user,ann,")).unwrap_or_else(|| panic!("{body}"));
+    assert!(ann_line.ends_with(",2,,,override"), "{ann_line}");
+    assert_eq!(app.get("/hub/admin/usage.csv", Some(&ann)).await.status(), 403);
+    let (audit, _) = hub::audit::page(&app.hub, Some("gpu.limits"), 0, 50).await.unwrap();
+    assert_eq!(audit.len(), 1, "one audit row for the one change");
+}

@@ -40,13 +40,13 @@ async fn a_started_server_has_limits_labels_a_private_port_and_a_home_volume() {
         .unwrap();
     let usage = hub::servers::usage(&app.hub, &user).await.unwrap();
     assert_eq!(usage.len(), 1, "{usage:?}");
-    let (name, u) = &usage[0];
-    assert!(name.is_default());
+    assert!(usage[0].server.is_default() && usage[0].gpus.is_empty() && usage[0].session.is_none());
+    let u = usage[0].usage.as_ref().expect("the engine's stats");
     assert!(u.memory_bytes > 10 * 1024 * 1024, "JupyterLab uses some memory: {u:?}");
     assert_eq!(u.memory_limit_bytes, Some(2048 * 1024 * 1024), "{u:?}");
     assert!(u.cpu_percent >= 0.0 && u.cpu_percent <= 100.0 * 2.0, "{u:?}");
     let shown: serde_json::Value = app.server_fn("my_usage", &[], Some(&session)).await.json().await.unwrap();
-    assert_eq!(shown[0]["name"], "", "{shown}");
+    assert_eq!(shown[0]["server"], "", "{shown}");
     // The token is not in the browser's reach: Jupyter answers the proxy, which adds it.
     let status = app.get("/user/alice/api/status", Some(&session)).await;
     assert_eq!(status.status(), 200);

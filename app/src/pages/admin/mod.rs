@@ -5,6 +5,7 @@ mod actions;
 mod gpus;
 mod groups;
 mod log;
+mod usage;
 mod users;
 
 use leptos::prelude::*;
@@ -14,6 +15,7 @@ use crate::ids;
 pub use gpus::AdminGpusPage;
 pub use groups::AdminGroupsPage;
 pub use log::AdminLogPage;
+pub use usage::AdminUsagePage;
 pub use users::AdminPage;
 
 /// Previous/next buttons and "21–40 of 1000" under a paged table; `page` is zero-based.
@@ -56,6 +58,7 @@ fn AdminTabs(current: &'static str) -> impl IntoView {
             {tab("/hub/admin", "Users", ids::ADMIN_TAB_USERS)}
             {tab("/hub/admin/groups", "Groups", ids::ADMIN_TAB_GROUPS)}
             {tab("/hub/admin/gpus", "GPUs", ids::ADMIN_TAB_GPUS)}
+            {tab("/hub/admin/usage", "Usage", ids::ADMIN_TAB_USAGE)}
             {tab("/hub/admin/log", "Audit log", ids::ADMIN_TAB_LOG)}
         </nav>
     }
