@@ -30,6 +30,9 @@ enum Mode {
     Refuse,
     /// Keeps connections but holds each request from the hub until the mode changes.
     Hold,
+    /// Holds only the requests whose first line contains this (e.g. `/start `), until the mode
+    /// changes; the rest pass.
+    HoldMatching(&'static str),
 }
 
 /// A unix socket that forwards to the real engine's, on a thread (and runtime) of its own so a
@@ -116,10 +119,15 @@ async fn pipe(client: UnixStream, mut modes: watch::Receiver<Mode>, held: Arc<Mu
                 return to_engine.shutdown().await;
             }
             let mode = *gate.borrow_and_update();
-            if mode == Mode::Hold {
-                let first = String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned();
+            let first = String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned();
+            let hold = match mode {
+                Mode::Hold => true,
+                Mode::HoldMatching(part) => first.contains(part),
+                Mode::Open | Mode::Refuse => false,
+            };
+            if hold {
                 held.lock().unwrap().push(first);
-                if gate.wait_for(|m| *m != Mode::Hold).await.is_err() {
+                if gate.wait_for(|m| *m != mode).await.is_err() {
                     return Ok(());
                 }
             }
@@ -704,4 +712,66 @@ async fn a_corrupted_server_row_is_a_clear_error_and_touches_nothing_else() {
         .unwrap();
     assert_eq!(status, "bogus");
     assert_eq!(alice.on(&served).proxy_status().await, 503, "a row that does not parse is not routed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The GPU device request, as the engine records it.
+
+#[tokio::test]
+async fn a_gpu_containers_device_request_names_exactly_its_claimed_uuids_and_no_count() {
+    let dir = Scratch::new();
+    let forwarder = Forwarder::start(dir.path().join("engine.sock"));
+    let host = forwarder.host();
+    let app = TestApp::spawn_with(|c| {
+        c.spawner.docker.host = host;
+        c.spawner.docker.gpu_attach = hub::config::GpuAttach::DeviceRequest;
+        c.servers.gpu_discovery = hub::config::GpuDiscovery::Static;
+        c.gpus = ["GPU-dr-0000", "GPU-dr-0001"]
+            .iter()
+            .map(|u| hub::config::StaticGpu {
+                uuid: (*u).into(),
+                model: "Test GPU".into(),
+                memory_mib: 16384,
+                mig_profile: None,
+            })
+            .collect();
+        c.sizes.push(hub::config::SizeConfig {
+            id: "gpu-test".into(),
+            display_name: "1 test GPU".into(),
+            cpu: 0.5,
+            memory_mib: 1024,
+            gpus: 1,
+            gpu_model: None,
+            gpu_min_memory_mib: None,
+            mig_profile: None,
+        });
+    })
+    .await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    // The engine's start of the container is held: the created container can be inspected.
+    forwarder.set(Mode::HoldMatching("/start "));
+    let fields = [("flavour", "base"), ("size", "gpu-test"), ("name", "")];
+    assert_eq!(app.server_fn("start_server", &fields, Some(&session)).await.status(), 200);
+    wait_for("the container's start", Duration::from_secs(60), || !forwarder.held().is_empty()).await;
+    let ids = containers(&app.prefix);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let claimed = hub::gpus::ledger::holdings(&app.hub).await.unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    let requests = inspect(&ids[0])["HostConfig"]["DeviceRequests"].clone();
+    let requests = requests.as_array().cloned().unwrap_or_else(|| panic!("device requests: {requests}"));
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0]["DeviceIDs"], serde_json::json!([claimed[0].uuid]), "{requests:?}");
+    assert_eq!(requests[0]["Count"], 0, "named devices, never a count: {requests:?}");
+    assert_eq!(requests[0]["Capabilities"], serde_json::json!([["gpu"]]));
+
+    // This engine has no NVIDIA runtime: the start fails with the engine's reason, the
+    // container goes and the GPU returns to the pool.
+    forwarder.set(Mode::Open);
+    let last = app.final_progress(&session, "").await;
+    assert_eq!(last["failed"], true, "{last}");
+    let message = last["message"].as_str().unwrap_or_default().to_lowercase();
+    assert!(message.contains("device driver") || message.contains("gpu"), "{last}");
+    assert!(containers(&app.prefix).is_empty());
+    assert!(hub::gpus::ledger::holdings(&app.hub).await.unwrap().is_empty());
 }
