@@ -14,6 +14,7 @@ pub mod error;
 pub mod gpus;
 pub mod groups;
 pub mod maintenance;
+pub mod oauth;
 pub mod oidc;
 pub mod scopes;
 pub mod secret;

@@ -24,11 +24,13 @@ pub const TABLES: &[&str] = &[
     "groups",
     "group_members",
     "sessions",
-    "api_tokens",
     "servers",
     "gpu_claims",
     "gpu_sessions",
     "gpu_limit_overrides",
+    "oauth_clients",
+    "oauth_codes",
+    "api_tokens",
     "events",
     "login_failures",
     "oidc_logins",
@@ -204,6 +206,8 @@ async fn copy_table(
     let columns = columns(write, table).await?;
     let names = columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
     let has_id = columns.iter().any(|(n, _)| n == "id");
+    // Generated ids (integers) must be followed on PostgreSQL; a text id (a client id) is not generated.
+    let generated_id = columns.iter().any(|(n, k)| n == "id" && matches!(k, Kind::Integer));
     if REPLACED.contains(&table) {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *write).await?;
     }
@@ -221,7 +225,7 @@ async fn copy_table(
     }
     drop(rows);
     copied += insert(write, table, &names, columns.len(), &mut batch).await.map_err(failed)?;
-    if has_id {
+    if generated_id {
         backend::follow_ids(write, table).await.map_err(failed)?;
     }
     Ok(copied)

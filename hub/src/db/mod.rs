@@ -12,6 +12,7 @@ pub mod gpu_limits;
 pub mod gpu_sessions;
 pub mod groups;
 pub mod leases;
+pub mod oauth;
 pub mod oidc_logins;
 pub mod servers;
 pub mod sessions;

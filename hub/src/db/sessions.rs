@@ -46,11 +46,31 @@ pub async fn live_by_hash(pool: &Pool, token_hash: &str) -> Result<Option<Sessio
 
 pub async fn delete_by_hash(pool: &Pool, token_hash: &str) -> Result<bool, sqlx::Error> {
     super::bump_auth_generation();
+    // The OAuth tokens this browser session authorized end with it.
+    sqlx::query("DELETE FROM api_tokens WHERE session_id IN (SELECT id FROM sessions WHERE token_hash = $1)")
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "DELETE FROM oauth_codes WHERE session_id IN (SELECT id FROM sessions WHERE token_hash = $1)",
+    )
+    .bind(token_hash)
+    .execute(pool)
+    .await?;
     let done =
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await?;
     // Again after the write: a request that read the old row in between must not keep it.
     super::bump_auth_generation();
     Ok(done.rows_affected() > 0)
+}
+
+/// The live session with this cookie hash, by id.
+pub async fn id_by_hash(pool: &Pool, token_hash: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+        .bind(token_hash)
+        .bind(super::now_ms())
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn delete_for_user(pool: &Pool, user_id: i64) -> Result<u64, sqlx::Error> {

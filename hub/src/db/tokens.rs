@@ -65,7 +65,7 @@ pub async fn for_user(pool: &Pool, user_id: i64) -> Result<Vec<TokenRow>, sqlx::
     sqlx::query_as::<_, TokenRow>(concat!(
         "SELECT ",
         token_columns!(),
-        " FROM api_tokens WHERE user_id = $1 ORDER BY id"
+        " FROM api_tokens WHERE user_id = $1 AND server_id IS NULL AND oauth_client IS NULL ORDER BY id"
     ))
     .bind(user_id)
     .fetch_all(pool)
@@ -76,7 +76,7 @@ pub async fn get(pool: &Pool, user_id: i64, id: i64) -> Result<Option<TokenRow>,
     sqlx::query_as::<_, TokenRow>(concat!(
         "SELECT ",
         token_columns!(),
-        " FROM api_tokens WHERE user_id = $1 AND id = $2"
+        " FROM api_tokens WHERE user_id = $1 AND id = $2 AND server_id IS NULL AND oauth_client IS NULL"
     ))
     .bind(user_id)
     .bind(id)

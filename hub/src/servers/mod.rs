@@ -239,7 +239,7 @@ pub async fn get(hub: &Hub, user: &User, server: &ServerName) -> Result<Option<S
 
 /// The token Jupyter accepts for one start: derived from the hub's secret and a per-start nonce, so
 /// the database never holds it.
-fn upstream_token(hub: &Hub, nonce: &str) -> String {
+pub(crate) fn upstream_token(hub: &Hub, nonce: &str) -> String {
     hex::encode(Sha256::digest(format!("{}:{nonce}", hub.secret()).as_bytes()))
 }
 

@@ -62,6 +62,20 @@ fn target(row: &ServerRow) -> String {
     format!("{}/{}", row.user_name, row.name)
 }
 
+/// The server's OAuth client and its own API token (the single-user contract), registered in
+/// the start's transaction; `ended` deletes them.
+async fn register_credentials(
+    hub: &Hub,
+    conn: &mut DbConn,
+    row: &ServerRow,
+    planned: &StoredWorkload,
+    now: i64,
+) -> Result<(), ServerError> {
+    let token = crate::secret::SecretToken::from_presented(&super::upstream_token(hub, &planned.token_nonce));
+    crate::oauth::register_server(conn, row.id, row.user_id, &row.user_name, &row.name, &token, now).await?;
+    Ok(())
+}
+
 /// The user's GPU limits, inside the start's transaction (a start without GPUs passes).
 async fn check_limits(
     hub: &Hub,
@@ -174,6 +188,7 @@ pub async fn begin_start(
     if !servers::begin_start(&mut tx, row.id, ServerState::Stopped, start, now).await? {
         return Ok(StartClaim::Busy(row.state));
     }
+    register_credentials(hub, &mut tx, &row, planned, now).await?;
     events::record(
         &mut *tx,
         actor,
@@ -335,6 +350,7 @@ pub async fn take_turns(
         if !servers::begin_start(&mut tx, row.id, ServerState::Queued, start, now).await? {
             continue;
         }
+        register_credentials(hub, &mut tx, &row, &planned, now).await?;
         let detail = json!({ "flavour": launch.flavour.id, "size": launch.size.id, "spawner": kind,
                              "gpus": gpus, "from_queue": true });
         events::record(&mut *tx, None, "server.start", Some(&target(&row)), detail).await?;
@@ -372,6 +388,7 @@ async fn ended_by(
     }
     let released = ledger::release(&mut tx, row.id).await?;
     meter::close(&mut tx, row.id, error, now).await?;
+    crate::oauth::forget_server(&mut tx, row.id).await?;
     let detail = match (released, detail) {
         (0, detail) => detail,
         (n, serde_json::Value::Object(mut map)) => {

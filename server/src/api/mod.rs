@@ -6,6 +6,7 @@ pub mod error;
 mod groups;
 mod info;
 pub mod models;
+mod oauth;
 pub mod pagination;
 mod progress;
 mod servers;
@@ -27,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/hub/api/", get(info::root))
         .route("/hub/api/info", get(info::info))
         .route("/hub/api/user", get(users::whoami))
+        .route("/hub/api/oauth2/authorize", get(oauth::authorize))
+        .route("/hub/api/oauth2/token", post(oauth::token))
         .route("/hub/api/users", get(users::list).post(users::create_many))
         .route(
             "/hub/api/users/{name}",

@@ -17,6 +17,7 @@ mod lifecycle;
 mod lifecycle_faults;
 mod local_spawner;
 mod login;
+mod oauth;
 mod oidc;
 mod pages;
 mod proxy;
