@@ -48,6 +48,8 @@ struct Inner {
     activity: Activity,
     session_cache: SessionCache,
     oidc: Option<Arc<Oidc>>,
+    /// The hub's API as servers reach it (`JUPYTERHUB_API_URL`), once its listener is up.
+    internal_api_url: std::sync::OnceLock<String>,
 }
 
 impl Hub {
@@ -98,6 +100,7 @@ impl Hub {
                 activity: Activity::default(),
                 session_cache: SessionCache::default(),
                 oidc,
+                internal_api_url: std::sync::OnceLock::new(),
             }),
         };
         hub.renew_instance_lease().await.map_err(DbError::from)?;
@@ -119,6 +122,17 @@ impl Hub {
         let mut conn = self.db().acquire().await?;
         db::leases::release(&mut conn, &instance_lease(self.instance_id()), self.instance_id()).await?;
         db::leases::release(&mut conn, "reconcile", self.instance_id()).await
+    }
+
+    /// Records where servers reach the hub's API (`http://GATEWAY:PORT/hub/api`); set once, at
+    /// start-up, by whoever binds that listener.
+    pub fn set_internal_api_url(&self, url: String) {
+        let _ = self.inner.internal_api_url.set(url);
+    }
+
+    /// Where servers reach the hub's API, if a listener for them is up.
+    pub fn internal_api_url(&self) -> Option<&str> {
+        self.inner.internal_api_url.get().map(String::as_str)
     }
 
     pub fn config(&self) -> &Config {

@@ -31,6 +31,8 @@ pub struct Application {
     router: Router,
     hub: Hub,
     addr: SocketAddr,
+    /// The API-only listener single-user servers call, and its router.
+    servers_api: Option<(TcpListener, Router)>,
 }
 
 impl Application {
@@ -52,8 +54,10 @@ impl Application {
         }
         let listener = TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        let router = router(AppState { leptos_options, hub: hub.clone() });
-        Ok(Self { listener, router, hub, addr })
+        let state = AppState { leptos_options, hub: hub.clone() };
+        let servers_api = bind_servers_api(&hub).await?.map(|l| (l, servers_api_router(state.clone())));
+        let router = router(state);
+        Ok(Self { listener, router, hub, addr, servers_api })
     }
 
     pub fn port(&self) -> u16 {
@@ -76,6 +80,13 @@ impl Application {
         let poller = tokio::spawn(crate::housekeeping::reconcile_servers(self.hub.clone()));
         let lease = tokio::spawn(crate::housekeeping::renew_instance_lease(self.hub.clone()));
         let gpus = tokio::spawn(crate::housekeeping::refresh_gpus(self.hub.clone()));
+        let servers_api = self.servers_api.map(|(listener, router)| {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router.into_make_service()).await {
+                    tracing::error!(error = %e, "the servers' API listener stopped");
+                }
+            })
+        });
         // Small websocket frames to the browser must not wait for Nagle either.
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -88,6 +99,9 @@ impl Application {
         poller.abort();
         lease.abort();
         gpus.abort();
+        if let Some(task) = servers_api {
+            task.abort();
+        }
         let _ = self.hub.activity().flush(self.hub.db()).await;
         if let Err(e) = self.hub.release_leases().await {
             tracing::warn!(error = %e, "giving up the hub's leases failed");
@@ -122,6 +136,47 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::session::resolve))
         .layer(axum::middleware::from_fn(web::csrf::protect))
         .with_state(state);
+    harden(routes)
+}
+
+/// Binds the API-only listener single-user servers call, where the spawner's workloads reach
+/// the host, when a flavour runs `jupyterhub-singleuser` (and no `hub.servers_api_url` says they
+/// reach the hub otherwise). Records `JUPYTERHUB_API_URL` on the hub.
+async fn bind_servers_api(hub: &Hub) -> anyhow::Result<Option<TcpListener>> {
+    let config = hub.config();
+    if let Some(url) = &config.hub.servers_api_url {
+        hub.set_internal_api_url(url.trim_end_matches('/').to_owned());
+        return Ok(None);
+    }
+    let wanted = config.flavours.iter().any(|f| f.kind == hub::config::FlavourKind::JupyterhubSingleuser);
+    if !wanted {
+        return Ok(None);
+    }
+    let gateway = match hub.spawners().current() {
+        Ok(spawner) => spawner.hub_gateway().await,
+        Err(e) => Err(e),
+    };
+    let ip = match gateway {
+        Ok(Some(ip)) => ip,
+        Ok(None) => config.hub.bind.ip(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell where servers reach the hub; single-user servers will not start");
+            return Ok(None);
+        }
+    };
+    let addr = SocketAddr::new(ip, config.hub.servers_api_port);
+    let listener =
+        TcpListener::bind(addr).await.with_context(|| format!("binding the servers' API on {addr}"))?;
+    let bound = listener.local_addr().context("reading the servers' API address")?;
+    hub.set_internal_api_url(format!("http://{bound}/hub/api"));
+    tracing::info!(address = %bound, "single-user servers reach the hub's API here");
+    Ok(Some(listener))
+}
+
+/// What single-user servers may call: the REST API (and the OAuth token endpoint), never the
+/// pages, the proxy or the session cookie's identity.
+fn servers_api_router(state: AppState) -> Router {
+    let routes = crate::api::router().layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)).with_state(state);
     harden(routes)
 }
 

@@ -30,6 +30,34 @@ pub struct FlavourConfig {
     /// Ids of the sizes this flavour may run with; empty means all.
     #[serde(default)]
     pub sizes: Vec<String>,
+    /// How the image starts: `jupyterlab` (plain `jupyter lab`, with a token the hub's proxy
+    /// adds) or `jupyterhub-singleuser` (JupyterHub's single-user contract: the hub is its OAuth
+    /// provider, the browser authenticates itself). Default `jupyterlab`.
+    #[serde(default)]
+    pub kind: FlavourKind,
+    /// The command instead of the kind's own (`jupyterhub-singleuser`, or the image's `jupyter lab`
+    /// line), e.g. `["start-notebook.py"]` for a docker-stacks image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// Arguments after the command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Extra environment for the server (not `NVIDIA_*`, `CUDA_*` or `JUPYTERHUB_*`: the hub sets those).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// `uid:gid` (or `uid`) the container runs as, e.g. `1000:100` for docker-stacks images; the
+    /// image's own user when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// How a flavour's image starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlavourKind {
+    #[default]
+    Jupyterlab,
+    JupyterhubSingleuser,
 }
 
 /// `[[sizes]]`: resources for one server.
@@ -67,6 +95,11 @@ pub fn default_flavours() -> Vec<FlavourConfig> {
             tags: vec!["python".into()],
             sizes: vec![],
             environment: None,
+            kind: FlavourKind::Jupyterlab,
+            cmd: None,
+            args: vec![],
+            env: Default::default(),
+            user: None,
         },
         FlavourConfig {
             id: "scipy".into(),
@@ -77,6 +110,11 @@ pub fn default_flavours() -> Vec<FlavourConfig> {
             tags: vec!["python".into(), "data".into()],
             sizes: vec![],
             environment: None,
+            kind: FlavourKind::Jupyterlab,
+            cmd: None,
+            args: vec![],
+            env: Default::default(),
+            user: None,
         },
     ]
 }
@@ -202,6 +240,31 @@ pub(super) fn validate_catalogue(
                 Some(_) => {}
             },
             SpawnerChoice::Docker => {}
+        }
+        for key in f.env.keys() {
+            let reserved = ["NVIDIA_", "CUDA_", "JUPYTERHUB_"].iter().any(|p| key.starts_with(p));
+            if key.is_empty() || reserved || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(ConfigError::invalid(
+                    "flavours.env",
+                    format!("flavour {:?}: {key:?} is not a variable it may set", f.id),
+                ));
+            }
+        }
+        if let Some(user) = &f.user {
+            let ok = user.split(':').count() <= 2
+                && user.split(':').all(|p| !p.is_empty() && p.parse::<u32>().is_ok());
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "flavours.user",
+                    format!("flavour {:?}: {user:?} must be uid or uid:gid", f.id),
+                ));
+            }
+        }
+        if kind == SpawnerChoice::Local && f.kind == FlavourKind::JupyterhubSingleuser {
+            return Err(ConfigError::invalid(
+                "flavours.kind",
+                format!("flavour {:?}: the local spawner runs kind \"jupyterlab\" only, for now", f.id),
+            ));
         }
         if let Some(unknown) = f.sizes.iter().find(|s| !seen.contains(s.as_str())) {
             return Err(ConfigError::invalid(

@@ -21,6 +21,14 @@ pub struct HubConfig {
     /// users' servers and read their CORS answers, e.g. `["https://lab.example.org"]`. The hub's
     /// own origin (`public_url`, else the request's `Host`) is always allowed. Default: none.
     pub allowed_origins: Vec<String>,
+    /// Port of the API-only listener single-user servers call (`JUPYTERHUB_API_URL`), bound on
+    /// the address the spawner's workloads reach the host on (the servers' Docker network's
+    /// gateway) when a flavour has `kind = "jupyterhub-singleuser"`. 0: any free port (then a
+    /// restarted hub is on another port than its running servers were told). Default `8081`.
+    pub servers_api_port: u16,
+    /// `JUPYTERHUB_API_URL` as servers should use it, when they reach the hub some other way
+    /// (a hub in a container, a proxy in between); the listener is not bound then. Default: none.
+    pub servers_api_url: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -30,6 +38,8 @@ impl Default for HubConfig {
             public_url: None,
             data_dir: PathBuf::from("data"),
             allowed_origins: Vec::new(),
+            servers_api_port: 8081,
+            servers_api_url: None,
         }
     }
 }

@@ -26,7 +26,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthConfig, ConfigSecret, LocalAuthConfig, OidcConfig};
-pub use catalogue::{FlavourConfig, SizeConfig};
+pub use catalogue::{FlavourConfig, FlavourKind, SizeConfig};
 pub use database::DatabaseConfig;
 pub use gpu_limits::{GpuLimits, GpuLimitsConfig};
 pub use gpus::{GpuDiscovery, StaticGpu};

@@ -9,6 +9,7 @@ pub(crate) mod in_flight;
 pub mod progress;
 mod readiness;
 pub mod routes;
+pub mod singleuser;
 pub mod state;
 pub mod transitions;
 
@@ -248,8 +249,18 @@ fn route_for(hub: &Hub, row: &ServerRow, upstream: Upstream, workload: &StoredWo
         server_id: row.id,
         user_id: row.user_id,
         upstream,
-        token: upstream_token(hub, &workload.token_nonce),
+        token: (flavour_kind(hub, row) == crate::config::FlavourKind::Jupyterlab)
+            .then(|| upstream_token(hub, &workload.token_nonce)),
     }
+}
+
+/// How a server's flavour starts (a flavour the config no longer has: the plain kind).
+fn flavour_kind(hub: &Hub, row: &ServerRow) -> crate::config::FlavourKind {
+    row.flavour
+        .as_deref()
+        .and_then(|id| hub.config().flavours.iter().find(|f| f.id == id))
+        .map(|f| f.kind)
+        .unwrap_or_default()
 }
 
 /// The spawner that started `row`'s workload (not necessarily the configured one).
@@ -316,6 +327,14 @@ fn launch_start(hub: &Hub, row: ServerRow, launch: &Launch, gpus: Vec<String>, p
             queue_position: None,
         },
     );
+    let token = upstream_token(hub, &planned.token_nonce);
+    let mut env: Vec<(String, String)> = match launch.flavour.kind {
+        crate::config::FlavourKind::JupyterhubSingleuser => {
+            singleuser::environment(hub, &row.user_name, &row.name, &token)
+        }
+        crate::config::FlavourKind::Jupyterlab => Vec::new(),
+    };
+    env.extend(launch.flavour.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     let spec = SpawnSpec {
         user: row.user_name.clone(),
         server: row.name.clone(),
@@ -325,7 +344,12 @@ fn launch_start(hub: &Hub, row: ServerRow, launch: &Launch, gpus: Vec<String>, p
         memory_mib: launch.size.memory_mib,
         gpus,
         base_url: base_url(&row.user_name, &row.name),
-        token: SecretToken::from_presented(&upstream_token(hub, &planned.token_nonce)),
+        token: SecretToken::from_presented(&token),
+        kind: launch.flavour.kind,
+        cmd: launch.flavour.cmd.clone(),
+        args: launch.flavour.args.clone(),
+        env,
+        run_as: launch.flavour.user.clone(),
     };
     let hub = hub.clone();
     tokio::spawn(async move {
@@ -567,7 +591,7 @@ async fn start_and_wait(
     let deadline = tokio::time::Instant::now() + http_timeout;
     let mut upstream = started.upstream.clone();
     loop {
-        if readiness::jupyter_answers(&upstream, &spec.base_url, spec.token.expose()).await {
+        if readiness::jupyter_answers(&upstream, &spec.base_url, spec.token.expose(), spec.kind).await {
             return Ok(Started { upstream, state: started.state });
         }
         match spawner.poll(&started.state).await {
@@ -950,7 +974,14 @@ async fn adopt_pending(hub: &Hub, row: &ServerRow) -> Result<bool, ServerError> 
         return Ok(false);
     };
     let token = upstream_token(hub, &w.token_nonce);
-    if !readiness::jupyter_answers(&upstream, &base_url(&row.user_name, &row.name), &token).await {
+    if !readiness::jupyter_answers(
+        &upstream,
+        &base_url(&row.user_name, &row.name),
+        &token,
+        flavour_kind(hub, row),
+    )
+    .await
+    {
         return Ok(false);
     }
     if !transitions::mark_running(hub, row, &upstream, w).await? {

@@ -11,8 +11,10 @@ pub struct Route {
     pub server_id: i64,
     pub user_id: i64,
     pub upstream: Upstream,
-    /// Sent to Jupyter as `Authorization: token …`; never to the browser.
-    pub token: String,
+    /// Sent to Jupyter as `Authorization: token …`; never to the browser. `None` for a
+    /// single-user server: the browser authenticates itself to it (its OAuth cookie), and the
+    /// server's own token would make every request its owner's.
+    pub token: Option<String>,
 }
 
 #[derive(Default, Clone)]

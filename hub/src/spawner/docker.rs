@@ -15,6 +15,8 @@ use bollard::query_parameters::{
     RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
 };
 use bollard::Docker;
+
+use crate::config::FlavourKind;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
@@ -216,25 +218,46 @@ impl DockerSpawner {
         labels.insert(labels::HUB.to_owned(), self.hub_id.clone());
         labels.insert(labels::USER.to_owned(), spec.user.to_string());
         labels.insert(labels::SERVER.to_owned(), spec.server.to_string());
+        let (env, cmd) = match spec.kind {
+            FlavourKind::Jupyterlab => {
+                let mut env = vec![
+                    format!("JUPYTER_TOKEN={}", spec.token.expose()),
+                    "JUPYTERHUB_USER=".to_owned() + spec.user.as_str(),
+                ];
+                env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
+                let mut cmd = spec.cmd.clone().unwrap_or_else(|| {
+                    vec![
+                        "jupyter".into(),
+                        "lab".into(),
+                        "--ip=0.0.0.0".into(),
+                        "--port=8888".into(),
+                        "--no-browser".into(),
+                        format!("--ServerApp.base_url={}", spec.base_url),
+                        format!("--ServerApp.root_dir={}", self.config.notebook_dir),
+                        "--ServerApp.allow_remote_access=True".into(),
+                        "--ServerApp.trust_xheaders=True".into(),
+                    ]
+                });
+                cmd.extend(spec.args.iter().cloned());
+                (env, cmd)
+            }
+            // The single-user contract: everything through the environment, no arguments needed.
+            FlavourKind::JupyterhubSingleuser => {
+                let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                env.push(format!("JUPYTERHUB_ROOT_DIR={}", self.config.notebook_dir));
+                let mut cmd = spec.cmd.clone().unwrap_or_else(|| vec!["jupyterhub-singleuser".into()]);
+                cmd.extend(spec.args.iter().cloned());
+                (env, cmd)
+            }
+        };
+        let mut env = env;
+        env.push(gpu_env);
         ContainerCreateBody {
             image: Some(spec.image.clone()),
             labels: Some(labels),
-            env: Some(vec![
-                format!("JUPYTER_TOKEN={}", spec.token.expose()),
-                "JUPYTERHUB_USER=".to_owned() + spec.user.as_str(),
-                gpu_env,
-            ]),
-            cmd: Some(vec![
-                "jupyter".into(),
-                "lab".into(),
-                "--ip=0.0.0.0".into(),
-                "--port=8888".into(),
-                "--no-browser".into(),
-                format!("--ServerApp.base_url={}", spec.base_url),
-                format!("--ServerApp.root_dir={}", self.config.notebook_dir),
-                "--ServerApp.allow_remote_access=True".into(),
-                "--ServerApp.trust_xheaders=True".into(),
-            ]),
+            env: Some(env),
+            cmd: Some(cmd),
+            user: spec.run_as.clone(),
             exposed_ports: Some(vec![JUPYTER_PORT.to_owned()]),
             host_config: Some(host_config),
             ..Default::default()
@@ -383,6 +406,24 @@ impl Spawner for DockerSpawner {
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(ServerStatus::Missing),
             Err(e) => Err(engine_error(e)),
         }
+    }
+
+    /// The gateway of the servers' network: the host address its containers reach the hub on.
+    async fn hub_gateway(&self) -> Result<Option<std::net::IpAddr>, SpawnError> {
+        let docker = self.docker().await?;
+        let network = self.network(docker).await?.to_owned();
+        let inspected = docker
+            .inspect_network(&network, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .await
+            .map_err(engine_error)?;
+        let gateway = inspected
+            .ipam
+            .and_then(|ipam| ipam.config)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| c.gateway)
+            .find_map(|g| g.parse::<std::net::IpAddr>().ok().filter(std::net::IpAddr::is_ipv4));
+        Ok(gateway)
     }
 
     /// One sample of the engine's stats API (cgroup v1 or v2): CPU over the engine's own

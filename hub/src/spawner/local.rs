@@ -390,6 +390,8 @@ impl LocalSpawner {
         // Exactly the ledger's GPUs, by UUID (CUDA accepts `GPU-…`/`MIG-…`); none: an empty
         // CUDA list and `void`, so nothing the process inherits widens it.
         let visible = if spec.gpus.is_empty() { "void".to_owned() } else { spec.gpus.join(",") };
+        // The flavour's own variables (config validation keeps NVIDIA_/CUDA_/JUPYTERHUB_ out).
+        command.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         command
             .env("CUDA_VISIBLE_DEVICES", if spec.gpus.is_empty() { "" } else { visible.as_str() })
             .env("NVIDIA_VISIBLE_DEVICES", &visible);

@@ -145,6 +145,16 @@ pub struct SpawnSpec {
     pub base_url: String,
     /// The token Jupyter accepts; only the hub and the server know it.
     pub token: SecretToken,
+    /// How the image starts.
+    pub kind: crate::config::FlavourKind,
+    /// The flavour's command instead of the kind's own, and its arguments.
+    pub cmd: Option<Vec<String>>,
+    pub args: Vec<String>,
+    /// Environment for the server: the hub's contract (`JUPYTERHUB_*` for a single-user server)
+    /// and the flavour's own.
+    pub env: Vec<(String, String)>,
+    /// `uid[:gid]` to run as, when the flavour says.
+    pub run_as: Option<String>,
 }
 
 /// A started workload: where it will answer, and how to find it again.
@@ -236,6 +246,12 @@ pub trait Spawner: Send + Sync + 'static {
     /// Every workload that carries this hub's labels, running or not (orphans included).
     async fn workloads(&self) -> Result<Vec<Workload>, SpawnError>;
     /// What the workload uses now (CPU and memory); `None` when the spawner cannot tell.
+    /// The host address its workloads reach the hub on (the Docker network's gateway), when it is
+    /// not the loopback the hub serves people on; the hub binds its API-only listener there.
+    async fn hub_gateway(&self) -> Result<Option<std::net::IpAddr>, SpawnError> {
+        Ok(None)
+    }
+
     async fn usage(&self, _state: &WorkloadState) -> Result<Option<Usage>, SpawnError> {
         Ok(None)
     }

@@ -69,8 +69,10 @@ pub fn prepare_upstream_headers(
     peer: Option<SocketAddr>,
 ) {
     strip_cookie(headers, &state.hub.config().session.cookie_name);
-    if let Ok(v) = HeaderValue::from_str(&format!("token {}", route.token)) {
-        headers.insert(AUTHORIZATION, v);
+    if let Some(token) = &route.token {
+        if let Ok(v) = HeaderValue::from_str(&format!("token {token}")) {
+            headers.insert(AUTHORIZATION, v);
+        }
     }
     if let Some(peer) = peer {
         let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {

@@ -25,4 +25,5 @@ mod rest;
 mod schema;
 mod sessions;
 mod signup;
+mod singleuser;
 mod spawner;

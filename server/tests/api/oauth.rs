@@ -76,7 +76,10 @@ async fn the_oauth_flow_issues_a_token_for_the_owner_and_refuses_every_bad_reque
     let root = app.get("/hub/api/", None).await;
     assert_eq!(root.status(), 200);
     let version = root.headers()["x-jupyterhub-version"].to_str().unwrap().to_owned();
-    assert!(version.split('.').next().is_some_and(|major| major.parse::<u32>().is_ok_and(|m| m >= 5)), "{version}");
+    assert!(
+        version.split('.').next().is_some_and(|major| major.parse::<u32>().is_ok_and(|m| m >= 5)),
+        "{version}"
+    );
     assert_eq!(root.json::<Value>().await.unwrap()["version"], version);
 
     assert_eq!(app.start_and_wait(&alice, "base", "small", "").await["ready"], true);
@@ -90,7 +93,8 @@ async fn the_oauth_flow_issues_a_token_for_the_owner_and_refuses_every_bad_reque
     let r = authorize(&app, None, q).await;
     assert!(r.status().is_redirection());
     assert!(
-        location(&r).starts_with("/hub/login?next=/hub/api/oauth2/authorize%3Fclient_id%3Djupyterhub-user-alice"),
+        location(&r)
+            .starts_with("/hub/login?next=/hub/api/oauth2/authorize%3Fclient_id%3Djupyterhub-user-alice"),
         "{}",
         location(&r)
     );

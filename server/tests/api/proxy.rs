@@ -109,7 +109,7 @@ async fn route(app: &TestApp, server: &str, upstream: SocketAddr) {
             server_id: row.id,
             user_id: user.id,
             upstream: hub::spawner::Upstream::http(upstream.ip(), upstream.port()),
-            token: "upstream-token".into(),
+            token: Some("upstream-token".into()),
         },
     );
 }
