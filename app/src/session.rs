@@ -99,20 +99,12 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
 #[server(prefix = "/hub/fn", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
     let hub = crate::state::hub()?;
-    let mut provider_logout = None;
-    if let Some(token) = ssr::presented_session_token(&hub.config().session.cookie_name) {
-        // A session that came from the provider ends there too (RP-initiated logout).
-        if let Some(oidc) = hub.oidc() {
-            let id_token = hub::sessions::id_token(hub.db(), &token).await.map_err(AppError::internal)?;
-            if let Some(id_token) = id_token {
-                provider_logout = oidc.logout_url(Some(&id_token));
-            }
-        }
-        let user = ssr::current_user();
-        hub::sessions::sign_out(hub.db(), &token, user.as_ref()).await.map_err(AppError::internal)?;
-    }
+    let token = ssr::presented_session_token(&hub.config().session.cookie_name);
+    let user = ssr::current_user();
+    let next =
+        hub::sessions::log_out(&hub, token.as_deref(), user.as_ref()).await.map_err(AppError::internal)?;
     ssr::set_session_cookie(hub.config(), "", 0);
-    leptos_axum::redirect(provider_logout.as_deref().unwrap_or("/hub/login"));
+    leptos_axum::redirect(&next);
     Ok(())
 }
 

@@ -117,6 +117,28 @@ pub async fn sign_out(pool: &Pool, presented: &str, user: Option<&User>) -> Resu
     Ok(ended)
 }
 
+/// Logs a browser out (the page's Sign out and JupyterHub's `GET /hub/logout` alike): ends the
+/// session (and the OAuth tokens it authorized) with its audit row, and returns where the browser
+/// goes next: the provider's end-session URL for an OpenID Connect session, else the sign-in page.
+pub async fn log_out(
+    hub: &crate::Hub,
+    presented: Option<&str>,
+    user: Option<&User>,
+) -> Result<String, sqlx::Error> {
+    let mut next = "/hub/login".to_owned();
+    if let Some(token) = presented {
+        if let Some(oidc) = hub.oidc() {
+            if let Some(id_token) = id_token(hub.db(), token).await? {
+                if let Some(url) = oidc.logout_url(Some(&id_token)) {
+                    next = url;
+                }
+            }
+        }
+        sign_out(hub.db(), token, user).await?;
+    }
+    Ok(next)
+}
+
 /// Ends the session with this cookie value. Returns whether one existed.
 pub async fn revoke(pool: &Pool, presented: &str) -> Result<bool, sqlx::Error> {
     sessions::delete_by_hash(pool, &SecretToken::from_presented(presented).hash()).await

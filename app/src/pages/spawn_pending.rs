@@ -76,6 +76,13 @@ mod client {
         }
     }
 
+    /// The page's `?next=` parameter, decoded.
+    fn requested_next() -> Option<String> {
+        let search = web_sys::window()?.location().search().ok()?;
+        let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
+        params.get("next").filter(|n| n.starts_with('/') && !n.starts_with("//"))
+    }
+
     pub fn follow(url: &str, progress: RwSignal<u8>, message: RwSignal<String>, failed: RwSignal<bool>) {
         let Ok(source) = web_sys::EventSource::new(url) else {
             message.set("Cannot follow the server's progress.".into());
@@ -103,11 +110,15 @@ mod client {
                     notify_ready();
                 }
                 if let Some(url) = event.url {
+                    // `?next=` (from /hub/spawn or /hub/user-redirect) when it stays inside this
+                    // server, else its lab.
+                    let next = requested_next().filter(|n| n.starts_with(&url));
+                    let target = next.unwrap_or_else(|| format!("{url}lab"));
                     // Let people see the bar full before JupyterLab replaces the page.
                     set_timeout(
                         move || {
                             if let Some(window) = web_sys::window() {
-                                let _ = window.location().assign(&format!("{url}lab"));
+                                let _ = window.location().assign(&target);
                             }
                         },
                         std::time::Duration::from_millis(600),

@@ -10,8 +10,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use hub::domain::LocalPath;
 
 /// Pages that need a signed-in user.
-const SIGNED_IN_PAGES: &[&str] =
-    &["/hub/home", "/hub/account", "/hub/admin", "/hub/spawn-pending", "/hub/token", "/hub/usage"];
+const SIGNED_IN_PAGES: &[&str] = &[
+    "/hub/home",
+    "/hub/account",
+    "/hub/admin",
+    "/hub/spawn-pending",
+    "/hub/token",
+    "/hub/usage",
+    "/hub/spawn",
+    "/hub/user-redirect",
+];
 /// Pages only for admins (a subset of the above).
 const ADMIN_PAGES: &[&str] = &["/hub/admin"];
 

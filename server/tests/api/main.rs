@@ -13,6 +13,7 @@ mod db_copy;
 mod gpus;
 mod health;
 mod hostile;
+mod jupyterhub_urls;
 mod lifecycle;
 mod lifecycle_faults;
 mod local_spawner;
