@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds Ganymede's notebook flavour images, in layer order, reusing those already present.
 #
-#   images/build.sh [--extra-ca FILE]... [--force] [FLAVOUR...]     (default: base scipy; also: singleuser)
+#   images/build.sh [--extra-ca FILE]... [--force] [FLAVOUR...]     (default: base scipy; also: singleuser singleuser6 docker-stacks)
 #
 # With no registry reachable, the Debian base image is made first (scripts/debian-base.sh).
 # --extra-ca adds a CA bundle or certificate that pip must trust (a TLS-intercepting proxy).
@@ -39,7 +39,7 @@ build() {
 
 for flavour in "${flavours[@]}"; do
   [ -f "$here/$flavour/Dockerfile" ] || { echo "images: no such flavour: $flavour" >&2; exit 2; }
-  # scipy and singleuser build on base.
+  # The others build on base.
   if [ "$flavour" != base ]; then build base; fi
   build "$flavour"
 done

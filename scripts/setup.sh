@@ -103,7 +103,7 @@ fi
 extra_ca=()
 [ -f /etc/ssl/certs/ca-certificates.crt ] && extra_ca=(--extra-ca /etc/ssl/certs/ca-certificates.crt)
 if [ "$mode" = "test" ]; then
-  images/build.sh "${extra_ca[@]}" base singleuser
+  images/build.sh "${extra_ca[@]}" base singleuser singleuser6 docker-stacks
 else
   images/build.sh "${extra_ca[@]}" base scipy
 fi
