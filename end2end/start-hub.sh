@@ -64,6 +64,9 @@ button_label = "Sign in with Test IdP"
 
 # One GPU from a static inventory, attached by NVIDIA_VISIBLE_DEVICES (these containers start
 # on a machine without GPUs): the GPU queue's test (gpu.spec.ts).
+[hub]
+servers_api_port = 0
+
 [servers]
 gpu_discovery = "static"
 
@@ -81,6 +84,22 @@ display_name = "Small"
 cpu = 1.0
 memory_mib = 2048
 
+# The plain flavour, and JupyterHub 6's own single-user server (singleuser.spec.ts).
+[[flavours]]
+id = "base"
+display_name = "Base"
+description = "JupyterLab with Python 3."
+image = "ganymede/base:latest"
+icon = "planet"
+
+[[flavours]]
+id = "hub6"
+display_name = "JupyterHub 6"
+description = "JupyterHub's single-user server; the hub signs you in to it."
+image = "ganymede/singleuser6:latest"
+icon = "book"
+kind = "jupyterhub-singleuser"
+
 [[sizes]]
 id = "gpu-test"
 display_name = "1 GPU"
@@ -90,4 +109,5 @@ gpus = 1
 TOML
 fi
 echo 'dora-password-1' | "$root/target/debug/ganymede" user add dora --password-stdin
+echo 'erin-password-1' | "$root/target/debug/ganymede" user add erin --password-stdin
 exec "$root/target/debug/ganymede" serve
