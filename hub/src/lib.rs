@@ -20,6 +20,7 @@ pub mod scopes;
 pub mod secret;
 pub mod servers;
 pub mod sessions;
+pub mod sharing;
 pub mod spawner;
 pub mod tokens;
 pub mod users;

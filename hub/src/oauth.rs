@@ -142,14 +142,25 @@ impl crate::error::Classify for AuthorizeError {
     }
 }
 
-/// Where the browser goes next: the client's redirect URI with a fresh code (or an error the
-/// client must see), for `user` signed in with browser session `session_id`.
+/// What an authorization request comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorization {
+    /// Send the browser here: the client's redirect URI with a fresh code, or with an error.
+    Redirect(String),
+    /// A server shared with the person: they must say yes first (the consent page).
+    Consent { owner: String, server: String },
+}
+
+/// Where the browser goes next, for `user` signed in with browser session `session_id`: its own
+/// server (or, with `servers.admin_access`, anyone's for an admin) at once; a server shared with
+/// them once they `consented`.
 pub async fn authorize(
     hub: &Hub,
     user: &User,
     session_id: Option<i64>,
     req: &AuthorizeRequest,
-) -> Result<String, AuthorizeError> {
+    consented: bool,
+) -> Result<Authorization, AuthorizeError> {
     let now = hub.clock().now_ms();
     let mut conn = hub.db().acquire().await?;
     let client = oauth::client(&mut conn, &req.client_id)
@@ -161,7 +172,10 @@ pub async fn authorize(
     }
     let state = req.state.as_deref().map(|s| format!("&state={}", encode(s))).unwrap_or_default();
     if req.response_type != "code" {
-        return Ok(format!("{}?error=unsupported_response_type{state}", client.redirect_uri));
+        return Ok(Authorization::Redirect(format!(
+            "{}?error=unsupported_response_type{state}",
+            client.redirect_uri
+        )));
     }
     if req.code_challenge.is_some() && req.code_challenge_method.as_deref().unwrap_or("plain") != "S256" {
         return Err(AuthorizeError::UnsupportedChallengeMethod);
@@ -173,7 +187,15 @@ pub async fn authorize(
     let owner = server.user_id == user.id;
     let admin = user.is_admin && hub.config().servers.admin_access;
     if !owner && !admin {
-        return Err(AuthorizeError::NoAccess);
+        if !crate::sharing::may_open(hub, user, server.id).await? {
+            return Err(AuthorizeError::NoAccess);
+        }
+        if !consented {
+            return Ok(Authorization::Consent {
+                owner: server.user_name.to_string(),
+                server: server.name.to_string(),
+            });
+        }
     }
     let access: Vec<String> = serde_json::from_str(&client.scopes).unwrap_or_default();
     let mut scopes = access;
@@ -193,7 +215,7 @@ pub async fn authorize(
         expires_at: now + CODE_TTL_MS,
     };
     oauth::insert_code(&mut conn, new, now).await?;
-    Ok(format!("{}?code={}{state}", client.redirect_uri, code.expose()))
+    Ok(Authorization::Redirect(format!("{}?code={}{state}", client.redirect_uri, code.expose())))
 }
 
 /// What `/hub/api/oauth2/token` was sent.

@@ -230,6 +230,9 @@ impl Scopes {
             Scope::AccessServers,
             Scope::ReadUsersShares,
             Scope::UsersShares,
+            // Unlike JupyterHub (where an admin grants `shares!user`), owners may share their
+            // own servers: the dashboard's Share button.
+            Scope::Shares,
         ];
         Self::expand(own.into_iter().map(|scope| Grant { scope, filter: Some(Filter::User(user.into())) }))
     }
@@ -263,6 +266,18 @@ impl Scopes {
             scopes.0.extend(Self::admin().0);
         }
         scopes
+    }
+
+    /// These grants and those of `shared` (scope strings, as shares store them): what a person
+    /// may do including what others shared with them. Strings that do not parse are left out.
+    pub fn with_shared<'a>(&self, shared: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut out = self.0.clone();
+        for text in shared {
+            if let Ok(Requested::Grant(g)) = parse(text) {
+                out.extend(Self::expand([g]).0);
+            }
+        }
+        Self(out)
     }
 
     /// Resolves what a token asks for against its owner, then keeps it within the owner: a token

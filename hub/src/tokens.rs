@@ -156,7 +156,7 @@ pub async fn authenticate(
     }
     let listing = info(row, owner.name.as_str());
     let asked = requested(&listing.requested).unwrap_or_default();
-    let owner_scopes = Scopes::for_user(owner.name.as_str(), owner.is_admin);
+    let owner_scopes = crate::sharing::scopes_of(pool, &owner).await?;
     let scopes = Scopes::for_token(&asked, owner.name.as_str(), &owner_scopes);
     Ok(Some((owner, scopes, listing)))
 }

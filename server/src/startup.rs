@@ -124,6 +124,10 @@ pub fn router(state: AppState) -> Router {
         .route("/hub/oauth_callback", get(web::oidc::callback))
         .route("/hub/admin/usage.csv", get(web::usage_csv::usage_csv))
         .route("/hub/logout", get(web::jupyterhub_urls::logout))
+        .route(
+            "/hub/accept-share",
+            get(web::jupyterhub_urls::accept_share_page).post(web::jupyterhub_urls::accept_share),
+        )
         .route("/hub/user-redirect", get(web::jupyterhub_urls::user_redirect))
         .route("/hub/user-redirect/{*path}", get(web::jupyterhub_urls::user_redirect))
         .route("/hub/spawn", get(web::jupyterhub_urls::spawn_mine))

@@ -31,6 +31,8 @@ pub const TABLES: &[&str] = &[
     "oauth_clients",
     "oauth_codes",
     "api_tokens",
+    "shares",
+    "share_codes",
     "events",
     "login_failures",
     "oidc_logins",

@@ -17,6 +17,7 @@ pub mod oidc_logins;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
+pub mod shares;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tokens;

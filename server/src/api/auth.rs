@@ -73,7 +73,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         match parts.extensions.get::<Authenticated>() {
             Some(Authenticated(user)) => Ok(Caller {
-                scopes: Scopes::for_user(user.name.as_str(), user.is_admin),
+                scopes: hub::sharing::scopes_of(state.hub.db(), user).await.map_err(ApiError::internal)?,
                 user: user.clone(),
                 token: None,
             }),

@@ -10,6 +10,7 @@ mod oauth;
 pub mod pagination;
 mod progress;
 mod servers;
+mod shares;
 mod tokens;
 mod users;
 
@@ -28,7 +29,21 @@ pub fn router() -> Router<AppState> {
         .route("/hub/api/", get(info::root))
         .route("/hub/api/info", get(info::info))
         .route("/hub/api/user", get(users::whoami))
-        .route("/hub/api/oauth2/authorize", get(oauth::authorize))
+        .route("/hub/api/oauth2/authorize", get(oauth::authorize).post(oauth::consent))
+        .route(
+            "/hub/api/shares/{owner}/{server}",
+            get(shares::list).post(shares::create).patch(shares::revoke_one).delete(shares::revoke_all),
+        )
+        .route("/hub/api/users/{name}/shared", get(shares::shared_with))
+        .route("/hub/api/share-codes/{owner}/{server}", post(shares::create_code))
+        .route(
+            "/hub/api/shares/{owner}/",
+            get(shares::default_server::list)
+                .post(shares::default_server::create)
+                .patch(shares::default_server::revoke_one)
+                .delete(shares::default_server::revoke_all),
+        )
+        .route("/hub/api/share-codes/{owner}/", post(shares::default_server::create_code))
         .route("/hub/api/oauth2/token", post(oauth::token))
         .route("/hub/api/users", get(users::list).post(users::create_many))
         .route(

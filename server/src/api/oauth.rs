@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
 use hub::error::{Classify, ErrorClass};
-use hub::oauth::{AuthorizeRequest, TokenError, TokenRequest};
+use hub::oauth::{Authorization, AuthorizeRequest, TokenError, TokenRequest};
 use serde_json::json;
 
 use crate::web::html;
@@ -24,6 +24,28 @@ pub async fn authorize(
     headers: HeaderMap,
     uri: Uri,
     Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    decide(state, user, headers, uri, q, false).await
+}
+
+/// The consent form's answer (`POST` of the same URL; the CSRF layer refuses other sites).
+pub async fn consent(
+    State(state): State<AppState>,
+    user: Option<Extension<Authenticated>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    decide(state, user, headers, uri, q, true).await
+}
+
+async fn decide(
+    state: AppState,
+    user: Option<Extension<Authenticated>>,
+    headers: HeaderMap,
+    uri: Uri,
+    q: HashMap<String, String>,
+    consented: bool,
 ) -> Response {
     let Some(Extension(Authenticated(user))) = user else {
         let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/hub/home");
@@ -44,8 +66,27 @@ pub async fn authorize(
         Some(value) => hub::oauth::session_of(&state.hub, &value).await.ok().flatten(),
         None => None,
     };
-    match hub::oauth::authorize(&state.hub, &user, session, &request).await {
-        Ok(to) => Redirect::to(&to).into_response(),
+    match hub::oauth::authorize(&state.hub, &user, session, &request, consented).await {
+        Ok(Authorization::Redirect(to)) => Redirect::to(&to).into_response(),
+        Ok(Authorization::Consent { owner, server }) => {
+            let label = if server.is_empty() {
+                format!("{owner}'s server")
+            } else {
+                format!("{owner}'s server {server}")
+            };
+            let action = html::escape(uri.path_and_query().map(|p| p.as_str()).unwrap_or_default());
+            let body = format!(
+                "<p><strong>{}</strong> is shared with you. Open it as <strong>{}</strong>? \
+                 It will know your name and groups, and you may use it as its owner does.</p>\
+                 <form method=\"post\" action=\"{action}\"><button type=\"submit\" class=\"primary\" \
+                 data-testid=\"oauth-consent\">Open {}</button></form>{}",
+                html::escape(&label),
+                html::escape(user.name.as_str()),
+                html::escape(&label),
+                html::TO_DASHBOARD
+            );
+            html::page(StatusCode::OK, "Open a shared server", &body)
+        }
         Err(e) => {
             let status = match e.class() {
                 ErrorClass::Forbidden => StatusCode::FORBIDDEN,

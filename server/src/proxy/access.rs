@@ -27,6 +27,8 @@ pub struct Target<'a> {
     pub server: &'a str,
     /// The owner's id, when known (for group filters).
     pub user_id: Option<i64>,
+    /// The server's id, when it is running (a share names it).
+    pub server_id: Option<i64>,
 }
 
 pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, target: &Target<'_>) -> Decision {
@@ -36,6 +38,15 @@ pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, targe
         // it): the session decides, and the header is replaced before forwarding.
         if viewer.name == *target.user || (viewer.is_admin && admin_access) {
             return Decision::Allowed;
+        }
+        // Shared with them (directly or through a group): asked each time, so a revoked share
+        // stops working at once.
+        if let Some(server_id) = target.server_id {
+            match hub::sharing::may_open(hub, viewer, server_id).await {
+                Ok(true) => return Decision::Allowed,
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, "share lookup failed"),
+            }
         }
     }
     let Some(presented) = presented_token(headers) else {

@@ -145,3 +145,76 @@ async fn spawn(
         }
     }
 }
+
+/// `GET /hub/accept-share?code=…[&next=…]`: what the link shares, with a button to accept it.
+pub async fn accept_share_page(
+    State(state): State<AppState>,
+    user: Option<Extension<Authenticated>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(Extension(Authenticated(me))) = user else { return Redirect::to("/hub/login").into_response() };
+    let code = q.get("code").cloned().unwrap_or_default();
+    match hub::sharing::code_target(&state.hub, &code).await {
+        Ok((owner, _, owner_id)) if owner_id == me.id => {
+            let _ = owner;
+            refused(StatusCode::FORBIDDEN, "This is a link to your own server; send it to someone else.")
+        }
+        Ok((owner, server, _)) => {
+            let label = if server.is_empty() {
+                format!("{owner}'s server")
+            } else {
+                format!("{owner}'s server {server}")
+            };
+            let next = q
+                .get("next")
+                .map(|n| format!("<input type=\"hidden\" name=\"next\" value=\"{}\">", html::escape(n)))
+                .unwrap_or_default();
+            let body = format!(
+                "<p><strong>{}</strong> is shared with you by this link.</p>\
+                 <form method=\"post\" action=\"/hub/accept-share\"><input type=\"hidden\" name=\"code\" value=\"{}\">{next}\
+                 <button type=\"submit\" class=\"primary\" data-testid=\"accept-share\">Accept and open it</button></form>{}",
+                html::escape(&label),
+                html::escape(&code),
+                html::TO_DASHBOARD
+            );
+            html::page(StatusCode::OK, "Accept a shared server", &body)
+        }
+        Err(e) => share_refused(&e),
+    }
+}
+
+fn share_refused(e: &hub::sharing::ShareError) -> Response {
+    let status = match e.class() {
+        ErrorClass::NotFound => StatusCode::NOT_FOUND,
+        ErrorClass::Forbidden => StatusCode::FORBIDDEN,
+        ErrorClass::Invalid => StatusCode::BAD_REQUEST,
+        _ => {
+            tracing::error!(error = %hub::error::chain(e), "accepting a share failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        "Something went wrong on the hub.".to_owned()
+    } else {
+        e.to_string()
+    };
+    refused(status, &message)
+}
+
+/// `POST /hub/accept-share` (`code`, optional `next`): the server is shared with the person;
+/// to `next` (inside that server) or the server itself.
+pub async fn accept_share(
+    State(state): State<AppState>,
+    user: Option<Extension<Authenticated>>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let Some(Extension(Authenticated(me))) = user else { return Redirect::to("/hub/login").into_response() };
+    let code = form.get("code").cloned().unwrap_or_default();
+    match hub::sharing::accept_code(&state.hub, &me, &code).await {
+        Ok(url) => {
+            let next = form.get("next").filter(|n| n.starts_with(&url)).cloned().unwrap_or(url);
+            Redirect::to(&next).into_response()
+        }
+        Err(e) => share_refused(&e),
+    }
+}

@@ -158,3 +158,140 @@ async fn jupyterhub_5_6_and_docker_stacks_images_start_with_the_contract_and_the
     let (refused, _) = browse(&app, &mut bobs, "/user/ann/lab").await;
     assert_eq!(refused.status(), 403);
 }
+
+async fn api(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    session: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    app.http
+        .request(method, app.url(path))
+        .header("cookie", format!("{COOKIE}={session}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Follows a form's POST like a browser, then its redirects.
+async fn submit(
+    app: &TestApp,
+    jar: &mut Jar,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> (reqwest::Response, Vec<String>) {
+    let r = app.http.post(app.url(action)).header("cookie", jar.header()).form(fields).send().await.unwrap();
+    jar.take(&r);
+    assert!(r.status().is_redirection(), "{action}: {}", r.status());
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    browse(app, jar, &to).await
+}
+
+#[tokio::test]
+async fn a_shared_server_opens_for_its_recipient_after_consent_and_a_revoked_share_stops_at_once() {
+    let app = TestApp::spawn_with(singleuser_flavours).await;
+    let alice = owner_gets_in(&app, "alice", "hub5", "jupyterhub-singleuser", "1000:1000", false).await;
+    let alice_session = alice.0[COOKIE].clone();
+    app.add_user("bob", "bob-password-1", false).await;
+    let mut bob = Jar::default();
+    bob.0.insert(COOKIE.to_owned(), app.session("bob", "bob-password-1").await);
+    let (refused, _) = browse(&app, &mut bob, "/user/alice/lab").await;
+    assert_eq!(refused.status(), 403, "not shared yet");
+
+    // Alice shares with Bob (JupyterHub 5's API).
+    let shared = api(
+        &app,
+        reqwest::Method::POST,
+        "/hub/api/shares/alice/",
+        &alice_session,
+        serde_json::json!({ "user": "bob" }),
+    )
+    .await;
+    assert_eq!(shared.status(), 200);
+    let model: serde_json::Value = shared.json().await.unwrap();
+    assert_eq!(model["user"]["name"], "bob", "{model}");
+    assert_eq!(model["scopes"], serde_json::json!(["access:servers!server=alice/"]));
+    let mine = api(
+        &app,
+        reqwest::Method::GET,
+        "/hub/api/users/bob/shared",
+        &bob.0[COOKIE].clone(),
+        serde_json::Value::Null,
+    )
+    .await;
+    let mine: serde_json::Value = mine.json().await.unwrap();
+    assert_eq!(mine["items"][0]["server"]["user"]["name"], "alice", "{mine}");
+    // Bob may not share Alice's server on (his `shares` scope is for his own servers: 404, as the
+    // API answers when a filter hides the resource).
+    let on = api(
+        &app,
+        reqwest::Method::POST,
+        "/hub/api/shares/alice/",
+        &bob.0[COOKIE].clone(),
+        serde_json::json!({ "user": "bob" }),
+    )
+    .await;
+    assert_eq!(on.status(), 404);
+
+    // Bob opens it: the consent page, then the lab as himself.
+    let (consent, path) = browse(&app, &mut bob, "/user/alice/lab").await;
+    assert_eq!(consent.status(), 200);
+    let page = consent.text().await.unwrap();
+    assert!(page.contains("alice&#39;s server") || page.contains("alice's server"), "{page}");
+    let action = path.last().unwrap().clone();
+    assert!(action.starts_with("/hub/api/oauth2/authorize?"), "{path:?}");
+    let (lab, _) = submit(&app, &mut bob, &action, &[]).await;
+    assert_eq!(lab.status(), 200);
+    assert!(bob.0.contains_key("jupyterhub-user-alice"));
+    let (contents, _) = browse(&app, &mut bob, "/user/alice/api/contents").await;
+    assert_eq!(contents.status(), 200);
+
+    // Alice revokes: Bob is refused on his next request.
+    let revoked =
+        api(&app, reqwest::Method::DELETE, "/hub/api/shares/alice/", &alice_session, serde_json::Value::Null)
+            .await;
+    assert_eq!(revoked.status(), 204);
+    let (gone, _) = browse(&app, &mut bob, "/user/alice/api/contents").await;
+    assert_eq!(gone.status(), 403);
+
+    // A share link: accepted by Carol, it shares the server with her; it does not work for its
+    // owner, nor once expired.
+    let code = api(
+        &app,
+        reqwest::Method::POST,
+        "/hub/api/share-codes/alice/",
+        &alice_session,
+        serde_json::json!({ "expires_in": 3600 }),
+    )
+    .await;
+    assert_eq!(code.status(), 200);
+    let code: serde_json::Value = code.json().await.unwrap();
+    let accept = code["accept_url"].as_str().unwrap().to_owned();
+    let code_value = code["code"].as_str().unwrap().to_owned();
+    assert!(code["id"].as_str().unwrap().starts_with("sc_"));
+    let bad = api(
+        &app,
+        reqwest::Method::POST,
+        "/hub/api/share-codes/alice/",
+        &alice_session,
+        serde_json::json!({ "expires_in": 5 }),
+    )
+    .await;
+    assert_eq!(bad.status(), 400);
+    app.add_user("carol", "carol-password-1", false).await;
+    let mut carol = Jar::default();
+    carol.0.insert(COOKIE.to_owned(), app.session("carol", "carol-password-1").await);
+    let (offer, _) = browse(&app, &mut carol, &accept).await;
+    assert_eq!(offer.status(), 200);
+    let (consent, _) = submit(&app, &mut carol, "/hub/accept-share", &[("code", &code_value)]).await;
+    assert_eq!(consent.status(), 200, "to the server, then its consent page");
+    let mut own = Jar::default();
+    own.0.insert(COOKIE.to_owned(), alice_session.clone());
+    let (own_code, _) = browse(&app, &mut own, &accept).await;
+    assert_eq!(own_code.status(), 403);
+    sqlx::query("UPDATE share_codes SET expires_at = 0").execute(app.hub.db()).await.unwrap();
+    let (expired, _) = browse(&app, &mut carol, &accept).await;
+    assert_eq!(expired.status(), 404);
+}
