@@ -50,3 +50,7 @@ pub const ADMIN_LIVE_USAGE: &str = "admin-live-usage";
 pub const GPU_SESSION_NOTICE: &str = "gpu-session-notice";
 pub const USAGE_SUMMARY: &str = "usage-summary";
 pub const USAGE_SESSIONS: &str = "usage-sessions";
+pub const SHARING: &str = "sharing";
+pub const MY_SHARES: &str = "my-shares";
+pub const SHARED_WITH_ME: &str = "shared-with-me";
+pub const SHARE_LINK: &str = "share-link";

@@ -48,3 +48,7 @@ export const ADMIN_LIVE_USAGE = 'admin-live-usage';
 export const GPU_SESSION_NOTICE = 'gpu-session-notice';
 export const USAGE_SUMMARY = 'usage-summary';
 export const USAGE_SESSIONS = 'usage-sessions';
+export const SHARING = 'sharing';
+export const MY_SHARES = 'my-shares';
+export const SHARED_WITH_ME = 'shared-with-me';
+export const SHARE_LINK = 'share-link';

@@ -7,7 +7,8 @@
 use serde_json::json;
 
 use crate::accounts::User;
-use crate::db::shares::{self, Recipient, ShareRow};
+pub use crate::db::shares::ShareRow;
+use crate::db::shares::{self, Recipient};
 use crate::db::{self, events};
 use crate::domain::{ServerName, UserName};
 use crate::secret::SecretToken;

@@ -282,6 +282,7 @@ pub fn HomePage() -> impl IntoView {
                             <h1>"Welcome, " {u.name.clone()}</h1>
                             <Servers/>
                             <Launcher/>
+                            <crate::pages::sharing::SharingCard/>
                         </section>
                     }.into_any(),
                     _ => view! { <p>"Please " <a href="/hub/login">"sign in"</a> "."</p> }.into_any(),

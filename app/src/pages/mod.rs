@@ -5,6 +5,7 @@ pub mod admin;
 pub mod home;
 pub mod login;
 pub mod not_found;
+pub mod sharing;
 pub mod signup;
 pub mod spawn_pending;
 pub mod tokens;
