@@ -168,14 +168,26 @@ pub async fn shared_with(hub: &Hub, user: &User) -> Result<Vec<ShareRow>, ShareE
     Ok(shares::with_user(hub.db(), user.id).await?)
 }
 
-/// What a person may do: their roles' scopes and what is shared with them.
-pub async fn scopes_of(pool: &crate::db::Pool, user: &User) -> Result<crate::scopes::Scopes, sqlx::Error> {
+/// What a person may do: the `user` role (and `admin`), the config's `[[roles]]` naming them or
+/// one of their groups, and what is shared with them.
+pub async fn scopes_of(hub: &Hub, user: &User) -> Result<crate::scopes::Scopes, sqlx::Error> {
     let base = crate::scopes::Scopes::for_user(user.name.as_str(), user.is_admin);
-    let shared = shares::with_user(pool, user.id).await?;
-    let strings: Vec<String> = shared
-        .iter()
-        .flat_map(|s| serde_json::from_str::<Vec<String>>(&s.scopes).unwrap_or_default())
-        .collect();
+    let roles = &hub.config().roles;
+    let mut strings: Vec<String> = Vec::new();
+    if !roles.is_empty() {
+        let groups = db::groups_of(hub.db(), user.id).await?;
+        for role in roles {
+            let named = role.users.iter().any(|u| u == user.name.as_str());
+            let by_group = role.groups.iter().any(|g| groups.contains(g));
+            if named || by_group {
+                strings.extend(role.scopes.iter().cloned());
+            }
+        }
+    }
+    let shared = shares::with_user(hub.db(), user.id).await?;
+    strings.extend(
+        shared.iter().flat_map(|s| serde_json::from_str::<Vec<String>>(&s.scopes).unwrap_or_default()),
+    );
     Ok(base.with_shared(strings.iter().map(String::as_str)))
 }
 

@@ -77,7 +77,7 @@ fn requested(list: &[String]) -> Result<Vec<Requested>, ScopeError> {
 
 /// Creates a token for `owner`. Without scopes it inherits everything the owner may do.
 pub async fn create(
-    pool: &Pool,
+    hub: &crate::Hub,
     actor: Option<&str>,
     owner: &User,
     note: &str,
@@ -94,7 +94,8 @@ pub async fn create(
     };
     let scope_list = scope_list.unwrap_or_else(|| vec!["inherit".to_owned()]);
     let asked = requested(&scope_list)?;
-    let owner_scopes = Scopes::for_user(owner.name.as_str(), owner.is_admin);
+    let pool = hub.db();
+    let owner_scopes = crate::sharing::scopes_of(hub, owner).await?;
     for (raw, r) in scope_list.iter().zip(&asked) {
         if let Requested::Grant(g) = r {
             let kept = Scopes::for_token(std::slice::from_ref(r), owner.name.as_str(), &owner_scopes);
@@ -134,9 +135,10 @@ const ACTIVITY_RESOLUTION_MS: i64 = 30_000;
 
 /// Who a presented token belongs to and what it may do, when it is valid.
 pub async fn authenticate(
-    pool: &Pool,
+    hub: &crate::Hub,
     presented: &str,
 ) -> Result<Option<(User, Scopes, TokenInfo)>, TokenError> {
+    let pool = hub.db();
     if presented.is_empty() || presented.len() > 256 {
         return Ok(None);
     }
@@ -156,7 +158,7 @@ pub async fn authenticate(
     }
     let listing = info(row, owner.name.as_str());
     let asked = requested(&listing.requested).unwrap_or_default();
-    let owner_scopes = crate::sharing::scopes_of(pool, &owner).await?;
+    let owner_scopes = crate::sharing::scopes_of(hub, &owner).await?;
     let scopes = Scopes::for_token(&asked, owner.name.as_str(), &owner_scopes);
     Ok(Some((owner, scopes, listing)))
 }
@@ -232,24 +234,24 @@ mod tests {
     #[tokio::test]
     async fn a_token_is_shown_once_and_stored_hashed() {
         let (hub, users, _dir) = hub_with(&[("alice", false)]).await;
-        let new = create(hub.db(), None, &users[0], "laptop", None, None).await.unwrap();
+        let new = create(&hub, None, &users[0], "laptop", None, None).await.unwrap();
         let stored: Vec<String> =
             sqlx::query_scalar("SELECT token_hash FROM api_tokens").fetch_all(hub.db()).await.unwrap();
         assert_eq!(stored, vec![new.token.hash()]);
         assert_ne!(stored[0], new.token.expose());
-        let (owner, scopes, info) = authenticate(hub.db(), new.token.expose()).await.unwrap().unwrap();
+        let (owner, scopes, info) = authenticate(&hub, new.token.expose()).await.unwrap().unwrap();
         assert_eq!(owner.name.as_str(), "alice");
         assert_eq!(info.note, "laptop");
         assert_eq!(scopes, Scopes::for_user("alice", false));
-        assert!(authenticate(hub.db(), "not-a-token").await.unwrap().is_none());
+        assert!(authenticate(&hub, "not-a-token").await.unwrap().is_none());
     }
 
     #[tokio::test]
     async fn a_limited_token_keeps_its_limits() {
         let (hub, users, _dir) = hub_with(&[("root", true)]).await;
         let scopes = Some(vec!["read:users!user=bob".to_owned()]);
-        let new = create(hub.db(), None, &users[0], "", None, scopes).await.unwrap();
-        let (_, granted, _) = authenticate(hub.db(), new.token.expose()).await.unwrap().unwrap();
+        let new = create(&hub, None, &users[0], "", None, scopes).await.unwrap();
+        let (_, granted, _) = authenticate(&hub, new.token.expose()).await.unwrap().unwrap();
         assert_eq!(
             granted.check(Scope::ReadUsers, Resource::User { name: "bob", groups: &[] }),
             Access::Allowed
@@ -268,28 +270,25 @@ mod tests {
     async fn a_token_cannot_ask_for_more_than_its_owner_has() {
         let (hub, users, _dir) = hub_with(&[("alice", false)]).await;
         let err =
-            create(hub.db(), None, &users[0], "", None, Some(vec!["admin:users".into()])).await.unwrap_err();
+            create(&hub, None, &users[0], "", None, Some(vec!["admin:users".into()])).await.unwrap_err();
         assert!(matches!(err, TokenError::ExceedsOwner(_)), "{err}");
-        let err = create(hub.db(), None, &users[0], "", None, Some(vec!["bogus".into()])).await.unwrap_err();
+        let err = create(&hub, None, &users[0], "", None, Some(vec!["bogus".into()])).await.unwrap_err();
         assert!(matches!(err, TokenError::Scope(_)), "{err}");
     }
 
     #[tokio::test]
     async fn expired_and_revoked_tokens_stop_working() {
         let (hub, users, _dir) = hub_with(&[("alice", false)]).await;
-        assert!(matches!(
-            create(hub.db(), None, &users[0], "", Some(0), None).await,
-            Err(TokenError::BadExpiry)
-        ));
-        let short = create(hub.db(), None, &users[0], "", Some(1), None).await.unwrap();
-        assert!(authenticate(hub.db(), short.token.expose()).await.unwrap().is_some());
+        assert!(matches!(create(&hub, None, &users[0], "", Some(0), None).await, Err(TokenError::BadExpiry)));
+        let short = create(&hub, None, &users[0], "", Some(1), None).await.unwrap();
+        assert!(authenticate(&hub, short.token.expose()).await.unwrap().is_some());
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        assert!(authenticate(hub.db(), short.token.expose()).await.unwrap().is_none());
+        assert!(authenticate(&hub, short.token.expose()).await.unwrap().is_none());
 
-        let other = create(hub.db(), None, &users[0], "", None, None).await.unwrap();
+        let other = create(&hub, None, &users[0], "", None, None).await.unwrap();
         assert!(revoke(hub.db(), None, &users[0], other.info.id).await.unwrap());
         assert!(!revoke(hub.db(), None, &users[0], other.info.id).await.unwrap());
-        assert!(authenticate(hub.db(), other.token.expose()).await.unwrap().is_none());
+        assert!(authenticate(&hub, other.token.expose()).await.unwrap().is_none());
         assert_eq!(list(hub.db(), &users[0]).await.unwrap().len(), 1);
     }
 }

@@ -47,7 +47,7 @@ pub async fn create_token(note: String, expires_in: String, scopes: String) -> R
         scopes.split([',', ' ', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     let scopes = (!scopes.is_empty()).then_some(scopes);
     let new =
-        hub::tokens::create(hub.db(), Some(user.name.as_str()), &user, note.trim(), expires, scopes).await?;
+        hub::tokens::create(&hub, Some(user.name.as_str()), &user, note.trim(), expires, scopes).await?;
     Ok(new.token.expose().to_owned())
 }
 

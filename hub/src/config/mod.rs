@@ -15,6 +15,7 @@ mod database;
 mod gpu_limits;
 mod gpus;
 mod hub;
+mod roles;
 mod servers;
 mod session;
 mod spawner;
@@ -31,6 +32,7 @@ pub use database::DatabaseConfig;
 pub use gpu_limits::{GpuLimits, GpuLimitsConfig};
 pub use gpus::{GpuDiscovery, StaticGpu};
 pub use hub::{HubConfig, PublicUrl};
+pub use roles::RoleConfig;
 pub use servers::ServersConfig;
 pub use session::SessionConfig;
 pub use spawner::{
@@ -57,6 +59,8 @@ pub struct Config {
     pub gpus: Vec<StaticGpu>,
     /// GPU quotas and how they are enforced.
     pub gpu_limits: GpuLimitsConfig,
+    /// Custom roles for users and groups.
+    pub roles: Vec<RoleConfig>,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             sizes: catalogue::default_sizes(),
             gpus: Vec::new(),
             gpu_limits: GpuLimitsConfig::default(),
+            roles: Vec::new(),
         }
     }
 }
@@ -141,6 +146,7 @@ impl Config {
         self.spawner.validate()?;
         gpus::validate(&self.gpus)?;
         self.gpu_limits.validate()?;
+        roles::validate(&self.roles)?;
         catalogue::validate_catalogue(&self.flavours, &self.sizes, self.spawner.kind)?;
         Ok(())
     }
@@ -228,6 +234,22 @@ mod tests {
         assert!(err.contains("window_days"), "{err}");
         let err = Config::from_toml_str("[gpu_limits.default]\ngpu_hour = 3\n").unwrap_err().to_string();
         assert!(err.contains("gpu_hour"), "{err}");
+    }
+
+    #[test]
+    fn roles_name_real_scopes() {
+        let ok = Config::from_toml_str(
+            "[[roles]]\nname = \"instructors\"\nscopes = [\"servers!group=students\"]\ngroups = [\"instructors\"]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.roles[0].groups, ["instructors"]);
+        let err = Config::from_toml_str("[[roles]]\nname = \"x\"\nscopes = [\"servers!nonsense\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("roles.scopes"), "{err}");
+        let err =
+            Config::from_toml_str("[[roles]]\nname = \"admin\"\nscopes = []\n").unwrap_err().to_string();
+        assert!(err.contains("roles.name"), "{err}");
     }
 
     #[test]

@@ -66,14 +66,14 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(token) = presented_token(&parts.headers) {
             let token = token?;
-            return match hub::tokens::authenticate(state.hub.db(), &token).await? {
+            return match hub::tokens::authenticate(&state.hub, &token).await? {
                 Some((user, scopes, info)) => Ok(Caller { user, scopes, token: Some(info) }),
                 None => Err(ApiError::forbidden("Missing or invalid credentials")),
             };
         }
         match parts.extensions.get::<Authenticated>() {
             Some(Authenticated(user)) => Ok(Caller {
-                scopes: hub::sharing::scopes_of(state.hub.db(), user).await.map_err(ApiError::internal)?,
+                scopes: hub::sharing::scopes_of(&state.hub, user).await.map_err(ApiError::internal)?,
                 user: user.clone(),
                 token: None,
             }),

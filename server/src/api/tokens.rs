@@ -72,7 +72,7 @@ pub async fn create(
     };
     let note = body.note.unwrap_or_else(|| format!("Requested via API by user {}", caller.user.name));
     let new = hub::tokens::create(
-        state.hub.db(),
+        &state.hub,
         Some(caller.user.name.as_str()),
         &owner,
         &note,

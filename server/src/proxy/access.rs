@@ -39,13 +39,27 @@ pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, targe
         if viewer.name == *target.user || (viewer.is_admin && admin_access) {
             return Decision::Allowed;
         }
-        // Shared with them (directly or through a group): asked each time, so a revoked share
-        // stops working at once.
+        // Shared with them (directly or through a group), or a role naming this server, user or
+        // group: asked each time, so a revoked share stops working at once.
         if let Some(server_id) = target.server_id {
             match hub::sharing::may_open(hub, viewer, server_id).await {
                 Ok(true) => return Decision::Allowed,
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, "share lookup failed"),
+            }
+        }
+        if !hub.config().roles.is_empty() {
+            if let Ok(scopes) = hub::sharing::scopes_of(hub, viewer).await {
+                let groups = match target.user_id {
+                    Some(id) => hub::users::groups_of(hub, id).await.unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                let resource =
+                    Resource::Server { user: target.user.as_str(), server: target.server, groups: &groups };
+                let explicit = Scopes::expand(scopes.grants().filter(|g| g.filter.is_some()).cloned());
+                if explicit.check(Scope::AccessServers, resource) == Access::Allowed {
+                    return Decision::Allowed;
+                }
             }
         }
     }
@@ -56,7 +70,7 @@ pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, targe
         };
     };
     let Ok(token) = presented else { return Decision::Forbidden("The Authorization header is not valid.") };
-    let (owner, scopes) = match hub::tokens::authenticate(hub.db(), &token).await {
+    let (owner, scopes) = match hub::tokens::authenticate(hub, &token).await {
         Ok(Some((owner, scopes, _))) => (owner, scopes),
         Ok(None) => return Decision::Forbidden("The token is not valid."),
         Err(e) => {

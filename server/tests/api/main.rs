@@ -23,6 +23,7 @@ mod oidc;
 mod pages;
 mod proxy;
 mod rest;
+mod roles;
 mod schema;
 mod sessions;
 mod signup;
