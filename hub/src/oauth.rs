@@ -270,15 +270,14 @@ pub async fn exchange(hub: &Hub, req: &TokenRequest) -> Result<Issued, TokenErro
     if req.grant_type != "authorization_code" {
         return Err(TokenError::UnsupportedGrantType);
     }
-    let mut tx = hub.db().begin().await?;
-    let client = oauth::client(&mut tx, &req.client_id).await?.ok_or(TokenError::InvalidClient)?;
+    let mut conn = hub.db().acquire().await?;
+    let client = oauth::client(&mut conn, &req.client_id).await?.ok_or(TokenError::InvalidClient)?;
     let presented = SecretToken::from_presented(&req.client_secret).hash();
     if !constant_time_eq(presented.as_bytes(), client.secret_hash.as_bytes()) {
         return Err(TokenError::InvalidClient);
     }
-    let code = oauth::take_code(&mut tx, &SecretToken::from_presented(&req.code).hash()).await?;
-    // The code is deleted even when the exchange fails below (committed first).
-    tx.commit().await?;
+    // Taken (deleted) in one statement: gone even when the exchange fails below.
+    let code = oauth::take_code(&mut conn, &SecretToken::from_presented(&req.code).hash()).await?;
     let code = code.ok_or(TokenError::InvalidGrant("unknown or used code"))?;
     if code.client_id != client.id {
         return Err(TokenError::InvalidGrant("the code was issued to another client"));
@@ -300,7 +299,6 @@ pub async fn exchange(hub: &Hub, req: &TokenRequest) -> Result<Issued, TokenErro
     let token = SecretToken::generate();
     let hash = token.hash();
     let prefix: String = token.expose().chars().take(4).collect();
-    let mut conn = hub.db().acquire().await?;
     let new = oauth::NewAccessToken {
         user_id: code.user_id,
         token_hash: &hash,

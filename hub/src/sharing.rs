@@ -253,7 +253,7 @@ pub async fn accept_code(hub: &Hub, user: &User, code: &str) -> Result<String, S
     let now = hub.clock().now_ms();
     let mut tx = hub.db().begin().await?;
     let (code_id, server_id, scopes) =
-        shares::live_code(&mut tx, &SecretToken::from_presented(code).hash(), now)
+        shares::exchange_code(&mut tx, &SecretToken::from_presented(code).hash(), now)
             .await?
             .ok_or(ShareError::UnknownCode)?;
     let row = db::servers::by_id(&mut *tx, server_id)
@@ -264,7 +264,6 @@ pub async fn accept_code(hub: &Hub, user: &User, code: &str) -> Result<String, S
         return Err(ShareError::WithOwner);
     }
     shares::upsert(&mut tx, server_id, Recipient::User(user.id), &scopes, now).await?;
-    shares::count_exchange(&mut tx, code_id, now).await?;
     let target = format!("{}/{}", row.user_name, row.name);
     events::record(
         &mut *tx,

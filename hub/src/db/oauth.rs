@@ -146,23 +146,18 @@ pub struct CodeRow {
     pub expires_at: i64,
 }
 
-/// Takes a code: it is deleted whatever happens next (single use).
+/// Takes a code: one statement that deletes it and returns it, so it is used once whatever
+/// happens next, and the write comes first (SQLite takes its write lock at once, instead of
+/// failing to upgrade a read lock while another connection writes).
 pub async fn take_code(conn: &mut DbConn, code_hash: &str) -> Result<Option<CodeRow>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT client_id, user_id, session_id, scopes, redirect_uri, code_challenge, expires_at \
-         FROM oauth_codes WHERE code_hash = $1",
+        "DELETE FROM oauth_codes WHERE code_hash = $1 \
+         RETURNING client_id, user_id, session_id, scopes, redirect_uri, code_challenge, expires_at",
     )
     .bind(code_hash)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else { return Ok(None) };
-    let gone = sqlx::query("DELETE FROM oauth_codes WHERE code_hash = $1")
-        .bind(code_hash)
-        .execute(&mut *conn)
-        .await?;
-    if gone.rows_affected() != 1 {
-        return Ok(None); // taken by a concurrent exchange
-    }
     Ok(Some(CodeRow {
         client_id: r.try_get("client_id")?,
         user_id: r.try_get("user_id")?,

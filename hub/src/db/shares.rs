@@ -42,7 +42,8 @@ pub enum Recipient {
     Group(i64),
 }
 
-/// Creates the share, or leaves the existing one (same server and recipient) as it is.
+/// Creates the share, or leaves the existing one (same server and recipient) as it is: one
+/// insert that skips a duplicate (the unique indexes), the write first. True when new.
 pub async fn upsert(
     conn: &mut DbConn,
     server_id: i64,
@@ -54,18 +55,9 @@ pub async fn upsert(
         Recipient::User(id) => (Some(id), None),
         Recipient::Group(id) => (None, Some(id)),
     };
-    let existing: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM shares WHERE server_id = $1 AND (user_id = $2 OR group_id = $3)")
-            .bind(server_id)
-            .bind(user)
-            .bind(group)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if existing.is_some() {
-        return Ok(false);
-    }
-    sqlx::query(
-        "INSERT INTO shares (server_id, user_id, group_id, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",
+    let done = sqlx::query(
+        "INSERT INTO shares (server_id, user_id, group_id, scopes, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(server_id)
     .bind(user)
@@ -74,7 +66,7 @@ pub async fn upsert(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(true)
+    Ok(done.rows_affected() == 1)
 }
 
 /// Removes one recipient's share of a server (`None`: every share of it). Returns how many.
@@ -171,6 +163,23 @@ pub async fn insert_code(
     .await
 }
 
+/// A live code, counted as exchanged (one write first): its id, server and scopes.
+pub async fn exchange_code(
+    conn: &mut DbConn,
+    code_hash: &str,
+    now: i64,
+) -> Result<Option<(i64, i64, String)>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE share_codes SET exchange_count = exchange_count + 1, last_exchange_at = $2 \
+         WHERE code_hash = $1 AND expires_at > $2 RETURNING id, server_id, scopes",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| Ok((r.try_get("id")?, r.try_get("server_id")?, r.try_get("scopes")?))).transpose()
+}
+
 /// A live code: its id, server and scopes.
 pub async fn live_code(
     conn: &mut DbConn,
@@ -184,15 +193,4 @@ pub async fn live_code(
             .fetch_optional(&mut *conn)
             .await?;
     row.map(|r| Ok((r.try_get("id")?, r.try_get("server_id")?, r.try_get("scopes")?))).transpose()
-}
-
-pub async fn count_exchange(conn: &mut DbConn, id: i64, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE share_codes SET exchange_count = exchange_count + 1, last_exchange_at = $1 WHERE id = $2",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
