@@ -21,7 +21,8 @@ pub const CODE_TTL_MS: i64 = 300_000;
 /// How long an access token lives.
 pub const TOKEN_TTL_MS: i64 = 14 * 86_400_000;
 
-/// Python's `urllib.parse.quote` with its default `safe='/'`: what JupyterHub puts in client ids.
+/// Python's `urllib.parse.quote` with its default `safe='/'`: what JupyterHub puts in client ids,
+/// and a safe query value (the `state` the client sent).
 fn quote(s: &str) -> String {
     s.bytes()
         .map(|b| {
@@ -170,7 +171,7 @@ pub async fn authorize(
     if req.redirect_uri != client.redirect_uri {
         return Err(AuthorizeError::RedirectMismatch(req.redirect_uri.clone()));
     }
-    let state = req.state.as_deref().map(|s| format!("&state={}", encode(s))).unwrap_or_default();
+    let state = req.state.as_deref().map(|s| format!("&state={}", quote(s))).unwrap_or_default();
     if req.response_type != "code" {
         return Ok(Authorization::Redirect(format!(
             "{}?error=unsupported_response_type{state}",
@@ -187,7 +188,9 @@ pub async fn authorize(
     let owner = server.user_id == user.id;
     let admin = user.is_admin && hub.config().servers.admin_access;
     if !owner && !admin {
-        if !crate::sharing::may_open(hub, user, server.id).await? {
+        if !crate::sharing::may_open(hub, user, &server.user_name, server.user_id, server.name.as_str())
+            .await?
+        {
             return Err(AuthorizeError::NoAccess);
         }
         if !consented {
@@ -318,19 +321,6 @@ pub async fn exchange(hub: &Hub, req: &TokenRequest) -> Result<Issued, TokenErro
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The browser session behind a presented cookie value (OAuth tokens are tied to it).

@@ -47,6 +47,16 @@ impl crate::error::Classify for ShareError {
     }
 }
 
+impl ShareRow {
+    /// The shared server's URL (as [`crate::servers::base_url`] spells it).
+    pub fn url(&self) -> String {
+        match (UserName::parse(&self.owner), ServerName::parse(&self.server)) {
+            (Ok(owner), Ok(server)) => crate::servers::base_url(&owner, &server),
+            _ => format!("/user/{}/", self.owner),
+        }
+    }
+}
+
 /// Whom to share with, by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum With {
@@ -191,9 +201,22 @@ pub async fn scopes_of(hub: &Hub, user: &User) -> Result<crate::scopes::Scopes, 
     Ok(base.with_shared(strings.iter().map(String::as_str)))
 }
 
-/// Whether `viewer` may open server `server_id` through a share.
-pub async fn may_open(hub: &Hub, viewer: &User, server_id: i64) -> Result<bool, sqlx::Error> {
-    shares::shared_with(hub.db(), server_id, viewer.id).await
+/// Whether `viewer` may open `owner`'s `server` without being its owner or an admin: an explicit
+/// `access:servers` grant in their scopes names the server, its owner or one of the owner's
+/// groups — a share, or a `[[roles]]` entry. Asked each time, so a revoked share ends at once.
+pub async fn may_open(
+    hub: &Hub,
+    viewer: &User,
+    owner: &UserName,
+    owner_id: i64,
+    server: &str,
+) -> Result<bool, sqlx::Error> {
+    use crate::scopes::{Access, Resource, Scope, Scopes};
+    let scopes = scopes_of(hub, viewer).await?;
+    let explicit = Scopes::expand(scopes.grants().filter(|g| g.filter.is_some()).cloned());
+    let groups = db::groups_of(hub.db(), owner_id).await?;
+    let resource = Resource::Server { user: owner.as_str(), server, groups: &groups };
+    Ok(explicit.check(Scope::AccessServers, resource) == Access::Allowed)
 }
 
 /// A new share code: the code (shown once) and its id (`sc_N`).

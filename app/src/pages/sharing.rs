@@ -61,14 +61,7 @@ pub async fn my_sharing() -> Result<Sharing, AppError> {
     let with_me = hub::sharing::shared_with(&hub, &user)
         .await?
         .into_iter()
-        .map(|s| {
-            let url = if s.server.is_empty() {
-                format!("/user/{}/", s.owner)
-            } else {
-                format!("/user/{}/{}/", s.owner, s.server)
-            };
-            SharedView { owner: s.owner, server: s.server, url }
-        })
+        .map(|s| SharedView { url: s.url(), owner: s.owner, server: s.server })
         .collect();
     Ok(Sharing { servers, mine, with_me })
 }

@@ -31,10 +31,6 @@ pub struct GpuLimits {
 }
 
 impl GpuLimits {
-    pub fn is_empty(&self) -> bool {
-        *self == GpuLimits::default()
-    }
-
     /// Checks the figures (`key` names where they came from in errors).
     pub fn validate(&self, key: &'static str) -> Result<(), ConfigError> {
         for (field, hours) in [("gpu_hours", self.gpu_hours), ("max_session_hours", self.max_session_hours)] {

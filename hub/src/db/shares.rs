@@ -126,23 +126,6 @@ pub async fn with_user<'e>(
     rows.iter().map(parse).collect()
 }
 
-/// Whether a server is shared with a user (directly or through a group).
-pub async fn shared_with<'e>(
-    ex: impl sqlx::Executor<'e, Database = Db>,
-    server_id: i64,
-    user_id: i64,
-) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM shares WHERE server_id = $1 AND (user_id = $2 OR group_id IN \
-         (SELECT group_id FROM group_members WHERE user_id = $2))",
-    )
-    .bind(server_id)
-    .bind(user_id)
-    .fetch_one(ex)
-    .await?;
-    Ok(n > 0)
-}
-
 pub async fn insert_code(
     conn: &mut DbConn,
     server_id: i64,

@@ -153,7 +153,7 @@ pub async fn sample(hub: &crate::Hub) {
         return;
     }
     match tokio::task::spawn_blocking(move || readings::sample(source)).await {
-        Ok(Ok(fresh)) => hub.gpus().readings().replace(fresh, hub.clock().now_ms()),
+        Ok(Ok(fresh)) => hub.gpus().readings().replace(fresh),
         Ok(Err(why)) => tracing::debug!(%why, "sampling the GPUs failed"),
         Err(_) => {}
     }

@@ -34,30 +34,22 @@ impl Reading {
 /// The last sample, shared like the inventory.
 #[derive(Debug, Clone, Default)]
 pub struct Readings {
-    inner: Arc<RwLock<(HashMap<String, Reading>, i64)>>,
+    inner: Arc<RwLock<HashMap<String, Reading>>>,
 }
 
 impl Readings {
-    pub fn replace(&self, readings: Vec<Reading>, at: i64) {
+    pub fn replace(&self, readings: Vec<Reading>) {
         let map = readings.into_iter().map(|r| (r.uuid.clone(), r)).collect();
         match self.inner.write() {
-            Ok(mut guard) => *guard = (map, at),
-            Err(poisoned) => *poisoned.into_inner() = (map, at),
+            Ok(mut guard) => *guard = map,
+            Err(poisoned) => *poisoned.into_inner() = map,
         }
     }
 
     pub fn get(&self, uuid: &str) -> Option<Reading> {
         match self.inner.read() {
-            Ok(guard) => guard.0.get(uuid).cloned(),
-            Err(poisoned) => poisoned.into_inner().0.get(uuid).cloned(),
-        }
-    }
-
-    /// When the last sample was taken (0: never).
-    pub fn taken_at(&self) -> i64 {
-        match self.inner.read() {
-            Ok(guard) => guard.1,
-            Err(poisoned) => poisoned.into_inner().1,
+            Ok(guard) => guard.get(uuid).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(uuid).cloned(),
         }
     }
 }

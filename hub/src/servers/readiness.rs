@@ -27,9 +27,9 @@ pub async fn jupyter_answers(upstream: &Upstream, base_url: &str, token: &str, k
         stream.write_all(request.as_bytes()).await.ok()?;
         let mut head = [0u8; 16];
         let n = stream.read(&mut head).await.ok()?;
-        let status = std::str::from_utf8(head.get(9..12)?).ok()?.parse::<u16>().ok()?;
+        let status = std::str::from_utf8(head[..n].get(9..12)?).ok()?.parse::<u16>().ok()?;
         Some(match kind {
-            FlavourKind::Jupyterlab => head[..n].starts_with(b"HTTP/1.1 200"),
+            FlavourKind::Jupyterlab => status == 200,
             FlavourKind::JupyterhubSingleuser => (100..500).contains(&status),
         })
     };

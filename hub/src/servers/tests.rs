@@ -727,12 +727,12 @@ async fn a_gpu_server_whose_gpus_stay_idle_is_warned_then_stopped() {
     f.clock.advance(40 * MINUTE);
     assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
     // Idle readings start the clock; a busy one resets it.
-    readings.replace(vec![reading(0, 0)], f.clock.now_ms());
+    readings.replace(vec![reading(0, 0)]);
     assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
     f.clock.advance(20 * MINUTE);
-    readings.replace(vec![reading(1, 90)], f.clock.now_ms());
+    readings.replace(vec![reading(1, 90)]);
     assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
-    readings.replace(vec![reading(0, 1)], f.clock.now_ms());
+    readings.replace(vec![reading(0, 1)]);
     assert_eq!(f.enforce().await, gpu_limits::Enforced::default());
     f.clock.advance(16 * MINUTE);
     assert_eq!(f.enforce().await, gpu_limits::Enforced { warned: 1, stopped: 0 });

@@ -12,7 +12,6 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
-use hub::error::{Classify, ErrorClass};
 use hub::oauth::{Authorization, AuthorizeRequest, TokenError, TokenRequest};
 use serde_json::json;
 
@@ -87,23 +86,7 @@ async fn decide(
             );
             html::page(StatusCode::OK, "Open a shared server", &body)
         }
-        Err(e) => {
-            let status = match e.class() {
-                ErrorClass::Forbidden => StatusCode::FORBIDDEN,
-                ErrorClass::Internal => {
-                    tracing::error!(error = %hub::error::chain(&e), "authorizing an OAuth client failed");
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-                _ => StatusCode::BAD_REQUEST,
-            };
-            let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-                "Something went wrong on the hub.".to_owned()
-            } else {
-                e.to_string()
-            };
-            let body = format!("<p>{}</p>{}", html::escape(&message), html::TO_DASHBOARD);
-            html::page(status, "Not authorized", &body)
-        }
+        Err(e) => html::refusal("Not authorized", e),
     }
 }
 

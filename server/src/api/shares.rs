@@ -28,14 +28,20 @@ pub struct ShareBody {
     scopes: Option<Vec<String>>,
 }
 
+/// Shares carry the server's access scope alone; a body may name it, nothing else.
+fn check_scopes(scopes: Option<&[String]>, owner: &str, server: &str) -> Result<(), ApiError> {
+    let only = format!("access:servers!server={owner}/{server}");
+    match scopes {
+        Some(scopes) if scopes.iter().any(|s| *s != only && s != "access:servers") => {
+            Err(ApiError::bad_request(format!("only {only} can be shared")))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl ShareBody {
     fn with(self, owner: &str, server: &str) -> Result<With, ApiError> {
-        if let Some(scopes) = &self.scopes {
-            let only = format!("access:servers!server={owner}/{server}");
-            if scopes.iter().any(|s| *s != only && s != "access:servers") {
-                return Err(ApiError::bad_request(format!("only {only} can be shared")));
-            }
-        }
+        check_scopes(self.scopes.as_deref(), owner, server)?;
         match (self.user, self.group) {
             (Some(u), None) => Ok(With::User(u)),
             (None, Some(g)) => Ok(With::Group(g)),
@@ -44,18 +50,10 @@ impl ShareBody {
     }
 }
 
-fn server_url(owner: &str, server: &str) -> String {
-    if server.is_empty() {
-        format!("/user/{owner}/")
-    } else {
-        format!("/user/{owner}/{server}/")
-    }
-}
-
 /// JupyterHub's share model.
 fn model(s: &ShareRow) -> Value {
     let mut m = json!({
-        "server": { "user": { "name": s.owner }, "name": s.server, "url": server_url(&s.owner, &s.server) },
+        "server": { "user": { "name": s.owner }, "name": s.server, "url": s.url() },
         "scopes": serde_json::from_str::<Value>(&s.scopes).unwrap_or(Value::Null),
         "created_at": super::models::iso(s.created_at),
         "user": Value::Null,
@@ -185,27 +183,31 @@ pub async fn create_code(
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Json<Value>, ApiError> {
     let user = owner_of(&state, &caller, &owner, &server, Scope::Shares).await?;
-    let _ = body.scopes;
+    check_scopes(body.scopes.as_deref(), &owner, &server)?;
+    let server_name = name(&server)?;
     let made = hub::sharing::create_code(
         &state.hub,
         Some(caller.user.name.as_str()),
         &user,
-        &name(&server)?,
+        &server_name,
         body.expires_in,
     )
     .await?;
     let accept = format!("/hub/accept-share?code={}", made.code.expose());
-    let full = match state.hub.config().hub.public_url.as_deref() {
-        Some(public) => format!("{}{accept}", public.trim_end_matches('/')),
-        None => Value::Null.to_string(),
-    };
+    let full = state
+        .hub
+        .config()
+        .hub
+        .public_url
+        .as_deref()
+        .map(|public| format!("{}{accept}", public.trim_end_matches('/')));
     Ok(Json(json!({
         "code": made.code.expose(),
         "id": format!("sc_{}", made.id),
         "accept_url": accept,
-        "full_accept_url": if full == "null" { Value::Null } else { Value::from(full) },
+        "full_accept_url": full,
         "expires_at": super::models::iso(made.expires_at),
-        "server": { "user": { "name": owner }, "name": server, "url": server_url(&owner, &server) },
+        "server": { "user": { "name": owner }, "name": server, "url": hub::servers::base_url(&user.name, &server_name) },
     })))
 }
 

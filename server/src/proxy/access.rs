@@ -27,8 +27,6 @@ pub struct Target<'a> {
     pub server: &'a str,
     /// The owner's id, when known (for group filters).
     pub user_id: Option<i64>,
-    /// The server's id, when it is running (a share names it).
-    pub server_id: Option<i64>,
 }
 
 pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, target: &Target<'_>) -> Decision {
@@ -39,27 +37,13 @@ pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, targe
         if viewer.name == *target.user || (viewer.is_admin && admin_access) {
             return Decision::Allowed;
         }
-        // Shared with them (directly or through a group), or a role naming this server, user or
-        // group: asked each time, so a revoked share stops working at once.
-        if let Some(server_id) = target.server_id {
-            match hub::sharing::may_open(hub, viewer, server_id).await {
+        // Shared with them (directly or through a group), or a role naming this server, its
+        // owner or one of the owner's groups.
+        if let Some(owner_id) = target.user_id {
+            match hub::sharing::may_open(hub, viewer, target.user, owner_id, target.server).await {
                 Ok(true) => return Decision::Allowed,
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, "share lookup failed"),
-            }
-        }
-        if !hub.config().roles.is_empty() {
-            if let Ok(scopes) = hub::sharing::scopes_of(hub, viewer).await {
-                let groups = match target.user_id {
-                    Some(id) => hub::users::groups_of(hub, id).await.unwrap_or_default(),
-                    None => Vec::new(),
-                };
-                let resource =
-                    Resource::Server { user: target.user.as_str(), server: target.server, groups: &groups };
-                let explicit = Scopes::expand(scopes.grants().filter(|g| g.filter.is_some()).cloned());
-                if explicit.check(Scope::AccessServers, resource) == Access::Allowed {
-                    return Decision::Allowed;
-                }
             }
         }
     }

@@ -89,7 +89,6 @@ async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
         user: &user,
         server: found.as_ref().map(|(_, server)| server.as_str()).unwrap_or_default(),
         user_id: found.as_ref().map(|(route, _)| route.user_id),
-        server_id: found.as_ref().map(|(route, _)| route.server_id),
     };
     match access::decide(&state.hub, request.headers(), viewer.as_ref(), &target).await {
         access::Decision::Allowed => {}

@@ -20,6 +20,13 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     (status, Html(html)).into_response()
 }
 
+/// A domain error as a page: the status its class gets in the REST API (the one mapping) and its
+/// words; an internal error is logged there and answered in general terms.
+pub fn refusal<E: hub::error::Classify>(title: &str, error: E) -> Response {
+    let e = crate::api::error::ApiError::from(error);
+    page(e.status, title, &format!("<p>{}</p>{TO_DASHBOARD}", escape(&e.message)))
+}
+
 /// The link back to the dashboard most pages end with.
 pub const TO_DASHBOARD: &str = "<p><a href=\"/hub/home\">Go to your dashboard</a></p>";
 

@@ -5,14 +5,13 @@
 
 use std::collections::HashMap;
 
-use app::session::ssr::{cookie_in, hub_cookie, Authenticated};
+use app::session::ssr::{cookie_in, session_cookie, Authenticated};
 use app::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use hub::domain::{LocalPath, ServerName, UserName};
-use hub::error::{Classify, ErrorClass};
 use hub::servers::{Requested, StartOutcome};
 
 use super::html;
@@ -38,7 +37,7 @@ pub async fn logout(
         }
     };
     let mut response = Redirect::to(&next).into_response();
-    let clear = hub_cookie(hub.config(), &hub.config().session.cookie_name, "", "/", 0);
+    let clear = session_cookie(hub.config(), "", 0);
     if let Ok(v) = HeaderValue::from_str(&clear) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -128,21 +127,7 @@ async fn spawn(
             Redirect::to(&format!("{pending}?next={}", app::session::encode_query_value(&next)))
                 .into_response()
         }
-        Err(e) => {
-            let status = match e.class() {
-                ErrorClass::Invalid => StatusCode::BAD_REQUEST,
-                ErrorClass::NotFound => StatusCode::NOT_FOUND,
-                ErrorClass::Conflict => StatusCode::CONFLICT,
-                ErrorClass::Forbidden => StatusCode::FORBIDDEN,
-                ErrorClass::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-                ErrorClass::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-                ErrorClass::Internal => {
-                    tracing::error!(error = %hub::error::chain(&e), "a start from /hub/spawn failed");
-                    return refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on the hub.");
-                }
-            };
-            refused(status, &e.to_string())
-        }
+        Err(e) => html::refusal("Cannot start the server", e),
     }
 }
 
@@ -155,8 +140,7 @@ pub async fn accept_share_page(
     let Some(Extension(Authenticated(me))) = user else { return Redirect::to("/hub/login").into_response() };
     let code = q.get("code").cloned().unwrap_or_default();
     match hub::sharing::code_target(&state.hub, &code).await {
-        Ok((owner, _, owner_id)) if owner_id == me.id => {
-            let _ = owner;
+        Ok((_, _, owner_id)) if owner_id == me.id => {
             refused(StatusCode::FORBIDDEN, "This is a link to your own server; send it to someone else.")
         }
         Ok((owner, server, _)) => {
@@ -179,26 +163,8 @@ pub async fn accept_share_page(
             );
             html::page(StatusCode::OK, "Accept a shared server", &body)
         }
-        Err(e) => share_refused(&e),
+        Err(e) => html::refusal("Cannot accept the share", e),
     }
-}
-
-fn share_refused(e: &hub::sharing::ShareError) -> Response {
-    let status = match e.class() {
-        ErrorClass::NotFound => StatusCode::NOT_FOUND,
-        ErrorClass::Forbidden => StatusCode::FORBIDDEN,
-        ErrorClass::Invalid => StatusCode::BAD_REQUEST,
-        _ => {
-            tracing::error!(error = %hub::error::chain(e), "accepting a share failed");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-    };
-    let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-        "Something went wrong on the hub.".to_owned()
-    } else {
-        e.to_string()
-    };
-    refused(status, &message)
 }
 
 /// `POST /hub/accept-share` (`code`, optional `next`): the server is shared with the person;
@@ -215,6 +181,6 @@ pub async fn accept_share(
             let next = form.get("next").filter(|n| n.starts_with(&url)).cloned().unwrap_or(url);
             Redirect::to(&next).into_response()
         }
-        Err(e) => share_refused(&e),
+        Err(e) => html::refusal("Cannot accept the share", e),
     }
 }

@@ -14,9 +14,15 @@ use crate::helpers::{
 const UUIDS: [&str; 4] = ["GPU-test-0000", "GPU-test-0001", "GPU-test-0002", "GPU-test-0003"];
 
 fn four_gpus(c: &mut Config) {
+    static_gpus(c, &UUIDS, GpuAttach::NvidiaRuntimeEnv);
+}
+
+/// A static inventory of these UUIDs attached as `attach` says, and the `gpu-test` size (one GPU,
+/// resources this 2-core test machine can run).
+pub fn static_gpus(c: &mut Config, uuids: &[&str], attach: GpuAttach) {
     c.servers.gpu_discovery = GpuDiscovery::Static;
-    c.spawner.docker.gpu_attach = GpuAttach::NvidiaRuntimeEnv;
-    c.gpus = UUIDS
+    c.spawner.docker.gpu_attach = attach;
+    c.gpus = uuids
         .iter()
         .map(|u| StaticGpu {
             uuid: (*u).into(),
@@ -25,7 +31,6 @@ fn four_gpus(c: &mut Config) {
             mig_profile: None,
         })
         .collect();
-    // A GPU size this 2-core test machine can run.
     c.sizes.push(hub::config::SizeConfig {
         id: "gpu-test".into(),
         display_name: "1 test GPU".into(),

@@ -724,27 +724,7 @@ async fn a_gpu_containers_device_request_names_exactly_its_claimed_uuids_and_no_
     let host = forwarder.host();
     let app = TestApp::spawn_with(|c| {
         c.spawner.docker.host = host;
-        c.spawner.docker.gpu_attach = hub::config::GpuAttach::DeviceRequest;
-        c.servers.gpu_discovery = hub::config::GpuDiscovery::Static;
-        c.gpus = ["GPU-dr-0000", "GPU-dr-0001"]
-            .iter()
-            .map(|u| hub::config::StaticGpu {
-                uuid: (*u).into(),
-                model: "Test GPU".into(),
-                memory_mib: 16384,
-                mig_profile: None,
-            })
-            .collect();
-        c.sizes.push(hub::config::SizeConfig {
-            id: "gpu-test".into(),
-            display_name: "1 test GPU".into(),
-            cpu: 0.5,
-            memory_mib: 1024,
-            gpus: 1,
-            gpu_model: None,
-            gpu_min_memory_mib: None,
-            mig_profile: None,
-        });
+        crate::gpus::static_gpus(c, &["GPU-dr-0000", "GPU-dr-0001"], hub::config::GpuAttach::DeviceRequest);
     })
     .await;
     app.add_user("alice", "alice-password", false).await;
