@@ -8,10 +8,9 @@
 # (scripts/build-hub-image.sh --extra-ca FILE does that).
 ARG BASE_IMAGE=debian:bookworm-slim
 
-# --- build: toolchain, cargo-leptos, then the release binary and the site ---
+# --- build: toolchain, wasm-bindgen and wasm-opt, then the release binary and the site ---
 FROM ${BASE_IMAGE} AS builder
 ARG RUST_VERSION=1.95.0
-ARG CARGO_LEPTOS_VERSION=0.3.10
 ARG BINARYEN_VERSION=132.0.0
 ENV DEBIAN_FRONTEND=noninteractive \
     RUSTUP_HOME=/usr/local/rustup \
@@ -29,7 +28,6 @@ RUN curl --proto '=https' --tlsv1.2 -sSf -o /tmp/rustup-init \
  && /tmp/rustup-init -y --no-modify-path --profile minimal --default-toolchain "${RUST_VERSION}" \
       --target wasm32-unknown-unknown \
  && rm /tmp/rustup-init
-RUN cargo install cargo-leptos --version "${CARGO_LEPTOS_VERSION}" --locked
 RUN npm install -g --no-audit --no-fund "binaryen@${BINARYEN_VERSION}"
 WORKDIR /src
 COPY Cargo.lock ./
@@ -37,7 +35,8 @@ COPY Cargo.lock ./
 RUN version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)" \
  && cargo install wasm-bindgen-cli --version "${version}"
 COPY . .
-RUN cargo leptos build --release \
+RUN cargo build --release --locked -p server --bin ganymede \
+ && scripts/build-site.sh --release \
  && install -D target/release/ganymede /out/ganymede \
  && cp -r target/site /out/site
 

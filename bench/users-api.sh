@@ -18,7 +18,8 @@ while [ $# -gt 0 ]; do
 done
 export PATH="$HOME/.cargo/bin:$root/.tools/node_modules/.bin:$PATH"
 "$root/scripts/setup.sh" run >/dev/null
-cargo leptos build --release
+cargo build --release --locked -p server --bin ganymede
+"$root/scripts/build-site.sh" --release
 cargo build --release -p ganymede-bench
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts a hub that the Playwright tests use: the debug build from `cargo leptos build`, a fresh
+# Starts a hub that the Playwright tests use: the debug build from `cargo test --no-run` (scripts/test.sh)
+# with the site from scripts/build-site.sh, a fresh
 # data directory, a bootstrap admin, and a second local user (dora).
 #
 #   start-hub.sh PORT OIDC_PORT          the Docker hub: self sign-up on, the Docker spawner with

@@ -32,14 +32,31 @@ build() {
   echo "images: building $tag"
   rm -rf "$here/$flavour/extra-ca"
   cp -r "$here/extra-ca" "$here/$flavour/extra-ca"
+  local started=$SECONDS
   docker build -q -t "$tag" "$here/$flavour" >/dev/null
   rm -rf "$here/$flavour/extra-ca"
-  echo "images: $tag built"
+  echo "images: $tag built in $((SECONDS - started)) s"
 }
 
 for flavour in "${flavours[@]}"; do
   [ -f "$here/$flavour/Dockerfile" ] || { echo "images: no such flavour: $flavour" >&2; exit 2; }
-  # The others build on base.
-  if [ "$flavour" != base ]; then build base; fi
-  build "$flavour"
 done
+# Every other flavour builds on base: base first, then the others side by side (their builds
+# mostly wait on apt and pip), each with its own log; any failure fails the whole build.
+build base
+pids=()
+logs=()
+for flavour in "${flavours[@]}"; do
+  [ "$flavour" = base ] && continue
+  log="$(mktemp)"
+  build "$flavour" >"$log" 2>&1 &
+  pids+=("$!")
+  logs+=("$log")
+done
+failed=0
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || failed=1
+  cat "${logs[$i]}"
+  rm -f "${logs[$i]}"
+done
+[ "$failed" = 0 ] || { echo "images: a build failed (see above)" >&2; exit 1; }

@@ -11,7 +11,8 @@ cd "$root"
 export PATH="$HOME/.cargo/bin:$root/.tools/node_modules/.bin:$PATH"
 
 scripts/setup.sh run
-cargo leptos build --release
+cargo build --release --locked -p server --bin ganymede
+scripts/build-site.sh --release
 export LEPTOS_SITE_ROOT="$root/target/site"
 export LEPTOS_ENV=PROD
 exec "$root/target/release/ganymede" serve "$@"

@@ -6,16 +6,23 @@
 #                           PostgreSQL 15 for the tests (scripts/test-postgres.sh) and a JupyterLab
 #                           venv (.tools/jupyter-venv) for the local spawner's tests
 #
+#   scripts/setup.sh MODE PART...   only these parts, in this order: packages, toolchain, npm,
+#                           docker, venv, images, postgres (all of them when none is named).
+#                           scripts/test.sh builds the images and the venv while cargo compiles.
+#
 # Every install is announced on a line starting with "setup:".
 set -euo pipefail
 
 mode="${1:-test}"
+shift || true
+parts=("$@")
+[ "${#parts[@]}" -gt 0 ] || parts=(packages toolchain npm docker venv images postgres)
+want() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 say() { echo "setup: $*"; }
 
-CARGO_LEPTOS_VERSION="0.3.10"
 BINARYEN_VERSION="132.0.0"
 # wasm-bindgen's CLI must equal the crate version pinned in Cargo.lock.
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
@@ -23,6 +30,7 @@ WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version 
 export PATH="$HOME/.cargo/bin:$root/.tools/node_modules/.bin:$PATH"
 
 # --- Debian packages -------------------------------------------------------
+if want packages; then
 packages=()
 command -v cc >/dev/null || packages+=(build-essential)
 command -v pkg-config >/dev/null || packages+=(pkg-config)
@@ -40,8 +48,11 @@ if [ "${#packages[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
+fi
 
 # --- Rust toolchain pieces -------------------------------------------------
+# The site is built without cargo-leptos (scripts/build-site.sh): cargo, wasm-bindgen, wasm-opt.
+if want toolchain; then
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo is missing; install Rust with rustup (https://rustup.rs) and run this again" >&2
   exit 1
@@ -50,17 +61,14 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown Rust target"
   rustup target add wasm32-unknown-unknown
 fi
-if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes on 2 cores, once)"
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
-fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (matches Cargo.lock)"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
+fi
 
 # --- npm tools ---------------------------------------------------------------
-if [ "$mode" = "run" ]; then
+if want npm && [ "$mode" = "run" ]; then
   # wasm-opt for release builds. Debian's binaryen is too old (its output never hydrates).
   if [ "$(cat .tools/node_modules/binaryen/package.json 2>/dev/null | grep -o "\"version\": \"$BINARYEN_VERSION\"")" = "" ]; then
     say "installing wasm-opt (npm binaryen $BINARYEN_VERSION) into .tools/"
@@ -68,7 +76,7 @@ if [ "$mode" = "run" ]; then
     npm install --prefix .tools --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION"
   fi
 fi
-if [ "$mode" = "test" ]; then
+if want npm && [ "$mode" = "test" ]; then
   if [ ! -d end2end/node_modules/@playwright/test ] || [ ! -d end2end/node_modules/oidc-provider ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     say "installing Playwright's npm packages (npm ci in end2end/)"
     (cd end2end && npm ci --no-audit --no-fund --silent)
@@ -76,7 +84,7 @@ if [ "$mode" = "test" ]; then
 fi
 
 # --- JupyterLab for the local spawner's tests -------------------------------
-if [ "$mode" = "test" ] && [ ! -x .tools/jupyter-venv/bin/jupyter-lab ]; then
+if want venv && [ "$mode" = "test" ] && [ ! -x .tools/jupyter-venv/bin/jupyter-lab ]; then
   say "building .tools/jupyter-venv with jupyterlab (the local spawner's tests)"
   command -v python3 >/dev/null || { echo "setup: python3 is missing (apt-get install python3-venv)" >&2; exit 1; }
   mkdir -p .tools
@@ -88,7 +96,7 @@ fi
 # Without the userland proxy, ports published on 127.0.0.1 are plain NAT: the hub's socket talks to
 # Jupyter's directly, so its immediate ACKs work (docker-proxy would add a 40 ms delayed ACK to every
 # kernel round trip; see bench/).
-if ! docker info >/dev/null 2>&1; then
+if want docker && ! docker info >/dev/null 2>&1; then
   say "starting the Docker engine (dockerd --userland-proxy=false)"
   setsid dockerd --userland-proxy=false >/var/log/dockerd.log 2>&1 </dev/null &
   for _ in $(seq 1 60); do
@@ -100,17 +108,19 @@ fi
 
 # --- Notebook images ---------------------------------------------------------
 # The machine's CA bundle goes in as an extra CA, for pip behind a TLS-intercepting proxy.
-extra_ca=()
-[ -f /etc/ssl/certs/ca-certificates.crt ] && extra_ca=(--extra-ca /etc/ssl/certs/ca-certificates.crt)
-if [ "$mode" = "test" ]; then
-  images/build.sh "${extra_ca[@]}" base singleuser singleuser6 docker-stacks
-else
-  images/build.sh "${extra_ca[@]}" base scipy
+if want images; then
+  extra_ca=()
+  [ -f /etc/ssl/certs/ca-certificates.crt ] && extra_ca=(--extra-ca /etc/ssl/certs/ca-certificates.crt)
+  if [ "$mode" = "test" ]; then
+    images/build.sh "${extra_ca[@]}" base singleuser singleuser6 docker-stacks
+  else
+    images/build.sh "${extra_ca[@]}" base scipy
+  fi
 fi
 
 # --- PostgreSQL for the tests (the integration suite runs on it too) ----------
-if [ "$mode" = "test" ] && [ -z "${GANYMEDE_TEST_DATABASE:-}" ]; then
+if want postgres && [ "$mode" = "test" ] && [ -z "${GANYMEDE_TEST_DATABASE:-}" ]; then
   say "PostgreSQL for the tests: $(scripts/test-postgres.sh)"
 fi
 
-say "ready ($mode)"
+say "ready ($mode: ${parts[*]})"

@@ -7,17 +7,53 @@
 # 127.0.0.1 that stays up for the next run), or the server GANYMEDE_TEST_DATABASE already names
 # (an admin URL, e.g. postgres://postgres@127.0.0.1:5432/postgres): each test makes its own
 # database there and drops it afterwards.
+#
+# One compiled set serves everything: `cargo test --no-run` builds the test binaries and the
+# hub binary (target/debug/ganymede) that the end-to-end tests run, so the SQLite pass, the
+# PostgreSQL pass and Playwright compile nothing again. The notebook images and the local
+# spawner's JupyterLab venv are built in the background while cargo compiles. Each step's time
+# is printed at the end (also when a step fails).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export PATH="$HOME/.cargo/bin:$root/.tools/node_modules/.bin:$PATH"
 export CARGO_TERM_COLOR=never
 
-step() { echo; echo "=== $* ==="; }
+timings=()
+current=""
+current_started=$SECONDS
+run_started=$SECONDS
+finish_step() {
+  if [ -n "$current" ]; then timings+=("$(printf '%6d s  %s' "$((SECONDS - current_started))" "$current")"); fi
+  current=""
+}
+step() {
+  finish_step
+  current="$*"
+  current_started=$SECONDS
+  echo
+  echo "=== $* ==="
+}
+report() {
+  local rc=$?
+  finish_step
+  echo
+  echo "=== step times ==="
+  printf '%s\n' "${timings[@]}"
+  printf '%6d s  %s\n' "$((SECONDS - run_started))" "in all (exit status $rc)"
+}
+trap report EXIT
 
-step "set-up"
-scripts/setup.sh test
+# The same packages and features for every cargo test invocation, so nothing compiles twice.
+test_args=(-p hub -p server -p app --features app/ssr --locked)
+
+step "set-up: packages, toolchain, npm, Docker engine, PostgreSQL"
+scripts/setup.sh test packages toolchain npm docker postgres
 pg_url="${GANYMEDE_TEST_DATABASE:-$(scripts/test-postgres.sh)}"
+background_log="$root/target/setup-background.log"
+mkdir -p target
+scripts/setup.sh test venv images >"$background_log" 2>&1 &
+background=$!
 
 step "formatting and lints"
 cargo fmt --all -- --check
@@ -28,19 +64,25 @@ if grep -rn 'hub::db\b' app/src server/src; then
   exit 1
 fi
 
-step "build the site and the hub (cargo leptos build)"
-cargo leptos build
+step "build: test binaries and the hub (cargo test --no-run)"
+cargo test "${test_args[@]}" --no-run
+
+step "build: the site (scripts/build-site.sh)"
+scripts/build-site.sh
+
+step "set-up in the background: notebook images, JupyterLab venv (waiting for it)"
+if ! wait "$background"; then
+  cat "$background_log"
+  echo "test.sh: the background set-up failed (above)" >&2
+  exit 1
+fi
+cat "$background_log"
 
 step "unit and integration tests (SQLite)"
-started=$SECONDS
-env -u GANYMEDE_TEST_DATABASE cargo test -p hub -p server -p app --features app/ssr --locked
-echo "unit and integration tests on SQLite: $((SECONDS - started)) s"
+env -u GANYMEDE_TEST_DATABASE cargo test "${test_args[@]}"
 
 step "database unit tests and integration tests again (PostgreSQL)"
-started=$SECONDS
-# Same packages and features as above, so nothing is compiled again; only the database tests differ.
-GANYMEDE_TEST_DATABASE="$pg_url" cargo test -p hub -p server -p app --features app/ssr --lib --test api --locked
-echo "unit and integration tests on PostgreSQL: $((SECONDS - started)) s"
+GANYMEDE_TEST_DATABASE="$pg_url" cargo test "${test_args[@]}" --lib --test api
 
 step "end-to-end tests (Playwright, Chromium)"
 (cd end2end && npx playwright test)

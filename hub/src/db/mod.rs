@@ -18,7 +18,9 @@ pub mod servers;
 pub mod sessions;
 pub mod settings;
 pub mod shares;
-#[cfg(any(test, feature = "testing"))]
+/// Test support (a scratch database per test), compiled always so that the server's tests and the
+/// binary share one build of this crate.
+#[doc(hidden)]
 pub mod testing;
 pub mod tokens;
 pub mod users;
