@@ -87,7 +87,7 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     }
     let client = ssr::client();
     let user = accounts::authenticate(hub.db(), &config.auth.local, &username, &password, &client).await?;
-    let session = hub::sessions::create(hub.db(), &user, config.session.max_age_seconds, None)
+    let session = hub::sessions::create(&hub, &user, config.session.max_age_seconds, None)
         .await
         .map_err(AppError::internal)?;
     ssr::set_session_cookie(config, session.token.expose(), config.session.max_age_seconds);
@@ -118,7 +118,7 @@ pub async fn signup(username: String, password: String, confirm: String) -> Resu
     if password != confirm {
         return Err(AppError::Invalid("The two passwords differ.".into()));
     }
-    let user = hub::accounts::sign_up(hub.db(), &hub.config().auth.local, &username, &password).await?;
+    let user = hub::accounts::sign_up(&hub, &hub.config().auth.local, &username, &password).await?;
     Ok(format!("Thanks, {}. An administrator will approve your account; then you can sign in.", user.name))
 }
 
@@ -130,7 +130,7 @@ pub async fn change_password(current: String, new: String, confirm: String) -> R
     if new != confirm {
         return Err(AppError::Invalid("The two new passwords differ.".into()));
     }
-    hub::accounts::change_password(hub.db(), &hub.config().auth.local, &user, &current, &new).await?;
+    hub::accounts::change_password(&hub, &hub.config().auth.local, &user, &current, &new).await?;
     Ok("Your password has been changed.".into())
 }
 
@@ -159,9 +159,11 @@ pub mod ssr {
         current_user().ok_or(AppError::Unauthorized)
     }
 
-    pub fn require_admin() -> Result<User, AppError> {
+    /// The signed-in user when they administer the hub, as `hub::access` says.
+    pub async fn require_admin() -> Result<User, AppError> {
         let user = require_user()?;
-        if user.is_admin {
+        let hub = crate::state::hub()?;
+        if hub::access::is_admin(&hub, &user).await? {
             Ok(user)
         } else {
             Err(AppError::Forbidden("Only administrators can do that.".into()))

@@ -1,10 +1,15 @@
-//! Groups: create, delete, members, properties. Every change is written to the audit log.
+//! Groups: create, delete, members, properties. Every change is one transaction with its audit
+//! row; a change of members or a deletion drops what the access policy remembers of the
+//! members' scopes (group filters, roles for groups, shares with the group).
 
 use serde_json::{json, Value};
 
+use crate::access::Changed;
 use crate::accounts::User;
-use crate::db::{events, groups, Pool};
+use crate::change::{Audit, Change};
+use crate::db::{groups, Pool};
 use crate::domain::GroupName;
+use crate::Hub;
 
 /// A group as pages and the API show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +28,8 @@ pub enum GroupError {
     AlreadyExists(GroupName),
     #[error("group properties must be a JSON object")]
     PropertiesNotObject,
+    #[error("Groups come from the identity provider here (auth.oidc.manage_groups); change them there.")]
+    ManagedByProvider,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -39,94 +46,123 @@ async fn load(pool: &Pool, row: groups::GroupRow) -> Result<Group, GroupError> {
     Ok(Group { id: row.id, name: row.name, members, properties })
 }
 
-pub async fn find(pool: &Pool, name: &str) -> Result<Group, GroupError> {
-    let row = groups::by_name(pool, name).await?.ok_or_else(|| GroupError::NotFound(name.to_owned()))?;
-    load(pool, row).await
+pub async fn find(hub: &Hub, name: &str) -> Result<Group, GroupError> {
+    let row = groups::by_name(hub.db(), name).await?.ok_or_else(|| GroupError::NotFound(name.to_owned()))?;
+    load(hub.db(), row).await
 }
 
 /// How many groups there are.
-pub async fn count(pool: &Pool) -> Result<i64, GroupError> {
-    Ok(groups::count(pool).await?)
+pub async fn count(hub: &Hub) -> Result<i64, GroupError> {
+    Ok(groups::count(hub.db()).await?)
 }
 
 /// One page of groups, by name, with their members.
-pub async fn list(pool: &Pool, offset: i64, limit: i64) -> Result<Vec<Group>, GroupError> {
+pub async fn list(hub: &Hub, offset: i64, limit: i64) -> Result<Vec<Group>, GroupError> {
     let mut out = Vec::new();
-    for row in groups::list(pool, offset, limit).await? {
-        out.push(load(pool, row).await?);
+    for row in groups::list(hub.db(), offset, limit).await? {
+        out.push(load(hub.db(), row).await?);
     }
     Ok(out)
 }
 
+/// Whether the OpenID Connect provider owns groups and memberships (`auth.oidc.manage_groups`
+/// with a groups claim): then they are read-only here, on every edge (as JupyterHub's
+/// `manage_groups`), and each sign-in brings them in line with the provider.
+pub fn managed_by_provider(hub: &Hub) -> bool {
+    hub.oidc().is_some_and(|o| o.config().manage_groups && !o.config().groups_claim.is_empty())
+}
+
+fn editable(hub: &Hub) -> Result<(), GroupError> {
+    if managed_by_provider(hub) {
+        return Err(GroupError::ManagedByProvider);
+    }
+    Ok(())
+}
+
 /// Creates a group with its first members.
 pub async fn create(
-    pool: &Pool,
+    hub: &Hub,
     actor: Option<&str>,
     name: &GroupName,
     members: &[User],
 ) -> Result<Group, GroupError> {
-    let row =
-        groups::insert(pool, name.as_str()).await?.ok_or_else(|| GroupError::AlreadyExists(name.clone()))?;
+    editable(hub)?;
+    let mut change = Change::begin(hub).await?;
+    let row = groups::insert(change.conn(), name.as_str())
+        .await?
+        .ok_or_else(|| GroupError::AlreadyExists(name.clone()))?;
     for user in members {
-        groups::add_member(pool, row.id, user.id).await?;
+        groups::add_member(change.conn(), row.id, user.id).await?;
+        change.forgets(Changed::User(user.id));
     }
     let names: Vec<&str> = members.iter().map(|u| u.name.as_str()).collect();
-    events::record(pool, actor, "group.create", Some(name.as_str()), json!({ "users": names })).await?;
-    load(pool, row).await
+    change.commit(Audit::new(actor, "group.create", name.as_str(), json!({ "users": names }))).await?;
+    load(hub.db(), row).await
 }
 
-pub async fn delete(pool: &Pool, actor: Option<&str>, name: &str) -> Result<(), GroupError> {
-    let group = find(pool, name).await?;
-    groups::delete(pool, group.id).await?;
-    events::record(pool, actor, "group.delete", Some(name), json!({})).await?;
+pub async fn delete(hub: &Hub, actor: Option<&str>, name: &str) -> Result<(), GroupError> {
+    editable(hub)?;
+    let group = find(hub, name).await?;
+    let mut change = Change::begin(hub).await?;
+    groups::delete(change.conn(), group.id).await?;
+    change.forgets(Changed::Group(group.name.clone()));
+    change.commit(Audit::new(actor, "group.delete", name, json!({}))).await?;
     Ok(())
 }
 
 /// Adds (`add`) or removes users; answers the group afterwards.
 pub async fn change_members(
-    pool: &Pool,
+    hub: &Hub,
     actor: Option<&str>,
     name: &str,
     users: &[User],
     add: bool,
 ) -> Result<Group, GroupError> {
-    let group = find(pool, name).await?;
+    editable(hub)?;
+    let group = find(hub, name).await?;
+    let mut change = Change::begin(hub).await?;
     for user in users {
         if add {
-            groups::add_member(pool, group.id, user.id).await?;
+            groups::add_member(change.conn(), group.id, user.id).await?;
         } else {
-            groups::remove_member(pool, group.id, user.id).await?;
+            groups::remove_member(change.conn(), group.id, user.id).await?;
         }
+        change.forgets(Changed::User(user.id));
     }
     let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
     let action = if add { "group.add_users" } else { "group.remove_users" };
-    events::record(pool, actor, action, Some(name), json!({ "users": names })).await?;
-    find(pool, name).await
+    change.commit(Audit::new(actor, action, name, json!({ "users": names }))).await?;
+    find(hub, name).await
 }
 
 /// Replaces the members with exactly `users`.
 pub async fn set_members(
-    pool: &Pool,
+    hub: &Hub,
     actor: Option<&str>,
     name: &str,
     users: &[User],
 ) -> Result<Group, GroupError> {
-    let group = find(pool, name).await?;
+    editable(hub)?;
+    let group = find(hub, name).await?;
     let wanted: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
-    for (user_id, old) in groups::member_ids(pool, group.id).await? {
+    let current = groups::member_ids(hub.db(), group.id).await?;
+    let mut change = Change::begin(hub).await?;
+    for (user_id, old) in current {
         if !wanted.contains(&old.as_str()) {
-            groups::remove_member(pool, group.id, user_id).await?;
+            groups::remove_member(change.conn(), group.id, user_id).await?;
+            change.forgets(Changed::User(user_id));
         }
     }
     for user in users {
-        groups::add_member(pool, group.id, user.id).await?;
+        groups::add_member(change.conn(), group.id, user.id).await?;
+        change.forgets(Changed::User(user.id));
     }
-    events::record(pool, actor, "group.set_users", Some(name), json!({ "users": wanted })).await?;
-    find(pool, name).await
+    change.commit(Audit::new(actor, "group.set_users", name, json!({ "users": wanted }))).await?;
+    find(hub, name).await
 }
 
 pub async fn set_properties(
-    pool: &Pool,
+    hub: &Hub,
     actor: Option<&str>,
     name: &str,
     properties: &Value,
@@ -134,10 +170,11 @@ pub async fn set_properties(
     if !properties.is_object() {
         return Err(GroupError::PropertiesNotObject);
     }
-    let group = find(pool, name).await?;
-    groups::set_properties(pool, group.id, &properties.to_string()).await?;
-    events::record(pool, actor, "group.set_properties", Some(name), json!({})).await?;
-    find(pool, name).await
+    let group = find(hub, name).await?;
+    let mut change = Change::begin(hub).await?;
+    groups::set_properties(change.conn(), group.id, &properties.to_string()).await?;
+    change.commit(Audit::new(actor, "group.set_properties", name, json!({}))).await?;
+    find(hub, name).await
 }
 
 impl crate::error::Classify for GroupError {
@@ -146,7 +183,7 @@ impl crate::error::Classify for GroupError {
         match self {
             GroupError::NotFound(_) => C::NotFound,
             GroupError::AlreadyExists(_) => C::Conflict,
-            GroupError::PropertiesNotObject => C::Invalid,
+            GroupError::PropertiesNotObject | GroupError::ManagedByProvider => C::Invalid,
             GroupError::Unexpected(_) => C::Internal,
         }
     }

@@ -11,7 +11,6 @@ use crate::servers::activity::Activity;
 use crate::servers::in_flight::{Debounce, InFlight};
 use crate::servers::progress::ProgressHub;
 use crate::servers::routes::RouteTable;
-use crate::sessions::SessionCache;
 use crate::spawner::{self, Spawners};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +45,7 @@ struct Inner {
     routes: RouteTable,
     progress: ProgressHub,
     activity: Activity,
-    session_cache: SessionCache,
+    access: crate::access::Policy,
     oidc: Option<Arc<Oidc>>,
     /// The hub's API as servers reach it (`JUPYTERHUB_API_URL`), once its listener is up.
     internal_api_url: std::sync::OnceLock<String>,
@@ -98,7 +97,7 @@ impl Hub {
                 routes: RouteTable::default(),
                 progress: ProgressHub::default(),
                 activity: Activity::default(),
-                session_cache: SessionCache::default(),
+                access: crate::access::Policy::default(),
                 oidc,
                 internal_api_url: std::sync::OnceLock::new(),
             }),
@@ -189,8 +188,9 @@ impl Hub {
         &self.inner.activity
     }
 
-    pub(crate) fn session_cache(&self) -> &SessionCache {
-        &self.inner.session_cache
+    /// The access policy's memory (see [`crate::access`]).
+    pub fn access(&self) -> &crate::access::Policy {
+        &self.inner.access
     }
 
     pub(crate) fn secret(&self) -> &str {

@@ -2,9 +2,11 @@
 //!
 //! Server-only. It knows nothing about HTTP or Leptos: `server` and `app` (with `ssr`) call it.
 
+pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod catalogue;
+pub mod change;
 pub mod clock;
 pub mod config;
 pub mod database;

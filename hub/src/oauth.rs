@@ -10,9 +10,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use crate::access::{self, Opening};
 use crate::accounts::User;
 use crate::db::{self, oauth, DbConn};
 use crate::domain::{ServerName, UserName};
+use crate::scopes;
 use crate::secret::SecretToken;
 use crate::Hub;
 
@@ -127,6 +129,8 @@ pub enum AuthorizeError {
     NoAccess,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Access(#[from] access::AccessError),
 }
 
 impl crate::error::Classify for AuthorizeError {
@@ -138,7 +142,7 @@ impl crate::error::Classify for AuthorizeError {
             | AuthorizeError::UnsupportedResponseType
             | AuthorizeError::UnsupportedChallengeMethod => C::Invalid,
             AuthorizeError::NoAccess => C::Forbidden,
-            AuthorizeError::Db(_) => C::Internal,
+            AuthorizeError::Db(_) | AuthorizeError::Access(_) => C::Internal,
         }
     }
 }
@@ -163,10 +167,13 @@ pub async fn authorize(
     consented: bool,
 ) -> Result<Authorization, AuthorizeError> {
     let now = hub.clock().now_ms();
-    let mut conn = hub.db().acquire().await?;
-    let client = oauth::client(&mut conn, &req.client_id)
-        .await?
-        .ok_or_else(|| AuthorizeError::UnknownClient(req.client_id.clone()))?;
+    // Each step takes a pooled connection for its statement and gives it back: nothing here
+    // holds one while asking for another.
+    let client = {
+        let mut conn = hub.db().acquire().await?;
+        oauth::client(&mut conn, &req.client_id).await?
+    }
+    .ok_or_else(|| AuthorizeError::UnknownClient(req.client_id.clone()))?;
     // Never redirect anywhere but the registered URI, whatever else is wrong.
     if req.redirect_uri != client.redirect_uri {
         return Err(AuthorizeError::RedirectMismatch(req.redirect_uri.clone()));
@@ -185,28 +192,28 @@ pub async fn authorize(
     let Some(server) = db::servers::by_id(hub.db(), server_id).await.map_err(AuthorizeError::Db)? else {
         return Err(AuthorizeError::NoAccess);
     };
-    let owner = server.user_id == user.id;
-    let admin = user.is_admin && hub.config().servers.admin_access;
-    if !owner && !admin {
-        if !crate::sharing::may_open(hub, user, &server.user_name, server.user_id, server.name.as_str())
-            .await?
-        {
-            return Err(AuthorizeError::NoAccess);
-        }
-        if !consented {
+    let target = access::ServerRef {
+        owner_id: server.user_id,
+        owner: &server.user_name,
+        server: server.name.as_str(),
+    };
+    match access::open_server(hub, access::Who::Person(user), target).await? {
+        Opening::Owner | Opening::Admin => {}
+        Opening::Granted if consented => {}
+        Opening::Granted => {
             return Ok(Authorization::Consent {
                 owner: server.user_name.to_string(),
                 server: server.name.to_string(),
-            });
+            })
         }
+        Opening::Denied => return Err(AuthorizeError::NoAccess),
     }
-    let access: Vec<String> = serde_json::from_str(&client.scopes).unwrap_or_default();
-    let mut scopes = access;
+    let mut scopes = scopes::decode_stored(&client.scopes);
     scopes.push(format!("read:users:name!user={}", user.name));
     scopes.push(format!("read:users:groups!user={}", user.name));
     let code = SecretToken::generate();
     let hash = code.hash();
-    let scopes = serde_json::to_string(&scopes).unwrap_or_default();
+    let scopes = scopes::encode_stored(&scopes);
     let new = oauth::NewCode {
         code_hash: &hash,
         client_id: &client.id,
@@ -217,7 +224,10 @@ pub async fn authorize(
         code_challenge: req.code_challenge.as_deref(),
         expires_at: now + CODE_TTL_MS,
     };
-    oauth::insert_code(&mut conn, new, now).await?;
+    {
+        let mut conn = hub.db().acquire().await?;
+        oauth::insert_code(&mut conn, new, now).await?;
+    }
     Ok(Authorization::Redirect(format!("{}?code={}{state}", client.redirect_uri, code.expose())))
 }
 
@@ -315,7 +325,7 @@ pub async fn exchange(hub: &Hub, req: &TokenRequest) -> Result<Issued, TokenErro
     Ok(Issued {
         access_token: token,
         expires_in_seconds: TOKEN_TTL_MS / 1000,
-        scopes: serde_json::from_str(&code.scopes).unwrap_or_default(),
+        scopes: scopes::decode_stored(&code.scopes),
     })
 }
 
@@ -324,8 +334,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The browser session behind a presented cookie value (OAuth tokens are tied to it).
-pub async fn session_of(hub: &Hub, cookie_value: &str) -> Result<Option<i64>, sqlx::Error> {
-    db::sessions::id_by_hash(hub.db(), &SecretToken::from_presented(cookie_value).hash()).await
+pub async fn session_of(hub: &Hub, cookie_value: &str) -> Result<Option<i64>, access::AccessError> {
+    Ok(access::session(hub, cookie_value).await?.map(|s| s.id))
 }
 
 #[cfg(test)]

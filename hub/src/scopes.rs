@@ -135,6 +135,17 @@ pub enum Requested {
     Grant(Grant),
 }
 
+/// Scope strings as the database stores them (a JSON list, in tokens, shares, OAuth clients and
+/// codes); a malformed value reads as no scopes.
+pub fn decode_stored(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+/// Scope strings as the database stores them.
+pub fn encode_stored(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
 /// Parses one scope string as clients send it.
 pub fn parse(input: &str) -> Result<Requested, ScopeError> {
     match input {

@@ -1,15 +1,18 @@
 //! JupyterHub 5's sharing: an owner shares a server with a user or a group, or makes a share
 //! code (a link with an expiry) that gives a share to whoever accepts it. A recipient opens the
-//! server through the OAuth flow, with a consent page; a revoked share stops working at once
-//! (the proxy and the OAuth provider ask the database each time; OAuth tokens the recipient got
-//! for the server are deleted with the share).
+//! server through the OAuth flow, with a consent page. What a share grants is part of the
+//! recipient's scopes in [`crate::access`]; a revoked share stops working at once (the change
+//! drops the recipients' remembered scopes after its commit and closes what they had open; OAuth
+//! tokens the recipients got for the server are deleted with the share).
 
 use serde_json::json;
 
+use crate::access::Changed;
 use crate::accounts::User;
+use crate::change::{Audit, Change};
 pub use crate::db::shares::ShareRow;
 use crate::db::shares::{self, Recipient};
-use crate::db::{self, events};
+use crate::db::{self, DbConn};
 use crate::domain::{ServerName, UserName};
 use crate::secret::SecretToken;
 use crate::Hub;
@@ -104,21 +107,30 @@ pub async fn share(
 ) -> Result<bool, ShareError> {
     let id = server_id(hub, owner, server).await?;
     let to = recipient(hub, owner, with).await?;
-    let scopes = serde_json::to_string(&[access_scope(&owner.name, server)]).unwrap_or_default();
-    let mut tx = hub.db().begin().await?;
-    let made = shares::upsert(&mut tx, id, to, &scopes, hub.clock().now_ms()).await?;
-    if made {
-        events::record(
-            &mut *tx,
-            actor,
-            "share.create",
-            Some(&target(owner, server)),
-            json!({ "with": describe(with) }),
-        )
-        .await?;
+    let scopes = crate::scopes::encode_stored(&[access_scope(&owner.name, server)]);
+    let mut change = Change::begin(hub).await?;
+    if !shares::upsert(change.conn(), id, to, &scopes, hub.clock().now_ms()).await? {
+        return Ok(false);
     }
-    tx.commit().await?;
-    Ok(made)
+    let affected = affects(change.conn(), to).await?;
+    change.forgets(affected);
+    let target = target(owner, server);
+    change.commit(Audit::new(actor, "share.create", &target, json!({ "with": describe(with) }))).await?;
+    Ok(true)
+}
+
+/// Whose scopes a share with this recipient changes.
+async fn affects(conn: &mut DbConn, to: Recipient) -> Result<Changed, sqlx::Error> {
+    Ok(match to {
+        Recipient::User(id) => Changed::User(id),
+        Recipient::Group(id) => {
+            let name: Option<String> = sqlx::query_scalar("SELECT name FROM groups WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            Changed::Group(name.unwrap_or_default())
+        }
+    })
 }
 
 fn describe(with: &With) -> String {
@@ -142,22 +154,25 @@ pub async fn revoke(
         Some(w) => Some(recipient(hub, owner, w).await?),
         None => None,
     };
-    let mut tx = hub.db().begin().await?;
-    let ended = shares::delete(&mut tx, id, to).await?;
+    let mut change = Change::begin(hub).await?;
+    let ended = shares::delete(change.conn(), id, to).await?;
     // Tokens of people other than the owner, issued for this server's client: gone.
-    crate::db::bump_auth_generation();
     sqlx::query(
         "DELETE FROM api_tokens WHERE user_id <> $1 AND oauth_client IN (SELECT id FROM oauth_clients WHERE server_id = $2)",
     )
     .bind(owner.id)
     .bind(id)
-    .execute(&mut *tx)
+    .execute(&mut *change.conn())
     .await?;
-    let detail = json!({ "with": with.map(describe).unwrap_or_else(|| "everyone".into()), "ended": ended });
-    events::record(&mut *tx, actor, "share.revoke", Some(&target(owner, server)), detail).await?;
-    tx.commit().await?;
-    crate::db::bump_auth_generation();
-    Ok(ended)
+    for recipient in &ended {
+        let affected = affects(change.conn(), *recipient).await?;
+        change.forgets(affected);
+    }
+    change.forgets(Changed::Server(id));
+    let count = ended.len() as u64;
+    let detail = json!({ "with": with.map(describe).unwrap_or_else(|| "everyone".into()), "ended": count });
+    change.commit(Audit::new(actor, "share.revoke", &target(owner, server), detail)).await?;
+    Ok(count)
 }
 
 /// Shares of an owner's servers (one server's when given).
@@ -176,47 +191,6 @@ pub async fn of_owner(
 /// What is shared with `user`.
 pub async fn shared_with(hub: &Hub, user: &User) -> Result<Vec<ShareRow>, ShareError> {
     Ok(shares::with_user(hub.db(), user.id).await?)
-}
-
-/// What a person may do: the `user` role (and `admin`), the config's `[[roles]]` naming them or
-/// one of their groups, and what is shared with them.
-pub async fn scopes_of(hub: &Hub, user: &User) -> Result<crate::scopes::Scopes, sqlx::Error> {
-    let base = crate::scopes::Scopes::for_user(user.name.as_str(), user.is_admin);
-    let roles = &hub.config().roles;
-    let mut strings: Vec<String> = Vec::new();
-    if !roles.is_empty() {
-        let groups = db::groups_of(hub.db(), user.id).await?;
-        for role in roles {
-            let named = role.users.iter().any(|u| u == user.name.as_str());
-            let by_group = role.groups.iter().any(|g| groups.contains(g));
-            if named || by_group {
-                strings.extend(role.scopes.iter().cloned());
-            }
-        }
-    }
-    let shared = shares::with_user(hub.db(), user.id).await?;
-    strings.extend(
-        shared.iter().flat_map(|s| serde_json::from_str::<Vec<String>>(&s.scopes).unwrap_or_default()),
-    );
-    Ok(base.with_shared(strings.iter().map(String::as_str)))
-}
-
-/// Whether `viewer` may open `owner`'s `server` without being its owner or an admin: an explicit
-/// `access:servers` grant in their scopes names the server, its owner or one of the owner's
-/// groups — a share, or a `[[roles]]` entry. Asked each time, so a revoked share ends at once.
-pub async fn may_open(
-    hub: &Hub,
-    viewer: &User,
-    owner: &UserName,
-    owner_id: i64,
-    server: &str,
-) -> Result<bool, sqlx::Error> {
-    use crate::scopes::{Access, Resource, Scope, Scopes};
-    let scopes = scopes_of(hub, viewer).await?;
-    let explicit = Scopes::expand(scopes.grants().filter(|g| g.filter.is_some()).cloned());
-    let groups = db::groups_of(hub.db(), owner_id).await?;
-    let resource = Resource::Server { user: owner.as_str(), server, groups: &groups };
-    Ok(explicit.check(Scope::AccessServers, resource) == Access::Allowed)
 }
 
 /// A new share code: the code (shown once) and its id (`sc_N`).
@@ -240,29 +214,24 @@ pub async fn create_code(
     let id = server_id(hub, owner, server).await?;
     let now = hub.clock().now_ms();
     let code = SecretToken::generate();
-    let scopes = serde_json::to_string(&[access_scope(&owner.name, server)]).unwrap_or_default();
+    let scopes = crate::scopes::encode_stored(&[access_scope(&owner.name, server)]);
     let expires_at = now + seconds * 1000;
-    let mut tx = hub.db().begin().await?;
-    let code_id = shares::insert_code(&mut tx, id, &code.hash(), &scopes, now, expires_at).await?;
-    events::record(
-        &mut *tx,
-        actor,
-        "share.code",
-        Some(&target(owner, server)),
-        json!({ "id": format!("sc_{code_id}"), "expires_at": expires_at }),
-    )
-    .await?;
-    tx.commit().await?;
+    let mut change = Change::begin(hub).await?;
+    let code_id = shares::insert_code(change.conn(), id, &code.hash(), &scopes, now, expires_at).await?;
+    let detail = json!({ "id": format!("sc_{code_id}"), "expires_at": expires_at });
+    change.commit(Audit::new(actor, "share.code", &target(owner, server), detail)).await?;
     Ok(NewCode { code, id: code_id, expires_at })
 }
 
 /// The server a live code is for: its owner's name and server name (for the accept page).
 pub async fn code_target(hub: &Hub, code: &str) -> Result<(String, String, i64), ShareError> {
     let now = hub.clock().now_ms();
-    let mut conn = hub.db().acquire().await?;
-    let (_, server_id, _) = shares::live_code(&mut conn, &SecretToken::from_presented(code).hash(), now)
-        .await?
-        .ok_or(ShareError::UnknownCode)?;
+    let live = {
+        // Given back before the next query takes one.
+        let mut conn = hub.db().acquire().await?;
+        shares::live_code(&mut conn, &SecretToken::from_presented(code).hash(), now).await?
+    };
+    let (_, server_id, _) = live.ok_or(ShareError::UnknownCode)?;
     let row = db::servers::by_id(hub.db(), server_id)
         .await
         .map_err(ShareError::Db)?
@@ -274,28 +243,27 @@ pub async fn code_target(hub: &Hub, code: &str) -> Result<(String, String, i64),
 /// others, until it expires). Returns the server's URL.
 pub async fn accept_code(hub: &Hub, user: &User, code: &str) -> Result<String, ShareError> {
     let now = hub.clock().now_ms();
-    let mut tx = hub.db().begin().await?;
+    let mut change = Change::begin(hub).await?;
     let (code_id, server_id, scopes) =
-        shares::exchange_code(&mut tx, &SecretToken::from_presented(code).hash(), now)
+        shares::exchange_code(change.conn(), &SecretToken::from_presented(code).hash(), now)
             .await?
             .ok_or(ShareError::UnknownCode)?;
-    let row = db::servers::by_id(&mut *tx, server_id)
+    let row = db::servers::by_id(&mut *change.conn(), server_id)
         .await
         .map_err(ShareError::Db)?
         .ok_or(ShareError::UnknownCode)?;
     if row.user_id == user.id {
         return Err(ShareError::WithOwner);
     }
-    shares::upsert(&mut tx, server_id, Recipient::User(user.id), &scopes, now).await?;
+    shares::upsert(change.conn(), server_id, Recipient::User(user.id), &scopes, now).await?;
+    change.forgets(Changed::User(user.id));
     let target = format!("{}/{}", row.user_name, row.name);
-    events::record(
-        &mut *tx,
+    let audit = Audit::new(
         Some(user.name.as_str()),
         "share.accept",
-        Some(&target),
+        &target,
         json!({ "code": format!("sc_{code_id}") }),
-    )
-    .await?;
-    tx.commit().await?;
+    );
+    change.commit(audit).await?;
     Ok(crate::servers::base_url(&row.user_name, &row.name))
 }

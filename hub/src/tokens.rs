@@ -3,10 +3,13 @@
 
 use serde_json::json;
 
-use crate::accounts::{self, AccountError, User};
-use crate::db::{self, events, tokens::TokenRow, Pool};
+use crate::access::Changed;
+use crate::accounts::{AccountError, User};
+use crate::change::{Audit, Change};
+use crate::db::{self, tokens::TokenRow};
 use crate::scopes::{self, Requested, ScopeError, Scopes};
 use crate::secret::SecretToken;
+use crate::Hub;
 
 /// Longest note kept with a token.
 pub const MAX_NOTE: usize = 1000;
@@ -37,6 +40,12 @@ impl From<AccountError> for TokenError {
     }
 }
 
+impl From<crate::access::AccessError> for TokenError {
+    fn from(e: crate::access::AccessError) -> Self {
+        Self::Unexpected(anyhow::anyhow!(e))
+    }
+}
+
 /// A token as listed (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -58,13 +67,13 @@ pub struct NewToken {
     pub info: TokenInfo,
 }
 
-fn info(row: TokenRow, user: &str) -> TokenInfo {
+pub(crate) fn info(row: TokenRow, user: &str) -> TokenInfo {
     TokenInfo {
         id: row.id,
         user: user.to_owned(),
         prefix: row.prefix,
         note: row.note,
-        requested: serde_json::from_str(&row.scopes).unwrap_or_default(),
+        requested: scopes::decode_stored(&row.scopes),
         created_at: row.created_at,
         expires_at: row.expires_at,
         last_activity: row.last_activity,
@@ -77,7 +86,7 @@ fn requested(list: &[String]) -> Result<Vec<Requested>, ScopeError> {
 
 /// Creates a token for `owner`. Without scopes it inherits everything the owner may do.
 pub async fn create(
-    hub: &crate::Hub,
+    hub: &Hub,
     actor: Option<&str>,
     owner: &User,
     note: &str,
@@ -94,8 +103,7 @@ pub async fn create(
     };
     let scope_list = scope_list.unwrap_or_else(|| vec!["inherit".to_owned()]);
     let asked = requested(&scope_list)?;
-    let pool = hub.db();
-    let owner_scopes = crate::sharing::scopes_of(hub, owner).await?;
+    let owner_scopes = crate::access::scopes_of(hub, owner).await?;
     for (raw, r) in scope_list.iter().zip(&asked) {
         if let Requested::Grant(g) = r {
             let kept = Scopes::for_token(std::slice::from_ref(r), owner.name.as_str(), &owner_scopes);
@@ -107,8 +115,9 @@ pub async fn create(
     let token = SecretToken::generate();
     let prefix: String = token.expose().chars().take(4).collect();
     let stored = serde_json::to_string(&scope_list).map_err(|e| TokenError::Unexpected(e.into()))?;
+    let mut change = Change::begin(hub).await?;
     let row = db::tokens::insert(
-        pool,
+        change.conn(),
         db::tokens::NewTokenRow {
             user_id: owner.id,
             token_hash: &token.hash(),
@@ -119,70 +128,39 @@ pub async fn create(
         },
     )
     .await?;
-    events::record(
-        pool,
-        actor,
-        "token.create",
-        Some(owner.name.as_str()),
-        json!({ "token_id": row.id, "note": note }),
-    )
-    .await?;
+    let audit =
+        Audit::new(actor, "token.create", owner.name.as_str(), json!({ "token_id": row.id, "note": note }));
+    change.commit(audit).await?;
     Ok(NewToken { token, info: info(row, owner.name.as_str()) })
 }
 
-/// How stale a token's recorded last activity may get before a request writes it again.
-const ACTIVITY_RESOLUTION_MS: i64 = 30_000;
-
-/// Who a presented token belongs to and what it may do, when it is valid.
-pub async fn authenticate(
-    hub: &crate::Hub,
-    presented: &str,
-) -> Result<Option<(User, Scopes, TokenInfo)>, TokenError> {
-    let pool = hub.db();
-    if presented.is_empty() || presented.len() > 256 {
-        return Ok(None);
+/// A listing with the latest use, written or still batched in memory.
+fn listed(hub: &Hub, row: TokenRow, owner: &User) -> TokenInfo {
+    let mut listing = info(row, owner.name.as_str());
+    if let Some(at) = hub.access().unwritten_use(listing.id) {
+        listing.last_activity = Some(listing.last_activity.map_or(at, |old| old.max(at)));
     }
-    let Some(row) = db::tokens::live_by_hash(pool, &SecretToken::from_presented(presented).hash()).await?
-    else {
-        return Ok(None);
-    };
-    let Some(owner) = accounts::find_by_id(pool, row.user_id).await? else {
-        return Ok(None);
-    };
-    if owner.blocked || !owner.approved {
-        return Ok(None);
-    }
-    // Last activity is kept to the half-minute, so API calls do not each write to the database.
-    if row.last_activity.is_none_or(|at| db::now_ms() - at >= ACTIVITY_RESOLUTION_MS) {
-        db::tokens::touch(pool, row.id).await?;
-    }
-    let listing = info(row, owner.name.as_str());
-    let asked = requested(&listing.requested).unwrap_or_default();
-    let owner_scopes = crate::sharing::scopes_of(hub, &owner).await?;
-    let scopes = Scopes::for_token(&asked, owner.name.as_str(), &owner_scopes);
-    Ok(Some((owner, scopes, listing)))
+    listing
 }
 
-pub async fn list(pool: &Pool, owner: &User) -> Result<Vec<TokenInfo>, TokenError> {
-    Ok(db::tokens::for_user(pool, owner.id)
-        .await?
-        .into_iter()
-        .map(|r| info(r, owner.name.as_str()))
-        .collect())
+pub async fn list(hub: &Hub, owner: &User) -> Result<Vec<TokenInfo>, TokenError> {
+    Ok(db::tokens::for_user(hub.db(), owner.id).await?.into_iter().map(|r| listed(hub, r, owner)).collect())
 }
 
-pub async fn get(pool: &Pool, owner: &User, id: i64) -> Result<Option<TokenInfo>, TokenError> {
-    Ok(db::tokens::get(pool, owner.id, id).await?.map(|r| info(r, owner.name.as_str())))
+pub async fn get(hub: &Hub, owner: &User, id: i64) -> Result<Option<TokenInfo>, TokenError> {
+    Ok(db::tokens::get(hub.db(), owner.id, id).await?.map(|r| listed(hub, r, owner)))
 }
 
 /// Revokes a token; false when the owner has no such token.
-pub async fn revoke(pool: &Pool, actor: Option<&str>, owner: &User, id: i64) -> Result<bool, TokenError> {
-    let gone = db::tokens::delete(pool, owner.id, id).await?;
-    if gone {
-        events::record(pool, actor, "token.revoke", Some(owner.name.as_str()), json!({ "token_id": id }))
-            .await?;
+/// Revokes a token (and ends what it opened); false when the owner has no such token.
+pub async fn revoke(hub: &Hub, actor: Option<&str>, owner: &User, id: i64) -> Result<bool, TokenError> {
+    let mut change = Change::begin(hub).await?;
+    if !db::tokens::delete(change.conn(), owner.id, id).await? {
+        return Ok(false);
     }
-    Ok(gone)
+    change.forgets(Changed::Token(id));
+    change.commit(Audit::new(actor, "token.revoke", owner.name.as_str(), json!({ "token_id": id }))).await?;
+    Ok(true)
 }
 
 impl crate::error::Classify for TokenError {
@@ -219,8 +197,8 @@ mod tests {
         for (name, admin) in users {
             let name = UserName::parse(name).unwrap();
             out.push(
-                accounts::create_user(
-                    hub.db(),
+                crate::accounts::create_user(
+                    &hub,
                     None,
                     NewAccount { name: &name, password: None, is_admin: *admin, approved: true },
                 )
@@ -239,11 +217,11 @@ mod tests {
             sqlx::query_scalar("SELECT token_hash FROM api_tokens").fetch_all(hub.db()).await.unwrap();
         assert_eq!(stored, vec![new.token.hash()]);
         assert_ne!(stored[0], new.token.expose());
-        let (owner, scopes, info) = authenticate(&hub, new.token.expose()).await.unwrap().unwrap();
-        assert_eq!(owner.name.as_str(), "alice");
-        assert_eq!(info.note, "laptop");
-        assert_eq!(scopes, Scopes::for_user("alice", false));
-        assert!(authenticate(&hub, "not-a-token").await.unwrap().is_none());
+        let who = crate::access::token(&hub, new.token.expose()).await.unwrap().unwrap();
+        assert_eq!(who.user.name.as_str(), "alice");
+        assert_eq!(who.token.note, "laptop");
+        assert_eq!(*who.scopes, Scopes::for_user("alice", false));
+        assert!(crate::access::token(&hub, "not-a-token").await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -251,7 +229,7 @@ mod tests {
         let (hub, users, _dir) = hub_with(&[("root", true)]).await;
         let scopes = Some(vec!["read:users!user=bob".to_owned()]);
         let new = create(&hub, None, &users[0], "", None, scopes).await.unwrap();
-        let (_, granted, _) = authenticate(&hub, new.token.expose()).await.unwrap().unwrap();
+        let granted = crate::access::token(&hub, new.token.expose()).await.unwrap().unwrap().scopes;
         assert_eq!(
             granted.check(Scope::ReadUsers, Resource::User { name: "bob", groups: &[] }),
             Access::Allowed
@@ -281,14 +259,17 @@ mod tests {
         let (hub, users, _dir) = hub_with(&[("alice", false)]).await;
         assert!(matches!(create(&hub, None, &users[0], "", Some(0), None).await, Err(TokenError::BadExpiry)));
         let short = create(&hub, None, &users[0], "", Some(1), None).await.unwrap();
-        assert!(authenticate(&hub, short.token.expose()).await.unwrap().is_some());
+        assert!(crate::access::token(&hub, short.token.expose()).await.unwrap().is_some());
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        assert!(authenticate(&hub, short.token.expose()).await.unwrap().is_none());
+        // Remembered or not, an expired token is refused.
+        assert!(crate::access::token(&hub, short.token.expose()).await.unwrap().is_none());
 
         let other = create(&hub, None, &users[0], "", None, None).await.unwrap();
-        assert!(revoke(hub.db(), None, &users[0], other.info.id).await.unwrap());
-        assert!(!revoke(hub.db(), None, &users[0], other.info.id).await.unwrap());
-        assert!(authenticate(&hub, other.token.expose()).await.unwrap().is_none());
-        assert_eq!(list(hub.db(), &users[0]).await.unwrap().len(), 1);
+        // Remembered by the policy, then revoked: refused at once.
+        assert!(crate::access::token(&hub, other.token.expose()).await.unwrap().is_some());
+        assert!(revoke(&hub, None, &users[0], other.info.id).await.unwrap());
+        assert!(!revoke(&hub, None, &users[0], other.info.id).await.unwrap());
+        assert!(crate::access::token(&hub, other.token.expose()).await.unwrap().is_none());
+        assert_eq!(list(&hub, &users[0]).await.unwrap().len(), 1);
     }
 }

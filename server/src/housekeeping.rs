@@ -31,14 +31,23 @@ pub async fn discover_provider(hub: Hub) {
 /// How often proxied activity is written to the database.
 const ACTIVITY_EVERY: Duration = Duration::from_secs(10);
 
-/// Writes batched proxy activity (servers' and users' last activity) every few seconds.
+/// Writes batched proxy activity (servers' and users' last activity) and tokens' last use
+/// every few seconds.
 pub async fn flush_activity(hub: Hub) {
     let mut tick = tokio::time::interval(ACTIVITY_EVERY);
     loop {
         tick.tick().await;
-        if let Err(e) = hub.activity().flush(hub.db()).await {
-            warn!(error = %e, "writing activity failed");
-        }
+        flush_once(&hub).await;
+    }
+}
+
+/// One round of [`flush_activity`] (also at shutdown).
+pub async fn flush_once(hub: &Hub) {
+    if let Err(e) = hub.activity().flush(hub.db()).await {
+        warn!(error = %e, "writing activity failed");
+    }
+    if let Err(e) = hub::access::flush_token_use(hub).await {
+        warn!(error = %e, "writing tokens' last use failed");
     }
 }
 

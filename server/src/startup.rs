@@ -102,7 +102,7 @@ impl Application {
         if let Some(task) = servers_api {
             task.abort();
         }
-        let _ = self.hub.activity().flush(self.hub.db()).await;
+        crate::housekeeping::flush_once(&self.hub).await;
         if let Err(e) = self.hub.release_leases().await {
             tracing::warn!(error = %e, "giving up the hub's leases failed");
         }

@@ -20,7 +20,7 @@ pub struct TokenView {
 pub async fn my_tokens() -> Result<Vec<TokenView>, AppError> {
     let user = crate::session::ssr::require_user()?;
     let hub = crate::state::hub()?;
-    let tokens = hub::tokens::list(hub.db(), &user).await?;
+    let tokens = hub::tokens::list(&hub, &user).await?;
     Ok(tokens
         .into_iter()
         .map(|t| TokenView {
@@ -55,7 +55,7 @@ pub async fn create_token(note: String, expires_in: String, scopes: String) -> R
 pub async fn revoke_token(id: i64) -> Result<(), AppError> {
     let user = crate::session::ssr::require_user()?;
     let hub = crate::state::hub()?;
-    if hub::tokens::revoke(hub.db(), Some(user.name.as_str()), &user, id).await? {
+    if hub::tokens::revoke(&hub, Some(user.name.as_str()), &user, id).await? {
         Ok(())
     } else {
         Err(AppError::NotFound("There is no such token.".into()))

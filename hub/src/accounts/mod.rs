@@ -6,9 +6,12 @@ mod password_hash;
 use serde_json::json;
 use tracing::{info, warn};
 
+use crate::access::Changed;
+use crate::change::{Audit, Change};
 use crate::config::LocalAuthConfig;
 use crate::db::{self, events, users, Pool};
 use crate::domain::{Password, PasswordError, UserName, UserNameError};
+use crate::Hub;
 
 pub use lockout::SignInClient;
 pub use password_hash::{
@@ -118,7 +121,7 @@ pub struct NewAccount<'a> {
 
 /// Creates a user; records `user.create` with `actor`.
 pub async fn create_user(
-    pool: &Pool,
+    hub: &Hub,
     actor: Option<&str>,
     account: NewAccount<'_>,
 ) -> Result<User, AccountError> {
@@ -126,8 +129,9 @@ pub async fn create_user(
         Some(p) => Some(hash_password(p).await?),
         None => None,
     };
+    let mut change = Change::begin(hub).await?;
     let row = users::insert(
-        pool,
+        change.conn(),
         users::NewUser {
             name: account.name,
             password_hash,
@@ -137,14 +141,8 @@ pub async fn create_user(
     )
     .await?
     .ok_or_else(|| AccountError::AlreadyExists(account.name.clone()))?;
-    events::record(
-        pool,
-        actor,
-        "user.create",
-        Some(account.name.as_str()),
-        json!({ "admin": account.is_admin, "approved": account.approved }),
-    )
-    .await?;
+    let detail = json!({ "admin": account.is_admin, "approved": account.approved });
+    change.commit(Audit::new(actor, "user.create", account.name.as_str(), detail)).await?;
     info!(user.name = %account.name, admin = account.is_admin, "user created");
     User::from_row(row)
 }
@@ -237,52 +235,51 @@ pub async fn unlock(pool: &Pool, actor: Option<&str>, name: &UserName) -> Result
 
 /// A signed-in user changes their own password after proving the current one.
 pub async fn change_password(
-    pool: &Pool,
+    hub: &Hub,
     policy: &LocalAuthConfig,
     user: &User,
     current: &str,
     new: &str,
 ) -> Result<(), AccountError> {
     let row =
-        users::by_id(pool, user.id).await?.ok_or_else(|| AccountError::NoSuchUser(user.name.clone()))?;
+        users::by_id(hub.db(), user.id).await?.ok_or_else(|| AccountError::NoSuchUser(user.name.clone()))?;
     if !verify_password(current, row.password_hash.as_deref()).await? || row.password_hash.is_none() {
         return Err(AccountError::WrongCurrentPassword);
     }
     let new = Password::parse(new, &user.name, policy.password_policy())?;
     let hash = hash_password(&new).await?;
-    users::set_password_hash(pool, user.id, &hash).await?;
-    events::record(
-        pool,
-        Some(user.name.as_str()),
-        "user.password_change",
-        Some(user.name.as_str()),
-        json!({}),
-    )
-    .await?;
+    let mut change = Change::begin(hub).await?;
+    users::set_password_hash(change.conn(), user.id, &hash).await?;
+    change.forgets(Changed::User(user.id));
+    let name = user.name.as_str();
+    change.commit(Audit::new(Some(name), "user.password_change", name, json!({}))).await?;
     Ok(())
 }
 
-/// An administrator (or the CLI) sets a password; the user's sessions end.
+/// An administrator (or the CLI) sets a password; the user's sessions end and their sign-in
+/// failures are forgotten, in one transaction with its audit row.
 pub async fn set_password(
-    pool: &Pool,
+    hub: &Hub,
     actor: Option<&str>,
     policy: &LocalAuthConfig,
     name: &UserName,
     new: &str,
 ) -> Result<(), AccountError> {
-    let user = find(pool, name).await?.ok_or_else(|| AccountError::NoSuchUser(name.clone()))?;
+    let user = find(hub.db(), name).await?.ok_or_else(|| AccountError::NoSuchUser(name.clone()))?;
     let new = Password::parse(new, name, policy.password_policy())?;
     let hash = hash_password(&new).await?;
-    users::set_password_hash(pool, user.id, &hash).await?;
-    db::sessions::delete_for_user(pool, user.id).await?;
-    users::clear_failures(pool, name.as_str()).await?;
-    events::record(pool, actor, "user.password_reset", Some(name.as_str()), json!({})).await?;
+    let mut change = Change::begin(hub).await?;
+    users::set_password_hash(change.conn(), user.id, &hash).await?;
+    db::sessions::delete_for_user(change.conn(), user.id).await?;
+    users::clear_failures(change.conn(), name.as_str()).await?;
+    change.forgets(Changed::User(user.id));
+    change.commit(Audit::new(actor, "user.password_reset", name.as_str(), json!({}))).await?;
     Ok(())
 }
 
 /// Someone asks for an account; it waits for approval.
 pub async fn sign_up(
-    pool: &Pool,
+    hub: &Hub,
     policy: &LocalAuthConfig,
     raw_name: &str,
     password: &str,
@@ -293,39 +290,59 @@ pub async fn sign_up(
     let name = UserName::parse(raw_name)?;
     let password = Password::parse(password, &name, policy.password_policy())?;
     create_user(
-        pool,
+        hub,
         Some(name.as_str()),
         NewAccount { name: &name, password: Some(&password), is_admin: false, approved: false },
     )
     .await
 }
 
-pub async fn approve(pool: &Pool, actor: Option<&str>, name: &UserName) -> Result<(), AccountError> {
-    if !users::set_approved(pool, name).await? {
-        return Err(AccountError::NoSuchUser(name.clone()));
-    }
-    events::record(pool, actor, "user.approve", Some(name.as_str()), json!({})).await?;
-    Ok(())
+pub async fn approve(hub: &Hub, actor: Option<&str>, name: &UserName) -> Result<(), AccountError> {
+    account_change(hub, name, "user.approve", actor, json!({}), |conn, name| {
+        Box::pin(users::set_approved(conn, name))
+    })
+    .await
 }
 
 pub async fn set_admin(
-    pool: &Pool,
+    hub: &Hub,
     actor: Option<&str>,
     name: &UserName,
     admin: bool,
 ) -> Result<(), AccountError> {
-    if !users::set_admin(pool, name, admin).await? {
-        return Err(AccountError::NoSuchUser(name.clone()));
-    }
-    events::record(pool, actor, "user.set_admin", Some(name.as_str()), json!({ "admin": admin })).await?;
-    Ok(())
+    account_change(hub, name, "user.set_admin", actor, json!({ "admin": admin }), move |conn, name| {
+        Box::pin(users::set_admin(conn, name, admin))
+    })
+    .await
 }
 
-pub async fn remove(pool: &Pool, actor: Option<&str>, name: &UserName) -> Result<(), AccountError> {
-    if !users::delete(pool, name).await? {
+pub async fn remove(hub: &Hub, actor: Option<&str>, name: &UserName) -> Result<(), AccountError> {
+    account_change(hub, name, "user.delete", actor, json!({}), |conn, name| {
+        Box::pin(users::delete(conn, name))
+    })
+    .await
+}
+
+type Statement<'c> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + 'c>>;
+
+/// One statement on one account (false: no such account), its audit row, and the access
+/// policy's memory of the account dropped after the commit.
+async fn account_change(
+    hub: &Hub,
+    name: &UserName,
+    action: &str,
+    actor: Option<&str>,
+    detail: serde_json::Value,
+    statement: impl for<'c> FnOnce(&'c mut db::DbConn, &'c UserName) -> Statement<'c>,
+) -> Result<(), AccountError> {
+    let user = find(hub.db(), name).await?.ok_or_else(|| AccountError::NoSuchUser(name.clone()))?;
+    let mut change = Change::begin(hub).await?;
+    if !statement(change.conn(), name).await? {
         return Err(AccountError::NoSuchUser(name.clone()));
     }
-    events::record(pool, actor, "user.delete", Some(name.as_str()), json!({})).await?;
+    change.forgets(Changed::User(user.id));
+    change.commit(Audit::new(actor, action, name.as_str(), detail)).await?;
     Ok(())
 }
 
@@ -338,16 +355,18 @@ pub async fn page(pool: &Pool, query: &users::PageQuery) -> Result<(Vec<User>, i
 
 /// Renames a user; their servers must be stopped (their URLs contain the name).
 pub async fn rename(
-    pool: &Pool,
+    hub: &Hub,
     actor: Option<&str>,
     user: &User,
     new_name: &UserName,
 ) -> Result<(), AccountError> {
-    if !users::rename(pool, user.id, new_name).await? {
+    let mut change = Change::begin(hub).await?;
+    if !users::rename(change.conn(), user.id, new_name).await? {
         return Err(AccountError::AlreadyExists(new_name.clone()));
     }
-    events::record(pool, actor, "user.rename", Some(user.name.as_str()), json!({ "to": new_name.as_str() }))
-        .await?;
+    change.forgets(Changed::User(user.id));
+    let audit = Audit::new(actor, "user.rename", user.name.as_str(), json!({ "to": new_name.as_str() }));
+    change.commit(audit).await?;
     Ok(())
 }
 

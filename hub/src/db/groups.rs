@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{now_ms, Pool};
+use super::{now_ms, Db, Pool};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct GroupRow {
@@ -26,22 +26,30 @@ pub async fn by_name(pool: &Pool, name: &str) -> Result<Option<GroupRow>, sqlx::
         .await
 }
 
+/// The same, inside a transaction.
+pub async fn by_name_in(conn: &mut super::DbConn, name: &str) -> Result<Option<GroupRow>, sqlx::Error> {
+    sqlx::query_as::<_, GroupRow>("SELECT id, name, properties FROM groups WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
 /// `Ok(None)` when the name is taken.
-pub async fn insert(pool: &Pool, name: &str) -> Result<Option<GroupRow>, sqlx::Error> {
+pub async fn insert<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    name: &str,
+) -> Result<Option<GroupRow>, sqlx::Error> {
     sqlx::query_as::<_, GroupRow>(
         "INSERT INTO groups (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id, name, properties",
     )
     .bind(name)
     .bind(now_ms())
-    .fetch_optional(pool)
+    .fetch_optional(ex)
     .await
 }
 
-pub async fn delete(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
-    super::bump_auth_generation();
-    sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(pool).await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
+pub async fn delete<'e>(ex: impl sqlx::Executor<'e, Database = Db>, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(ex).await?;
     Ok(())
 }
 
@@ -54,35 +62,41 @@ pub async fn members(pool: &Pool, id: i64) -> Result<Vec<String>, sqlx::Error> {
     .await
 }
 
-pub async fn add_member(pool: &Pool, group_id: i64, user_id: i64) -> Result<(), sqlx::Error> {
-    super::bump_auth_generation();
+pub async fn add_member<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    group_id: i64,
+    user_id: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(group_id)
         .bind(user_id)
-        .execute(pool)
+        .execute(ex)
         .await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
     Ok(())
 }
 
-pub async fn remove_member(pool: &Pool, group_id: i64, user_id: i64) -> Result<(), sqlx::Error> {
-    super::bump_auth_generation();
+pub async fn remove_member<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    group_id: i64,
+    user_id: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
         .bind(group_id)
         .bind(user_id)
-        .execute(pool)
+        .execute(ex)
         .await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
     Ok(())
 }
 
-pub async fn set_properties(pool: &Pool, id: i64, properties: &str) -> Result<(), sqlx::Error> {
+pub async fn set_properties<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    id: i64,
+    properties: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE groups SET properties = $1 WHERE id = $2")
         .bind(properties)
         .bind(id)
-        .execute(pool)
+        .execute(ex)
         .await?;
     Ok(())
 }

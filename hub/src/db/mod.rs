@@ -75,18 +75,6 @@ pub fn now_ms() -> i64 {
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
-static AUTH_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Bumped by every write that can end a session or change what a signed-in user may do
-/// (sign-out, password change, admin flag, deletion), so cached sessions are dropped at once.
-pub fn auth_generation() -> u64 {
-    AUTH_GENERATION.load(std::sync::atomic::Ordering::Acquire)
-}
-
-pub(crate) fn bump_auth_generation() {
-    AUTH_GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-}
-
 /// Names of the groups a user belongs to, sorted.
 pub async fn groups_of(pool: &Pool, user_id: i64) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(

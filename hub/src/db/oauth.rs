@@ -67,7 +67,6 @@ pub async fn register_server(
 
 /// Deletes a server's client, its codes, the tokens issued to it and the server's own token.
 pub async fn forget_server(conn: &mut DbConn, server_id: i64) -> Result<u64, sqlx::Error> {
-    super::bump_auth_generation();
     let tokens = sqlx::query(
         "DELETE FROM api_tokens WHERE server_id = $1 \
          OR oauth_client IN (SELECT id FROM oauth_clients WHERE server_id = $1)",
@@ -82,7 +81,6 @@ pub async fn forget_server(conn: &mut DbConn, server_id: i64) -> Result<u64, sql
     .execute(&mut *conn)
     .await?;
     sqlx::query("DELETE FROM oauth_clients WHERE server_id = $1").bind(server_id).execute(&mut *conn).await?;
-    super::bump_auth_generation();
     Ok(tokens.rows_affected())
 }
 

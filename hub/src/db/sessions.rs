@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{now_ms, Pool};
+use super::{now_ms, Db, DbConn, Pool};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
@@ -11,8 +11,8 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-pub async fn insert(
-    pool: &Pool,
+pub async fn insert<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
     user_id: i64,
     token_hash: &str,
     expires_at: i64,
@@ -28,7 +28,7 @@ pub async fn insert(
     .bind(now)
     .bind(expires_at)
     .bind(id_token)
-    .execute(pool)
+    .execute(ex)
     .await?;
     Ok(())
 }
@@ -44,24 +44,18 @@ pub async fn live_by_hash(pool: &Pool, token_hash: &str) -> Result<Option<Sessio
     .await
 }
 
-pub async fn delete_by_hash(pool: &Pool, token_hash: &str) -> Result<bool, sqlx::Error> {
-    super::bump_auth_generation();
-    // The OAuth tokens this browser session authorized end with it.
-    sqlx::query("DELETE FROM api_tokens WHERE session_id IN (SELECT id FROM sessions WHERE token_hash = $1)")
+/// Ends the session with this hash and the OAuth tokens and codes it authorized (the write
+/// first, for SQLite's lock). Returns the session's id when one existed.
+pub async fn delete_by_hash(conn: &mut DbConn, token_hash: &str) -> Result<Option<i64>, sqlx::Error> {
+    let id: Option<i64> = sqlx::query_scalar("DELETE FROM sessions WHERE token_hash = $1 RETURNING id")
         .bind(token_hash)
-        .execute(pool)
+        .fetch_optional(&mut *conn)
         .await?;
-    sqlx::query(
-        "DELETE FROM oauth_codes WHERE session_id IN (SELECT id FROM sessions WHERE token_hash = $1)",
-    )
-    .bind(token_hash)
-    .execute(pool)
-    .await?;
-    let done =
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
-    Ok(done.rows_affected() > 0)
+    if let Some(id) = id {
+        sqlx::query("DELETE FROM api_tokens WHERE session_id = $1").bind(id).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM oauth_codes WHERE session_id = $1").bind(id).execute(&mut *conn).await?;
+    }
+    Ok(id)
 }
 
 /// The live session with this cookie hash, by id.
@@ -73,11 +67,11 @@ pub async fn id_by_hash(pool: &Pool, token_hash: &str) -> Result<Option<i64>, sq
         .await
 }
 
-pub async fn delete_for_user(pool: &Pool, user_id: i64) -> Result<u64, sqlx::Error> {
-    super::bump_auth_generation();
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(pool).await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
+pub async fn delete_for_user<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    user_id: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(ex).await?;
     Ok(done.rows_affected())
 }
 

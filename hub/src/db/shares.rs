@@ -69,30 +69,35 @@ pub async fn upsert(
     Ok(done.rows_affected() == 1)
 }
 
-/// Removes one recipient's share of a server (`None`: every share of it). Returns how many.
-pub async fn delete(conn: &mut DbConn, server_id: i64, to: Option<Recipient>) -> Result<u64, sqlx::Error> {
-    super::bump_auth_generation();
-    let done = match to {
-        None => {
-            sqlx::query("DELETE FROM shares WHERE server_id = $1").bind(server_id).execute(&mut *conn).await?
-        }
-        Some(Recipient::User(id)) => {
-            sqlx::query("DELETE FROM shares WHERE server_id = $1 AND user_id = $2")
-                .bind(server_id)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?
-        }
-        Some(Recipient::Group(id)) => {
-            sqlx::query("DELETE FROM shares WHERE server_id = $1 AND group_id = $2")
-                .bind(server_id)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?
-        }
+/// Removes one recipient's share of a server (`None`: every share of it). Returns the
+/// recipients whose share ended.
+pub async fn delete(
+    conn: &mut DbConn,
+    server_id: i64,
+    to: Option<Recipient>,
+) -> Result<Vec<Recipient>, sqlx::Error> {
+    let (user, group) = match to {
+        None => (None, None),
+        Some(Recipient::User(id)) => (Some(id), None),
+        Some(Recipient::Group(id)) => (None, Some(id)),
     };
-    super::bump_auth_generation();
-    Ok(done.rows_affected())
+    let rows: Vec<(Option<i64>, Option<i64>)> = sqlx::query_as(
+        "DELETE FROM shares WHERE server_id = $1 AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR group_id = $3) \
+         RETURNING user_id, group_id",
+    )
+    .bind(server_id)
+    .bind(user)
+    .bind(group)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| match row {
+            (Some(id), _) => Some(Recipient::User(id)),
+            (None, Some(id)) => Some(Recipient::Group(id)),
+            (None, None) => None,
+        })
+        .collect())
 }
 
 /// Shares of one owner's servers (one server's when `server_id` is given).

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{now_ms, Pool};
+use super::{now_ms, Db, DbConn, Pool};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct TokenRow {
@@ -31,7 +31,10 @@ pub struct NewTokenRow<'a> {
     pub expires_at: Option<i64>,
 }
 
-pub async fn insert(pool: &Pool, t: NewTokenRow<'_>) -> Result<TokenRow, sqlx::Error> {
+pub async fn insert<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    t: NewTokenRow<'_>,
+) -> Result<TokenRow, sqlx::Error> {
     sqlx::query_as::<_, TokenRow>(concat!(
         "INSERT INTO api_tokens (user_id, token_hash, prefix, note, scopes, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
@@ -44,21 +47,43 @@ pub async fn insert(pool: &Pool, t: NewTokenRow<'_>) -> Result<TokenRow, sqlx::E
     .bind(t.scopes)
     .bind(now_ms())
     .bind(t.expires_at)
-    .fetch_one(pool)
+    .fetch_one(ex)
     .await
 }
 
-/// The unexpired token with this hash.
-pub async fn live_by_hash(pool: &Pool, hash: &str) -> Result<Option<TokenRow>, sqlx::Error> {
-    sqlx::query_as::<_, TokenRow>(concat!(
-        "SELECT ",
-        token_columns!(),
-        " FROM api_tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)"
-    ))
+/// A live token with what the access policy needs besides its row: the browser session an OAuth
+/// token was issued under, and the server it belongs to (its own token, or its OAuth client's).
+#[derive(Debug, Clone, FromRow)]
+pub struct AuthTokenRow {
+    #[sqlx(flatten)]
+    pub token: TokenRow,
+    pub session_id: Option<i64>,
+    pub server_id: Option<i64>,
+}
+
+pub async fn live_for_auth(pool: &Pool, hash: &str) -> Result<Option<AuthTokenRow>, sqlx::Error> {
+    sqlx::query_as::<_, AuthTokenRow>(
+        "SELECT t.id, t.user_id, t.prefix, t.note, t.scopes, t.created_at, t.expires_at, t.last_activity, \
+         t.session_id, COALESCE(t.server_id, c.server_id) AS server_id \
+         FROM api_tokens t LEFT JOIN oauth_clients c ON c.id = t.oauth_client \
+         WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2)",
+    )
     .bind(hash)
     .bind(now_ms())
     .fetch_optional(pool)
     .await
+}
+
+/// Writes a token's "last used" (batched by the access policy); never moves it back.
+pub async fn record_use(conn: &mut DbConn, id: i64, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE api_tokens SET last_activity = $1 WHERE id = $2 AND (last_activity IS NULL OR last_activity < $1)",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn for_user(pool: &Pool, user_id: i64) -> Result<Vec<TokenRow>, sqlx::Error> {
@@ -84,23 +109,15 @@ pub async fn get(pool: &Pool, user_id: i64, id: i64) -> Result<Option<TokenRow>,
     .await
 }
 
-pub async fn delete(pool: &Pool, user_id: i64, id: i64) -> Result<bool, sqlx::Error> {
-    super::bump_auth_generation();
+pub async fn delete<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    user_id: i64,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND id = $2")
         .bind(user_id)
         .bind(id)
-        .execute(pool)
+        .execute(ex)
         .await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
     Ok(done.rows_affected() == 1)
-}
-
-pub async fn touch(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE api_tokens SET last_activity = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(())
 }

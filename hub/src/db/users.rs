@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use super::{flag, now_ms, Pool};
+use super::{flag, now_ms, Db, Pool};
 use crate::domain::UserName;
 use crate::servers::ServerState;
 
@@ -76,7 +76,10 @@ pub struct NewUser<'a> {
 }
 
 /// Inserts a user; `Ok(None)` when the name is taken.
-pub async fn insert(pool: &Pool, user: NewUser<'_>) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn insert<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    user: NewUser<'_>,
+) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as::<_, UserRow>(concat!(
         "INSERT INTO users (name, password_hash, is_admin, approved, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (name) DO NOTHING RETURNING ",
@@ -87,51 +90,47 @@ pub async fn insert(pool: &Pool, user: NewUser<'_>) -> Result<Option<UserRow>, s
     .bind(i64::from(user.is_admin))
     .bind(i64::from(user.approved))
     .bind(now_ms())
-    .fetch_optional(pool)
+    .fetch_optional(ex)
     .await
 }
 
 /// Deletes a user (sessions, tokens, memberships and servers go with it). Returns whether a row went.
-pub async fn delete(pool: &Pool, name: &UserName) -> Result<bool, sqlx::Error> {
-    super::bump_auth_generation();
-    let done = sqlx::query("DELETE FROM users WHERE name = $1").bind(name.as_str()).execute(pool).await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
+pub async fn delete<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    name: &UserName,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM users WHERE name = $1").bind(name.as_str()).execute(ex).await?;
     Ok(done.rows_affected() > 0)
 }
 
-pub async fn set_admin(pool: &Pool, name: &UserName, admin: bool) -> Result<bool, sqlx::Error> {
-    super::bump_auth_generation();
+pub async fn set_admin<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    name: &UserName,
+    admin: bool,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE users SET is_admin = $1 WHERE name = $2")
         .bind(i64::from(admin))
         .bind(name.as_str())
-        .execute(pool)
+        .execute(ex)
         .await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
     Ok(done.rows_affected() > 0)
 }
 
-pub async fn set_approved(pool: &Pool, name: &UserName) -> Result<bool, sqlx::Error> {
-    super::bump_auth_generation();
-    let done = sqlx::query("UPDATE users SET approved = 1 WHERE name = $1")
-        .bind(name.as_str())
-        .execute(pool)
-        .await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
+pub async fn set_approved<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    name: &UserName,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE users SET approved = 1 WHERE name = $1").bind(name.as_str()).execute(ex).await?;
     Ok(done.rows_affected() > 0)
 }
 
-pub async fn set_password_hash(pool: &Pool, id: i64, hash: &str) -> Result<(), sqlx::Error> {
-    super::bump_auth_generation();
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-        .bind(hash)
-        .bind(id)
-        .execute(pool)
-        .await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
+pub async fn set_password_hash<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    id: i64,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(hash).bind(id).execute(ex).await?;
     Ok(())
 }
 
@@ -206,9 +205,12 @@ pub async fn clear_client_failures(pool: &Pool, username: &str, client: &str) ->
 }
 
 /// Forgets every failure of `username`, from any client; returns how many there were.
-pub async fn clear_failures(pool: &Pool, username: &str) -> Result<u64, sqlx::Error> {
+pub async fn clear_failures<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    username: &str,
+) -> Result<u64, sqlx::Error> {
     let done =
-        sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(username).execute(pool).await?;
+        sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(username).execute(ex).await?;
     Ok(done.rows_affected())
 }
 
@@ -327,17 +329,18 @@ pub async fn page(pool: &Pool, q: &PageQuery) -> Result<(Vec<UserRow>, i64), sql
     Ok((rows, total))
 }
 
-pub async fn rename(pool: &Pool, id: i64, new_name: &UserName) -> Result<bool, sqlx::Error> {
-    super::bump_auth_generation();
+pub async fn rename<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    id: i64,
+    new_name: &UserName,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE users SET name = $1 WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM users WHERE name = $1)",
     )
     .bind(new_name.as_str())
     .bind(id)
-    .execute(pool)
+    .execute(ex)
     .await?;
-    // Again after the write: a request that read the old row in between must not keep it.
-    super::bump_auth_generation();
     Ok(done.rows_affected() == 1)
 }
 
@@ -353,11 +356,11 @@ pub async fn set_last_activity(pool: &Pool, id: i64, at_ms: i64) -> Result<(), s
 }
 
 /// Marks how the account signs in (`local`, `oidc`).
-pub async fn set_auth_source(pool: &Pool, id: i64, source: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET auth_source = $1 WHERE id = $2")
-        .bind(source)
-        .bind(id)
-        .execute(pool)
-        .await?;
+pub async fn set_auth_source<'e>(
+    ex: impl sqlx::Executor<'e, Database = Db>,
+    id: i64,
+    source: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET auth_source = $1 WHERE id = $2").bind(source).bind(id).execute(ex).await?;
     Ok(())
 }

@@ -163,5 +163,21 @@ mod tests {
         assert_eq!((inv.source, inv.units.len()), (Source::Static, 1));
         config.servers.gpu_discovery = GpuDiscovery::None;
         assert_eq!(discover(&config).units.len(), 0);
+        // `auto`: NVML, else nvidia-smi, else the static inventory, with a note for each that failed.
+        config.servers.gpu_discovery = GpuDiscovery::Auto;
+        let inv = discover(&config);
+        match (super::super::nvml::read().is_ok(), nvidia_smi().is_ok()) {
+            (true, _) => assert_eq!(inv.source, Source::Nvml),
+            (false, true) => assert_eq!(inv.source, Source::NvidiaSmi),
+            (false, false) => {
+                assert_eq!((inv.source, inv.units.len()), (Source::Static, 1), "{:?}", inv.notes);
+                assert_eq!(inv.notes.len(), 2, "{:?}", inv.notes);
+                assert!(
+                    inv.notes[0].starts_with("nvml") && inv.notes[1].starts_with("nvidia-smi"),
+                    "{:?}",
+                    inv.notes
+                );
+            }
+        }
     }
 }

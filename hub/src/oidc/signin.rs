@@ -4,10 +4,13 @@
 use serde_json::json;
 
 use super::{rules, Identity, OidcError};
+use crate::access::Changed;
 use crate::accounts::{self, AccountError, NewAccount, User};
+use crate::change::{Audit, Change};
 use crate::config::OidcConfig;
-use crate::db::{self, events, groups as group_rows, Pool};
+use crate::db::{self, events, groups as group_rows};
 use crate::domain::GroupName;
+use crate::Hub;
 
 fn unexpected(e: AccountError) -> OidcError {
     OidcError::Unexpected(anyhow::anyhow!("{e}"))
@@ -15,7 +18,8 @@ fn unexpected(e: AccountError) -> OidcError {
 
 /// Signs `who` in: refuses blocked and not-allowed people, creates the account on first sign-in,
 /// and brings admin rights and (with `manage_groups`) group memberships in line with the provider.
-pub async fn sign_in(pool: &Pool, config: &OidcConfig, who: &Identity) -> Result<User, OidcError> {
+pub async fn sign_in(hub: &Hub, config: &OidcConfig, who: &Identity) -> Result<User, OidcError> {
+    let pool = hub.db();
     let admin = match rules::decide(config, who) {
         rules::Decision::Blocked => return Err(OidcError::Blocked(who.name.clone())),
         rules::Decision::NotAllowed => return Err(OidcError::NotAllowed(who.name.clone())),
@@ -33,7 +37,7 @@ pub async fn sign_in(pool: &Pool, config: &OidcConfig, who: &Identity) -> Result
                 db::users::set_auth_source(pool, u.id, "oidc").await?;
             }
             if !u.approved {
-                accounts::approve(pool, None, &u.name).await.map_err(unexpected)?;
+                accounts::approve(hub, None, &u.name).await.map_err(unexpected)?;
             }
             u
         }
@@ -44,16 +48,16 @@ pub async fn sign_in(pool: &Pool, config: &OidcConfig, who: &Identity) -> Result
                 is_admin: admin.unwrap_or(false),
                 approved: true,
             };
-            let created = accounts::create_user(pool, None, account).await.map_err(unexpected)?;
+            let created = accounts::create_user(hub, None, account).await.map_err(unexpected)?;
             db::users::set_auth_source(pool, created.id, "oidc").await?;
             created
         }
     };
     if let Some(admin) = admin.filter(|a| *a != user.is_admin) {
-        accounts::set_admin(pool, None, &user.name, admin).await.map_err(unexpected)?;
+        accounts::set_admin(hub, None, &user.name, admin).await.map_err(unexpected)?;
     }
     if config.manage_groups && !config.groups_claim.is_empty() {
-        sync_groups(pool, &user, &who.groups).await?;
+        sync_groups(hub, &user, &who.groups).await?;
     }
     accounts::find_by_id(pool, user.id)
         .await
@@ -62,9 +66,9 @@ pub async fn sign_in(pool: &Pool, config: &OidcConfig, who: &Identity) -> Result
 }
 
 /// Makes the user's memberships exactly the provider's groups (creating groups as needed; names
-/// the hub cannot hold are skipped with a warning).
-async fn sync_groups(pool: &Pool, user: &User, wanted: &[String]) -> Result<(), OidcError> {
-    let current = db::groups_of(pool, user.id).await?;
+/// the hub cannot hold are skipped with a warning), in one transaction with its audit rows.
+async fn sync_groups(hub: &Hub, user: &User, wanted: &[String]) -> Result<(), OidcError> {
+    let current = db::groups_of(hub.db(), user.id).await?;
     let mut valid = Vec::new();
     for raw in wanted {
         match GroupName::parse(raw) {
@@ -74,35 +78,36 @@ async fn sync_groups(pool: &Pool, user: &User, wanted: &[String]) -> Result<(), 
             }
         }
     }
-    let mut changed = false;
-    for name in &valid {
-        if current.iter().any(|c| c == name.as_str()) {
-            continue;
-        }
+    let joins: Vec<&GroupName> = valid.iter().filter(|v| !current.iter().any(|c| c == v.as_str())).collect();
+    let leaves: Vec<&String> =
+        current.iter().filter(|c| !valid.iter().any(|v| v.as_str() == c.as_str())).collect();
+    if joins.is_empty() && leaves.is_empty() {
+        return Ok(());
+    }
+    let mut change = Change::begin(hub).await?;
+    for name in joins {
         // Created when new (`insert` does nothing when another sign-in made it meanwhile).
-        if group_rows::insert(pool, name.as_str()).await?.is_some() {
-            events::record(pool, None, "group.create", Some(name.as_str()), json!({ "source": "oidc" }))
-                .await?;
-        }
-        let row = group_rows::by_name(pool, name.as_str())
-            .await?
-            .ok_or_else(|| OidcError::Unexpected(anyhow::anyhow!("group {name} vanished")))?;
-        group_rows::add_member(pool, row.id, user.id).await?;
-        changed = true;
+        let row = match group_rows::insert(change.conn(), name.as_str()).await? {
+            Some(row) => {
+                let detail = json!({ "source": "oidc" });
+                events::record(change.conn(), None, "group.create", Some(name.as_str()), detail).await?;
+                row
+            }
+            None => group_rows::by_name_in(change.conn(), name.as_str())
+                .await?
+                .ok_or_else(|| OidcError::Unexpected(anyhow::anyhow!("group {name} vanished")))?,
+        };
+        group_rows::add_member(change.conn(), row.id, user.id).await?;
     }
-    for old in &current {
-        if valid.iter().any(|v| v.as_str() == old) {
-            continue;
-        }
-        if let Some(row) = group_rows::by_name(pool, old).await? {
-            group_rows::remove_member(pool, row.id, user.id).await?;
-            changed = true;
+    for old in leaves {
+        if let Some(row) = group_rows::by_name_in(change.conn(), old).await? {
+            group_rows::remove_member(change.conn(), row.id, user.id).await?;
         }
     }
-    if changed {
-        let names: Vec<&str> = valid.iter().map(GroupName::as_str).collect();
-        events::record(pool, None, "user.groups_sync", Some(user.name.as_str()), json!({ "groups": names }))
-            .await?;
-    }
+    change.forgets(Changed::User(user.id));
+    let names: Vec<&str> = valid.iter().map(GroupName::as_str).collect();
+    change
+        .commit(Audit::new(None, "user.groups_sync", user.name.as_str(), json!({ "groups": names })))
+        .await?;
     Ok(())
 }

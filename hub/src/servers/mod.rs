@@ -26,7 +26,9 @@ use crate::catalogue::{self, Launch, LaunchError};
 use crate::db::{self, events, leases, servers::BadRow, servers::ServerRow, servers::StoredWorkload};
 use crate::domain::{ServerName, ServerNameError, UserName};
 use crate::secret::SecretToken;
-use crate::spawner::{ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawner, Started, Upstream};
+use crate::spawner::{
+    ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawner, SpawnerKind, Started, Upstream,
+};
 use crate::Hub;
 use progress::ProgressEvent;
 use routes::Route;
@@ -996,27 +998,26 @@ async fn adopt_pending(hub: &Hub, row: &ServerRow) -> Result<bool, ServerError> 
 /// starting, running or stopping (a hub killed at the wrong moment, a row deleted behind its
 /// back), for every spawner in use. Returns how many were removed.
 pub async fn sweep_orphans(hub: &Hub) -> Result<usize, ServerError> {
-    // Rows that do not parse (their state included) still own their (user, server): never sweep
-    // what they may refer to.
-    let mut live = Vec::new();
-    let mut unreadable = HashSet::new();
-    for row in db::servers::not_stopped(hub.db()).await? {
-        match row {
-            Ok(row) if row.state.is_live() => live.push(row),
-            Ok(_) => {}
-            Err(bad) => {
-                unreadable.insert((bad.user_name, bad.name));
-            }
-        }
-    }
     let current = hub.spawners().current_kind();
+    // Which spawners to ask: the current one, and others only while rows they started live (a
+    // hub that moved to local processes need not reach a Docker engine that is gone).
+    let (live, _) = live_rows(hub).await?;
+    let kinds: Vec<SpawnerKind> = hub
+        .spawners()
+        .kinds()
+        .filter(|kind| *kind == current || live.iter().any(|r| r.spawner_kind == Some(*kind)))
+        .collect();
+    // List first, then read the rows: a start commits its row before it creates its workload,
+    // so every workload listed here has its row in the second read. (Read first, a start that
+    // committed in between would have its fresh workload swept.)
+    let mut listed = Vec::new();
+    for kind in kinds {
+        let spawner = hub.spawners().of(kind)?;
+        listed.push((kind, spawner.workloads().await?));
+    }
+    let (live, unreadable) = live_rows(hub).await?;
     let mut removed = 0;
-    for kind in hub.spawners().kinds().collect::<Vec<_>>() {
-        // Other kinds are asked only while rows they started live: a hub that moved to local
-        // processes need not reach a Docker engine that is gone.
-        if kind != current && !live.iter().any(|r| r.spawner_kind == Some(kind)) {
-            continue;
-        }
+    for (kind, workloads) in listed {
         let spawner = hub.spawners().of(kind)?;
         let known: HashSet<(String, String)> = live
             .iter()
@@ -1024,7 +1025,7 @@ pub async fn sweep_orphans(hub: &Hub) -> Result<usize, ServerError> {
             .map(|r| (r.user_name.to_string(), r.name.to_string()))
             .chain(unreadable.iter().cloned())
             .collect();
-        for workload in spawner.workloads().await? {
+        for workload in workloads {
             if known.contains(&(workload.user.clone(), workload.server.clone())) {
                 continue;
             }
@@ -1043,6 +1044,23 @@ pub async fn sweep_orphans(hub: &Hub) -> Result<usize, ServerError> {
         }
     }
     Ok(removed)
+}
+
+/// The rows that are starting, running or stopping, and the (user, server) of rows that do not
+/// parse (their state included): those still own what they may refer to, and are never swept.
+async fn live_rows(hub: &Hub) -> Result<(Vec<ServerRow>, HashSet<(String, String)>), ServerError> {
+    let mut live = Vec::new();
+    let mut unreadable = HashSet::new();
+    for row in db::servers::not_stopped(hub.db()).await? {
+        match row {
+            Ok(row) if row.state.is_live() => live.push(row),
+            Ok(_) => {}
+            Err(bad) => {
+                unreadable.insert((bad.user_name, bad.name));
+            }
+        }
+    }
+    Ok((live, unreadable))
 }
 
 /// Stops and forgets all of a user's servers and removes their home: what deleting a user with

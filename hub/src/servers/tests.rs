@@ -40,7 +40,7 @@ async fn fixture(change: impl FnOnce(&mut Config)) -> Fixture {
     let hub = Hub::open_with(config, Arc::new(clock.clone()), spawners).await.expect("hub opens");
     let name = UserName::parse("alice").expect("name");
     let alice = accounts::create_user(
-        hub.db(),
+        &hub,
         None,
         NewAccount { name: &name, password: None, is_admin: false, approved: true },
     )
@@ -332,6 +332,24 @@ async fn orphans_are_swept_and_owned_workloads_kept() {
 }
 
 #[tokio::test]
+async fn a_start_that_commits_while_the_sweep_lists_is_not_swept() {
+    let f = fixture(|_| {}).await;
+    // The listing takes a while; a start commits its row and creates its workload meanwhile.
+    f.mem.script(Script { list_delay: Duration::from_millis(400), ..Script::default() });
+    let sweep = tokio::spawn({
+        let hub = f.hub.clone();
+        async move { sweep_orphans(&hub).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    f.start(&default()).await.expect("starts");
+    f.settled(&default()).await;
+    assert_eq!(f.mem.existing(), ["alice/"], "the workload exists before the listing looks");
+    assert_eq!(sweep.await.expect("joins").expect("sweeps"), 0, "nothing was an orphan");
+    assert_eq!(f.mem.existing(), ["alice/"]);
+    assert_eq!(f.info(&default()).await.state, ServerState::Running);
+}
+
+#[tokio::test]
 async fn a_bad_stored_row_is_an_error_naming_it_and_touches_nothing_else() {
     let f = fixture(|_| {}).await;
     f.start(&named("good")).await.expect("starts");
@@ -425,7 +443,7 @@ impl Fixture {
     async fn person(&self, name: &str) -> User {
         let name = UserName::parse(name).expect("name");
         let account = NewAccount { name: &name, password: None, is_admin: false, approved: true };
-        accounts::create_user(self.hub.db(), None, account).await.expect("user")
+        accounts::create_user(&self.hub, None, account).await.expect("user")
     }
 
     async fn gpu_start(&self, who: &User, server: &ServerName) -> StartOutcome {

@@ -399,6 +399,8 @@ async fn ended_by(
     };
     events::record(&mut *tx, actor, action, Some(&target(row)), detail).await?;
     tx.commit().await?;
+    // The server's OAuth client and tokens are gone: so is what they opened.
+    hub.access().forget(&[crate::access::Changed::Server(row.id)]);
     if released > 0 || from == ServerState::Queued {
         // GPUs came free (the queue's next servers may start), or the queue's order changed.
         super::advance_queue_soon(hub);

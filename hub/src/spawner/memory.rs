@@ -39,6 +39,8 @@ pub struct Script {
     pub stop_fails: Option<SpawnError>,
     /// `stop` takes this long.
     pub stop_delay: Duration,
+    /// `workloads` takes this long before it looks (as an engine's listing takes time).
+    pub list_delay: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +185,8 @@ impl Spawner for MemorySpawner {
     }
 
     async fn workloads(&self) -> Result<Vec<Workload>, SpawnError> {
+        let delay = self.with(|s| s.script.list_delay);
+        tokio::time::sleep(delay).await;
         Ok(self.with(|s| {
             s.workloads
                 .iter()

@@ -317,6 +317,14 @@ pub fn build(config: &Config, hub_id: &str) -> Spawners {
     Spawners::new(current, vec![docker, local])
 }
 
+/// The configured spawner as JupyterHub's `/hub/api/info` names its class.
+pub fn class_name(config: &Config) -> &'static str {
+    match config.spawner.kind {
+        crate::config::SpawnerChoice::Docker => "ganymede.DockerSpawner",
+        crate::config::SpawnerChoice::Local => "ganymede.LocalProcessSpawner",
+    }
+}
+
 impl crate::error::Classify for SpawnError {
     fn class(&self) -> crate::error::ErrorClass {
         use crate::error::{ErrorClass as C, UNAVAILABLE_RETRY_SECONDS};
@@ -331,5 +339,18 @@ impl crate::error::Classify for SpawnError {
             | SpawnError::Engine(_)
             | SpawnError::Process(_) => C::Unavailable { retry_after_seconds: UNAVAILABLE_RETRY_SECONDS },
         }
+    }
+}
+
+#[cfg(test)]
+mod class_name_tests {
+    use super::*;
+
+    #[test]
+    fn info_names_the_configured_spawner() {
+        let mut config = Config::default();
+        assert_eq!(class_name(&config), "ganymede.DockerSpawner");
+        config.spawner.kind = crate::config::SpawnerChoice::Local;
+        assert_eq!(class_name(&config), "ganymede.LocalProcessSpawner");
     }
 }

@@ -5,8 +5,8 @@
 use std::str::FromStr;
 
 use crate::accounts::{self, AccountError, User};
+use crate::db::users::PageQuery;
 pub use crate::db::users::{SortKey, StateFilter};
-use crate::db::{self, users::PageQuery};
 use crate::servers::{self, ServerError, ServerInfo};
 use crate::Hub;
 
@@ -129,9 +129,13 @@ pub async fn list(hub: &Hub, query: &UserQuery) -> Result<(Vec<Listed>, i64), Li
     Ok((listed, total))
 }
 
-/// The names of the groups the user with this id belongs to, sorted.
+/// The names of the groups the user with this id belongs to, sorted (as the access policy
+/// remembers them).
 pub async fn groups_of(hub: &Hub, user_id: i64) -> Result<Vec<String>, AccountError> {
-    Ok(db::groups_of(hub.db(), user_id).await?)
+    match crate::access::groups_of(hub, user_id).await {
+        Ok(groups) => Ok(groups.as_ref().clone()),
+        Err(e) => Err(AccountError::Unexpected(anyhow::anyhow!(e))),
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 mod listing;
 
-use crate::accounts::{self, AccountError, NewAccount, User};
+use crate::accounts::{self, AccountError, User};
+use crate::change::Change;
+use crate::db::users::NewUser;
 use crate::domain::UserName;
 use crate::servers::{self, ServerError};
 use crate::Hub;
@@ -70,16 +72,24 @@ pub async fn add(
     if fresh.is_empty() {
         return Err(UserOpError::AllExist(existing));
     }
+    // One transaction for all of them, with an audit row each.
     let mut added = Vec::with_capacity(fresh.len());
+    let mut change = Change::begin(hub).await.map_err(AccountError::from)?;
     for name in fresh {
-        let account = NewAccount { name, password: None, is_admin: admin, approved: true };
-        match accounts::create_user(hub.db(), actor, account).await {
-            Ok(user) => added.push(user),
+        let row = NewUser { name, password_hash: None, is_admin: admin, approved: true };
+        match crate::db::users::insert(change.conn(), row).await.map_err(AccountError::from)? {
+            Some(row) => {
+                let detail = serde_json::json!({ "admin": admin, "approved": true });
+                crate::db::events::record(change.conn(), actor, "user.create", Some(name.as_str()), detail)
+                    .await
+                    .map_err(AccountError::from)?;
+                added.push(User::from_row(row)?);
+            }
             // Added meanwhile by someone else: it exists, as far as this request goes.
-            Err(AccountError::AlreadyExists(name)) => existing.push(name),
-            Err(e) => return Err(e.into()),
+            None => existing.push(name.clone()),
         }
     }
+    change.commit_unaudited().await.map_err(AccountError::from)?;
     Ok(Added { added, existing })
 }
 
@@ -88,6 +98,11 @@ pub async fn record_activity(hub: &Hub, user: &User, at: Option<i64>) -> Result<
     let at = at.unwrap_or_else(|| hub.clock().now_ms());
     crate::db::users::set_last_activity(hub.db(), user.id, at).await?;
     Ok(())
+}
+
+/// The user with this name, if any.
+pub async fn find(hub: &Hub, name: &UserName) -> Result<Option<User>, AccountError> {
+    accounts::find(hub.db(), name).await
 }
 
 /// How many accounts the hub has.
@@ -106,7 +121,7 @@ pub async fn set_admin(hub: &Hub, actor: Option<&str>, user: &User, admin: bool)
     if !admin && is_self(actor, user) {
         return Err(UserOpError::CannotRevokeOwnAdmin);
     }
-    accounts::set_admin(hub.db(), actor, &user.name, admin).await?;
+    accounts::set_admin(hub, actor, &user.name, admin).await?;
     Ok(())
 }
 
@@ -119,7 +134,7 @@ pub async fn delete(hub: &Hub, actor: Option<&str>, user: &User) -> Result<(), U
     for info in servers::list(hub, user).await? {
         servers::stop(hub, actor, user, &info.name).await?;
     }
-    accounts::remove(hub.db(), actor, &user.name).await?;
+    accounts::remove(hub, actor, &user.name).await?;
     Ok(())
 }
 
@@ -131,7 +146,7 @@ pub async fn rename(hub: &Hub, actor: Option<&str>, user: &User, new: &UserName)
     if servers::list(hub, user).await?.iter().any(|s| s.state != servers::ServerState::Stopped) {
         return Err(UserOpError::ServersActive(user.name.clone()));
     }
-    accounts::rename(hub.db(), actor, user, new).await?;
+    accounts::rename(hub, actor, user, new).await?;
     Ok(())
 }
 

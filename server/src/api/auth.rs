@@ -12,12 +12,13 @@ use axum::http::HeaderMap;
 use hub::accounts::User;
 use hub::scopes::{Access, Resource, Scope, Scopes};
 use hub::tokens::TokenInfo;
+use std::sync::Arc;
 
 use super::error::ApiError;
 
 pub struct Caller {
     pub user: User,
-    pub scopes: Scopes,
+    pub scopes: Arc<Scopes>,
     pub token: Option<TokenInfo>,
 }
 
@@ -66,14 +67,14 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(token) = presented_token(&parts.headers) {
             let token = token?;
-            return match hub::tokens::authenticate(&state.hub, &token).await? {
-                Some((user, scopes, info)) => Ok(Caller { user, scopes, token: Some(info) }),
+            return match hub::access::token(&state.hub, &token).await? {
+                Some(who) => Ok(Caller { user: who.user, scopes: who.scopes, token: Some(who.token) }),
                 None => Err(ApiError::forbidden("Missing or invalid credentials")),
             };
         }
         match parts.extensions.get::<Authenticated>() {
             Some(Authenticated(user)) => Ok(Caller {
-                scopes: hub::sharing::scopes_of(&state.hub, user).await.map_err(ApiError::internal)?,
+                scopes: hub::access::scopes_of(&state.hub, user).await?,
                 user: user.clone(),
                 token: None,
             }),

@@ -38,11 +38,11 @@ pub async fn list(
     }
     let page = Page::from_request(q.offset, q.limit, &headers)?;
     let (window, total) = if unfiltered {
-        let total = groups::count(state.hub.db()).await?;
-        (groups::list(state.hub.db(), page.offset, page.limit).await?, total)
+        let total = groups::count(&state.hub).await?;
+        (groups::list(&state.hub, page.offset, page.limit).await?, total)
     } else {
         // Filtered list:groups: page through the groups the filters name.
-        let visible: Vec<Group> = groups::list(state.hub.db(), 0, i64::MAX)
+        let visible: Vec<Group> = groups::list(&state.hub, 0, i64::MAX)
             .await?
             .into_iter()
             .filter(|g| {
@@ -62,7 +62,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::ReadGroups, Resource::Group { name: &name })?;
-    Ok(Json(model(&groups::find(state.hub.db(), &name).await?)))
+    Ok(Json(model(&groups::find(&state.hub, &name).await?)))
 }
 
 #[derive(Deserialize, Default)]
@@ -96,7 +96,7 @@ pub async fn create(
     let name = GroupName::parse(&name)
         .map_err(|e| ApiError::bad_request(format!("invalid group name {name:?}: {e}")))?;
     let users = resolve_users(&state, &body.users).await?;
-    let group = groups::create(state.hub.db(), Some(caller.user.name.as_str()), &name, &users).await?;
+    let group = groups::create(&state.hub, Some(caller.user.name.as_str()), &name, &users).await?;
     Ok((StatusCode::CREATED, Json(model(&group))))
 }
 
@@ -106,7 +106,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::DeleteGroups, Resource::Group { name: &name })?;
-    groups::delete(state.hub.db(), Some(caller.user.name.as_str()), &name).await?;
+    groups::delete(&state.hub, Some(caller.user.name.as_str()), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -119,10 +119,10 @@ async fn change_members(
     add: bool,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Groups, Resource::Group { name })?;
-    groups::find(state.hub.db(), name).await?;
+    groups::find(&state.hub, name).await?;
     let users = resolve_users(state, users).await?;
     let group =
-        groups::change_members(state.hub.db(), Some(caller.user.name.as_str()), name, &users, add).await?;
+        groups::change_members(&state.hub, Some(caller.user.name.as_str()), name, &users, add).await?;
     Ok(Json(model(&group)))
 }
 
@@ -151,6 +151,6 @@ pub async fn set_properties(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Groups, Resource::Group { name: &name })?;
-    let group = groups::set_properties(state.hub.db(), Some(caller.user.name.as_str()), &name, &body).await?;
+    let group = groups::set_properties(&state.hub, Some(caller.user.name.as_str()), &name, &body).await?;
     Ok(Json(model(&group)))
 }

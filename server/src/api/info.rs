@@ -1,5 +1,7 @@
 //! `GET /hub/api` and `GET /hub/api/info`.
 
+use app::state::AppState;
+use axum::extract::State;
 use axum::Json;
 use hub::scopes::{Resource, Scope};
 use serde_json::{json, Value};
@@ -13,7 +15,7 @@ pub async fn root() -> Json<Value> {
     Json(json!({ "version": JUPYTERHUB_API_VERSION, "ganymede": env!("CARGO_PKG_VERSION") }))
 }
 
-pub async fn info(caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn info(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::ReadHub, Resource::Hub)?;
     Ok(Json(json!({
         "version": JUPYTERHUB_API_VERSION,
@@ -22,7 +24,7 @@ pub async fn info(caller: Caller) -> Result<Json<Value>, ApiError> {
         "python": format!("ganymede {} (rust)", env!("CARGO_PKG_VERSION")),
         "sys_executable": executable(),
         "authenticator": { "class": "ganymede.LocalAuthenticator", "version": env!("CARGO_PKG_VERSION") },
-        "spawner": { "class": "ganymede.DockerSpawner", "version": env!("CARGO_PKG_VERSION") },
+        "spawner": { "class": hub::spawner::class_name(state.hub.config()), "version": env!("CARGO_PKG_VERSION") },
     })))
 }
 

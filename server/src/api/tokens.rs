@@ -26,7 +26,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::ReadTokens, Resource::User { name: &name, groups: &[] })?;
     let owner = path_user(&state, &name).await?;
-    let tokens = hub::tokens::list(state.hub.db(), &owner).await?;
+    let tokens = hub::tokens::list(&state.hub, &owner).await?;
     Ok(Json(json!({ "api_tokens": tokens.iter().map(token_model).collect::<Vec<_>>(), "oauth_tokens": [] })))
 }
 
@@ -93,7 +93,7 @@ pub async fn get(
     caller.require(Scope::ReadTokens, Resource::User { name: &name, groups: &[] })?;
     let owner = path_user(&state, &name).await?;
     let id = parse_token_id(&token_id)?;
-    let token = hub::tokens::get(state.hub.db(), &owner, id)
+    let token = hub::tokens::get(&state.hub, &owner, id)
         .await?
         .ok_or_else(|| ApiError::not_found("No such token"))?;
     Ok(Json(token_model(&token)))
@@ -107,7 +107,7 @@ pub async fn revoke(
     caller.require(Scope::Tokens, Resource::User { name: &name, groups: &[] })?;
     let owner = path_user(&state, &name).await?;
     let id = parse_token_id(&token_id)?;
-    if hub::tokens::revoke(state.hub.db(), Some(caller.user.name.as_str()), &owner, id).await? {
+    if hub::tokens::revoke(&state.hub, Some(caller.user.name.as_str()), &owner, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("No such token"))

@@ -76,7 +76,8 @@ pub async fn get_user(
     let (found, groups) = lookup(&state, &name).await?;
     caller.require(Scope::ReadUsers, Resource::User { name: &name, groups: &groups })?;
     let user = existing(found, &name)?;
-    Ok(Json(user_model(&state.hub, &user, flag(&query.include_stopped_servers)).await?))
+    let servers = hub::servers::list(&state.hub, &user).await?;
+    Ok(Json(user_model_of(&user, &servers, groups, flag(&query.include_stopped_servers))))
 }
 
 #[derive(Deserialize)]

@@ -45,7 +45,7 @@ async fn bootstrap_admin(hub: &Hub) -> anyhow::Result<()> {
                 let password = Password::parse(&password, &name, hub.config().auth.local.password_policy())
                     .context(ADMIN_PASSWORD_VAR)?;
                 accounts::create_user(
-                    hub.db(),
+                    hub,
                     None,
                     NewAccount { name: &name, password: Some(&password), is_admin: true, approved: true },
                 )

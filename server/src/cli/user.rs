@@ -52,7 +52,7 @@ pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             let raw = read_password_line()?;
             let password = Password::parse(&raw, &name, hub.config().auth.local.password_policy())?;
             accounts::create_user(
-                pool,
+                &hub,
                 None,
                 NewAccount { name: &name, password: Some(&password), is_admin: admin, approved: true },
             )
@@ -84,19 +84,19 @@ pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
                     hub::users::delete(&hub, None, &user).await?;
                 }
                 // Says there is no such user.
-                None => accounts::remove(pool, None, &name).await?,
+                None => accounts::remove(&hub, None, &name).await?,
             }
             println!("removed user {name}");
         }
         UserCommand::SetAdmin { name, revoke } => {
             let name = UserName::parse(&name)?;
-            accounts::set_admin(pool, None, &name, !revoke).await?;
+            accounts::set_admin(&hub, None, &name, !revoke).await?;
             println!("{name} is {}an administrator", if revoke { "no longer " } else { "now " });
         }
         UserCommand::SetPassword { name } => {
             let name = UserName::parse(&name)?;
             let raw = read_password_line()?;
-            accounts::set_password(pool, None, &hub.config().auth.local, &name, &raw).await?;
+            accounts::set_password(&hub, None, &hub.config().auth.local, &name, &raw).await?;
             println!("password of {name} changed; their sessions were ended");
         }
         UserCommand::Unlock { name } => {

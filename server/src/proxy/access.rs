@@ -1,20 +1,31 @@
-//! Who may use a server through the proxy: the signed-in owner (or an admin, where
-//! `servers.admin_access` allows), or — as JupyterHub's servers accept — an API token
-//! (`Authorization: token …` / `Bearer …`) whose scopes grant `access:servers` on that server.
+//! Who may use a server through the proxy, as [`hub::access`] answers it: the signed-in owner
+//! (or an admin, where `servers.admin_access` allows), someone it is shared with or a role
+//! names, or — as JupyterHub's servers accept — an API token (`Authorization: token …` /
+//! `Bearer …`) whose scopes grant `access:servers` on that server. This module only reads the
+//! credentials off the request; it decides nothing itself.
 
+use app::session::ssr::cookie_in;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::HeaderMap;
-use hub::accounts::User;
+use hub::access::{self, Changed, ServerRef, Who};
 use hub::domain::UserName;
-use hub::scopes::{Access, Resource, Scope, Scopes};
 use hub::Hub;
 use tracing::warn;
 
 use crate::api::auth::presented_token;
 
+/// What let a request through: asked again when the access policy changes (open websockets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub viewer_id: i64,
+    pub session_id: Option<i64>,
+    pub token_id: Option<i64>,
+}
+
 /// The proxy's answer to "may this request reach the server?".
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
-    Allowed,
+    Allowed(Grant),
     /// No credentials at all: a browser is sent to sign in.
     SignIn,
     /// Credentials that do not cover this server (or are not valid).
@@ -25,60 +36,89 @@ pub enum Decision {
 pub struct Target<'a> {
     pub user: &'a UserName,
     pub server: &'a str,
-    /// The owner's id, when known (for group filters).
+    /// The owner's id, when the server runs (its route knows it).
     pub user_id: Option<i64>,
 }
 
-pub async fn decide(hub: &Hub, headers: &HeaderMap, viewer: Option<&User>, target: &Target<'_>) -> Decision {
-    let admin_access = hub.config().servers.admin_access;
-    if let Some(viewer) = viewer {
+/// The request's credentials alone (its cookie and `Authorization` headers), kept by an open
+/// websocket to ask again.
+pub fn credentials(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::new();
+    for name in [COOKIE, AUTHORIZATION] {
+        for value in headers.get_all(&name) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
+pub async fn decide(hub: &Hub, headers: &HeaderMap, target: &Target<'_>) -> Decision {
+    let cookie = cookie_in(headers, &hub.config().session.cookie_name);
+    let session = match cookie {
+        Some(value) => match access::session(hub, &value).await {
+            Ok(session) => session,
+            Err(e) => {
+                warn!(error = %e, "session lookup failed");
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(session) = &session {
         // A browser of the owner also sends Jupyter's own token (JupyterLab's page config holds
         // it): the session decides, and the header is replaced before forwarding.
-        if viewer.name == *target.user || (viewer.is_admin && admin_access) {
-            return Decision::Allowed;
-        }
-        // Shared with them (directly or through a group), or a role naming this server, its
-        // owner or one of the owner's groups.
-        if let Some(owner_id) = target.user_id {
-            match hub::sharing::may_open(hub, viewer, target.user, owner_id, target.server).await {
-                Ok(true) => return Decision::Allowed,
-                Ok(false) => {}
-                Err(e) => warn!(error = %e, "share lookup failed"),
-            }
+        let grant = Grant { viewer_id: session.user.id, session_id: Some(session.id), token_id: None };
+        let owner_id = owner_id(target, &session.user);
+        let server = ServerRef { owner_id, owner: target.user, server: target.server };
+        match access::open_server(hub, Who::Person(&session.user), server).await {
+            Ok(opening) if opening.allowed() => return Decision::Allowed(grant),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "access check failed"),
         }
     }
     let Some(presented) = presented_token(headers) else {
-        return match viewer {
+        return match session {
             Some(_) => Decision::Forbidden("This server belongs to someone else."),
             None => Decision::SignIn,
         };
     };
     let Ok(token) = presented else { return Decision::Forbidden("The Authorization header is not valid.") };
-    let (owner, scopes) = match hub::tokens::authenticate(hub, &token).await {
-        Ok(Some((owner, scopes, _))) => (owner, scopes),
+    let principal = match access::token(hub, &token).await {
+        Ok(Some(principal)) => principal,
         Ok(None) => return Decision::Forbidden("The token is not valid."),
         Err(e) => {
             warn!(error = %e, "token lookup failed");
             return Decision::Forbidden("The token could not be checked.");
         }
     };
-    let groups = match target.user_id {
-        Some(id) => hub::users::groups_of(hub, id).await.unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let resource = Resource::Server { user: target.user.as_str(), server: target.server, groups: &groups };
-    // An admin's unfiltered `access:servers` follows `servers.admin_access`, as the cookie does;
-    // a grant naming this user, server or group is an explicit share and always counts.
-    let allowed = if owner.name == *target.user || admin_access {
-        scopes.check(Scope::AccessServers, resource)
-    } else {
-        let explicit = Scopes::expand(scopes.grants().filter(|g| g.filter.is_some()).cloned());
-        explicit.check(Scope::AccessServers, resource)
-    };
-    match allowed {
-        Access::Allowed => Decision::Allowed,
-        Access::Hidden | Access::Denied => {
-            Decision::Forbidden("The token does not grant access to this server.")
+    let server =
+        ServerRef { owner_id: owner_id(target, &principal.user), owner: target.user, server: target.server };
+    match access::open_server(hub, Who::Token(&principal), server).await {
+        Ok(opening) if opening.allowed() => Decision::Allowed(Grant {
+            viewer_id: principal.user.id,
+            session_id: None,
+            token_id: Some(principal.token.id),
+        }),
+        Ok(_) => Decision::Forbidden("The token does not grant access to this server."),
+        Err(e) => {
+            warn!(error = %e, "access check failed");
+            Decision::Forbidden("The token could not be checked.")
         }
     }
+}
+
+/// The owner's id: from the route, or the viewer's own when the URL names them (a server that
+/// is not running has no route); 0 (nobody) otherwise.
+fn owner_id(target: &Target<'_>, viewer: &hub::accounts::User) -> i64 {
+    match target.user_id {
+        Some(id) => id,
+        None if viewer.name == *target.user => viewer.id,
+        None => 0,
+    }
+}
+
+/// Whether a change of the access policy may end what `grant` opened on server `server_id` of
+/// `owner_id`: then the connection asks again.
+pub fn concerns(change: &Changed, grant: &Grant, owner_id: i64, server_id: i64) -> bool {
+    access::concerns(change, grant.viewer_id, grant.session_id, grant.token_id, owner_id, server_id)
 }

@@ -13,7 +13,6 @@ mod websocket;
 
 use std::time::Duration;
 
-use app::session::ssr::Authenticated;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -84,23 +83,24 @@ async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
         return Redirect::permanent(&format!("/user/{user}/")).into_response();
     }
     let found = lookup(&state.hub, &user, &rest);
-    let viewer = request.extensions().get::<Authenticated>().map(|a| a.0.clone());
     let target = access::Target {
         user: &user,
         server: found.as_ref().map(|(_, server)| server.as_str()).unwrap_or_default(),
         user_id: found.as_ref().map(|(route, _)| route.user_id),
     };
-    match access::decide(&state.hub, request.headers(), viewer.as_ref(), &target).await {
-        access::Decision::Allowed => {}
+    let upgrade = websocket::is_upgrade(&request);
+    // A websocket hears every later change of the access policy, from before its check on.
+    let changes = upgrade.then(|| state.hub.access().subscribe());
+    let grant = match access::decide(&state.hub, request.headers(), &target).await {
+        access::Decision::Allowed(grant) => grant,
         access::Decision::SignIn if request.method() == Method::GET => {
-            let next = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            return Redirect::to(&format!("/hub/login?next={}", pages::encode(next))).into_response();
+            let next = without_token(request.uri());
+            return Redirect::to(&format!("/hub/login?next={}", pages::encode(&next))).into_response();
         }
         access::Decision::SignIn => return pages::error(StatusCode::UNAUTHORIZED, "Please sign in."),
         access::Decision::Forbidden(why) => return pages::error(StatusCode::FORBIDDEN, why),
-    }
+    };
     let origin = origin::judge(state.hub.config(), request.headers());
-    let upgrade = websocket::is_upgrade(&request);
     if upgrade && origin == origin::Verdict::Refused {
         tracing::warn!(user.name = %user, "websocket from another origin refused");
         return pages::error(StatusCode::FORBIDDEN, "Websockets from other sites are refused.");
@@ -111,10 +111,25 @@ async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
     };
     state.hub.activity().touch(route.server_id);
     tracing::debug!(user.name = %user, server.name = %server, "proxying");
-    if upgrade {
-        websocket::relay(state, route, request).await
+    if let Some(changes) = changes {
+        let watch = websocket::Watch { grant, changes, server: server.clone(), user: user.clone() };
+        websocket::relay(state, route, request, watch).await
     } else {
         forward::forward(&state, &route, &origin, request).await
+    }
+}
+
+/// The path and query to come back to after signing in, without a `token` parameter (a token in
+/// the URL must not travel on into the login page's address, the browser's history and logs).
+fn without_token(uri: &axum::http::Uri) -> String {
+    let path = uri.path();
+    let Some(query) = uri.query() else { return path.to_owned() };
+    let kept: Vec<&str> =
+        query.split('&').filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("token")).collect();
+    if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
     }
 }
 
@@ -137,6 +152,16 @@ mod tests {
         let (user, rest) = parse_path("/user/alice/lab/tree").unwrap();
         assert_eq!(user.as_str(), "alice");
         assert_eq!(rest, ["lab", "tree"]);
+    }
+
+    #[test]
+    fn the_sign_in_redirect_drops_a_token_from_the_url() {
+        let uri: axum::http::Uri = "/user/alice/lab?token=secret&reset".parse().unwrap();
+        assert_eq!(without_token(&uri), "/user/alice/lab?reset");
+        let uri: axum::http::Uri = "/user/alice/lab?token=secret".parse().unwrap();
+        assert_eq!(without_token(&uri), "/user/alice/lab");
+        let uri: axum::http::Uri = "/user/alice/tree?path=a&tokens=1".parse().unwrap();
+        assert_eq!(without_token(&uri), "/user/alice/tree?path=a&tokens=1");
     }
 
     #[test]

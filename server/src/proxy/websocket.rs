@@ -18,14 +18,18 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use hub::access::Changed;
+use hub::domain::UserName;
 use hub::servers::routes::Route;
 use hub::spawner::Upstream;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
+use super::access::{self, Grant};
 use super::forward::prepare_upstream_headers;
 use super::quickack::QuickAck;
 use super::{pages, ProxyState};
@@ -117,7 +121,41 @@ async fn connect_upstream(
     }
 }
 
-pub async fn relay(state: ProxyState, route: Route, mut request: Request) -> Response {
+/// What an open websocket watches: the changes of the access policy since its check, and what
+/// let it in. A change that concerns it makes it ask again; refused, it is closed.
+pub struct Watch {
+    pub grant: Grant,
+    pub changes: broadcast::Receiver<Changed>,
+    pub user: UserName,
+    pub server: String,
+}
+
+/// Resolves when the grant behind the connection is gone.
+async fn grant_ends(state: &ProxyState, route: &Route, credentials: &HeaderMap, mut watch: Watch) {
+    loop {
+        let ask = match watch.changes.recv().await {
+            Ok(change) => access::concerns(&change, &watch.grant, route.user_id, route.server_id),
+            // Missed some: ask to be sure.
+            Err(broadcast::error::RecvError::Lagged(_)) => true,
+            // The hub is shutting down: the connection ends with the process.
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        };
+        if !ask {
+            continue;
+        }
+        let target =
+            access::Target { user: &watch.user, server: &watch.server, user_id: Some(route.user_id) };
+        match access::decide(&state.hub, credentials, &target).await {
+            access::Decision::Allowed(_) => {}
+            _ => {
+                info!(user.name = %watch.user, server.name = %watch.server, "websocket closed: its grant ended");
+                return;
+            }
+        }
+    }
+}
+
+pub async fn relay(state: ProxyState, route: Route, mut request: Request, watch: Watch) -> Response {
     let Some(key) = request.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
         return pages::error(StatusCode::BAD_REQUEST, "A websocket upgrade needs Sec-WebSocket-Key.");
     };
@@ -132,6 +170,7 @@ pub async fn relay(state: ProxyState, route: Route, mut request: Request) -> Res
     let on_upgrade = hyper::upgrade::on(&mut request);
     let activity = state.hub.activity().clone();
     let server_id = route.server_id;
+    let credentials = access::credentials(request.headers());
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(browser) => {
@@ -142,10 +181,15 @@ pub async fn relay(state: ProxyState, route: Route, mut request: Request) -> Res
                     &mut upstream,
                     COPY_BUFFER,
                     COPY_BUFFER,
-                )
-                .await;
-                if let Err(e) = copied {
-                    debug!(error = %e, "websocket relay ended");
+                );
+                // Both sockets close when the grant ends (dropped with the copy).
+                tokio::select! {
+                    copied = copied => {
+                        if let Err(e) = copied {
+                            debug!(error = %e, "websocket relay ended");
+                        }
+                    }
+                    () = grant_ends(&state, &route, &credentials, watch) => {}
                 }
             }
             Err(e) => debug!(error = %e, "browser websocket upgrade failed"),

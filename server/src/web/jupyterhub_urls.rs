@@ -102,17 +102,24 @@ async fn spawn(
     let (Ok(owner_name), Ok(server)) = (UserName::parse(user), ServerName::parse(server)) else {
         return refused(StatusCode::NOT_FOUND, "There is no such user or server.");
     };
-    if owner_name != me.name && !me.is_admin {
-        return refused(StatusCode::FORBIDDEN, "You may only start your own servers.");
-    }
-    let owner = match hub::accounts::find(hub.db(), &owner_name).await {
+    let owner = match hub::users::find(hub, &owner_name).await {
         Ok(Some(owner)) => owner,
-        Ok(None) => return refused(StatusCode::NOT_FOUND, "There is no such user."),
-        Err(e) => {
-            tracing::error!(error = %hub::error::chain(&e), "looking a user up failed");
-            return refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on the hub.");
+        // Whether a name exists is only told to those who may start anyone's servers.
+        Ok(None) => {
+            return match hub::access::may_start_any(hub, me).await {
+                Ok(true) => refused(StatusCode::NOT_FOUND, "There is no such user."),
+                Ok(false) => refused(StatusCode::FORBIDDEN, "You may not start this server."),
+                Err(e) => html::refusal("Cannot start the server", e),
+            }
         }
+        Err(e) => return html::refusal("Cannot start the server", e),
     };
+    // Their own, an admin's, or a role's grant (`servers!group=students`): the access policy says.
+    match hub::access::may_start(hub, me, hub::access::ServerRef::of(&owner, server.as_str())).await {
+        Ok(hub::scopes::Access::Allowed) => {}
+        Ok(_) => return refused(StatusCode::FORBIDDEN, "You may not start this server."),
+        Err(e) => return html::refusal("Cannot start the server", e),
+    }
     let requested = Requested { flavour: q.get("opt-flavour").cloned(), size: q.get("opt-size").cloned() };
     let base = hub::servers::base_url(&owner.name, &server);
     let next = LocalPath::or_home(q.get("next").map(String::as_str).or(Some(&base))).as_str().to_owned();

@@ -104,7 +104,7 @@ pub async fn callback(
     let cookie_state = cookie_in(&headers, STATE_COOKIE);
     let outcome = async {
         let verified = oidc.finish(hub.db(), cookie_state.as_deref(), query).await?;
-        let user = hub::oidc::sign_in(hub.db(), oidc.config(), &verified.identity)
+        let user = hub::oidc::sign_in(hub, oidc.config(), &verified.identity)
             .await
             .map_err(|e| (e, Some(verified.identity.name.to_string())));
         match user {
@@ -129,7 +129,7 @@ pub async fn callback(
         }
     };
     let max_age = config.session.max_age_seconds;
-    match hub::sessions::create(hub.db(), &user, max_age, Some(&verified.id_token)).await {
+    match hub::sessions::create(hub, &user, max_age, Some(&verified.id_token)).await {
         Ok(session) => redirect(
             // Checked when the attempt began; checked again, as every `next` is, before it is followed.
             LocalPath::or_home(Some(&verified.next_path)).as_str(),

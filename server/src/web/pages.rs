@@ -49,7 +49,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                 .into_response();
         };
         let admin_page = ADMIN_PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
-        if admin_page && !user.is_admin {
+        if admin_page && !hub::access::is_admin(&state.hub, &user).await.unwrap_or(false) {
             let body = format!("<p>This page is for administrators.</p>{}", super::html::TO_DASHBOARD);
             return super::html::page(StatusCode::FORBIDDEN, "Forbidden", &body);
         }

@@ -12,9 +12,9 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
     let cookie_name = &state.hub.config().session.cookie_name;
     let presented = cookie_in(request.headers(), cookie_name);
     if let Some(token) = presented {
-        match hub::sessions::resolve(&state.hub, &token).await {
-            Ok(Some(user)) => {
-                request.extensions_mut().insert(Authenticated(user));
+        match hub::access::session(&state.hub, &token).await {
+            Ok(Some(session)) => {
+                request.extensions_mut().insert(Authenticated(session.user));
             }
             Ok(None) => {}
             Err(e) => warn!(error = %e, "session lookup failed; treating the request as signed out"),

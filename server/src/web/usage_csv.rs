@@ -9,7 +9,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 pub async fn usage_csv(State(state): State<AppState>, user: Option<Extension<Authenticated>>) -> Response {
-    if !user.is_some_and(|Extension(Authenticated(u))| u.is_admin) {
+    let admin = match user {
+        Some(Extension(Authenticated(u))) => hub::access::is_admin(&state.hub, &u).await.unwrap_or(false),
+        None => false,
+    };
+    if !admin {
         return super::html::page(
             StatusCode::FORBIDDEN,
             "Forbidden",

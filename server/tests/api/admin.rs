@@ -159,7 +159,7 @@ async fn plain_users_are_refused_every_admin_function() {
         assert_eq!(signed_out.status(), 401, "{name} signed out");
     }
     let root = hub::domain::UserName::parse("root").unwrap();
-    assert!(hub::accounts::find(app.hub.db(), &root).await.unwrap().unwrap().is_admin);
+    assert!(hub::users::find(&app.hub, &root).await.unwrap().unwrap().is_admin);
 }
 
 #[tokio::test]

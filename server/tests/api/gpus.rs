@@ -8,7 +8,7 @@ use std::time::Duration;
 use hub::config::{Config, GpuAttach, GpuDiscovery, StaticGpu};
 
 use crate::helpers::{
-    containers, inspect, random_prefix, session_cookie, DockerCleanup, Scratch, TestApp, COOKIE,
+    containers, inspect, labels, random_prefix, session_cookie, DockerCleanup, Scratch, TestApp, COOKIE,
 };
 
 const UUIDS: [&str; 4] = ["GPU-test-0000", "GPU-test-0001", "GPU-test-0002", "GPU-test-0003"];
@@ -72,7 +72,7 @@ fn visible_devices(container: &str) -> String {
 fn container_of(prefix: &str, user: &str) -> String {
     let ids = containers(prefix);
     ids.into_iter()
-        .find(|id| inspect(id)["Config"]["Labels"]["org.ganymede.user"] == user)
+        .find(|id| labels(id)["org.ganymede.user"] == user)
         .unwrap_or_else(|| panic!("no container of {user}"))
 }
 
@@ -265,7 +265,7 @@ async fn the_ledger_and_the_queue_survive_a_kill_9_and_the_queued_server_gets_th
     assert_eq!(model["servers"]["third"]["pending"], "queued", "{model}");
     let first_gpu = containers(&prefix)
         .into_iter()
-        .find(|c| inspect(c)["Config"]["Labels"]["org.ganymede.server"] == "")
+        .find(|c| labels(c)["org.ganymede.server"] == "")
         .map(|c| visible_devices(&c))
         .expect("the default server's container");
     let stop = http
@@ -284,7 +284,7 @@ async fn the_ledger_and_the_queue_survive_a_kill_9_and_the_queued_server_gets_th
     }
     let third = containers(&prefix)
         .into_iter()
-        .find(|c| inspect(c)["Config"]["Labels"]["org.ganymede.server"] == "third")
+        .find(|c| labels(c)["org.ganymede.server"] == "third")
         .expect("the third server's container");
     assert_eq!(visible_devices(&third), first_gpu, "the queued server got the released GPU");
     let after: HashSet<String> = containers(&prefix).iter().map(|c| visible_devices(c)).collect();

@@ -130,7 +130,7 @@ impl TestApp {
         let password = Password::parse(password, &name, self.hub.config().auth.local.password_policy())
             .expect("valid password");
         accounts::create_user(
-            self.hub.db(),
+            &self.hub,
             None,
             NewAccount { name: &name, password: Some(&password), is_admin: admin, approved: true },
         )
@@ -236,21 +236,49 @@ pub fn remove_docker_objects(prefix: &str) {
     }
 }
 
-/// Containers whose name starts with the prefix.
+/// Containers whose name starts with the prefix. A `docker ps` that fails fails the test (an
+/// empty list must mean "none", never "docker did not answer").
 pub fn containers(prefix: &str) -> Vec<String> {
-    std::process::Command::new("docker")
+    let out = std::process::Command::new("docker")
         .args(["ps", "-aq", "--filter", &format!("name={prefix}-")])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
+        .expect("docker ps runs");
+    assert!(out.status.success(), "docker ps failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect()
 }
 
-/// `docker inspect` of one container, as JSON.
+/// `docker inspect` of one container, or `None` when the engine says there is no such container
+/// (it went between a listing and this); any other failure of docker fails the test.
+pub fn try_inspect(container: &str) -> Option<serde_json::Value> {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", container])
+        .output()
+        .expect("docker inspect runs");
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("No such object"), "docker inspect {container} failed: {err}");
+        return None;
+    }
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect JSON");
+    Some(all[0].clone())
+}
+
+/// A container's labels (`null` when it is gone).
+pub fn labels(container: &str) -> serde_json::Value {
+    try_inspect(container).map(|c| c["Config"]["Labels"].clone()).unwrap_or_default()
+}
+
+/// `docker inspect` of one container, as JSON; fails the test when docker does.
 pub fn inspect(container: &str) -> serde_json::Value {
     let out = std::process::Command::new("docker")
         .args(["inspect", container])
         .output()
         .expect("docker inspect runs");
+    assert!(
+        out.status.success(),
+        "docker inspect {container} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect JSON");
     all[0].clone()
 }

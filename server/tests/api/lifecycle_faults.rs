@@ -16,7 +16,8 @@ use tokio::sync::{oneshot, watch};
 
 use crate::cli::{ganymede, run_with_stdin};
 use crate::helpers::{
-    containers, inspect, random_prefix, session_cookie, DockerCleanup, Scratch, TestApp, COOKIE,
+    containers, inspect, labels, random_prefix, session_cookie, try_inspect, DockerCleanup, Scratch, TestApp,
+    COOKIE,
 };
 
 const ENGINE: &str = "/var/run/docker.sock";
@@ -300,11 +301,11 @@ impl Person {
 
 /// The container of `user`'s default server among `prefix`'s, by its label.
 fn container_of(prefix: &str, user: &str) -> Option<String> {
-    containers(prefix).into_iter().find(|id| inspect(id)["Config"]["Labels"]["org.ganymede.user"] == user)
+    containers(prefix).into_iter().find(|id| labels(id)["org.ganymede.user"] == user)
 }
 
 fn exists(container: &str) -> bool {
-    inspect(container)["Id"].is_string()
+    try_inspect(container).is_some()
 }
 
 // ---------------------------------------------------------------------------------------------

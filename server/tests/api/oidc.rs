@@ -224,6 +224,44 @@ async fn allowed_groups_sign_in_admin_groups_make_admins_and_groups_follow_the_p
         .unwrap();
     assert_eq!(edit.status(), 400);
     assert!(edit.text().await.unwrap().contains("identity provider"));
+    // The REST API keeps the same rule (JupyterHub's 400 with `manage_groups`), and nothing changes.
+    let token: Value = alice
+        .post(app.url("/hub/api/users/alice/tokens"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let members = json!({ "users": ["alice"] });
+    for (method, path, body) in [
+        (reqwest::Method::POST, "/hub/api/groups/users/users", Some(&members)),
+        (reqwest::Method::DELETE, "/hub/api/groups/users/users", Some(&members)),
+        (reqwest::Method::POST, "/hub/api/groups/newcomers", None),
+        (reqwest::Method::DELETE, "/hub/api/groups/users", None),
+    ] {
+        let mut request =
+            app.http.request(method.clone(), app.url(path)).header("authorization", format!("token {token}"));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 400, "{method} {path}");
+        assert!(response.text().await.unwrap().contains("identity provider"), "{method} {path}");
+    }
+    let group: Value = app
+        .http
+        .get(app.url("/hub/api/groups/users"))
+        .header("authorization", format!("token {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(group["users"], json!(["alice"]), "the provider's membership is unchanged");
 
     let bob = browser();
     let callback = authorize(&bob, &app, &provider, "bob", "bob-pw").await;
@@ -233,7 +271,7 @@ async fn allowed_groups_sign_in_admin_groups_make_admins_and_groups_follow_the_p
 
     // Admin rights follow the provider: an admin made by hand loses them at the next sign-in.
     let name = hub::domain::UserName::parse("bob").unwrap();
-    hub::accounts::set_admin(app.hub.db(), None, &name, true).await.unwrap();
+    hub::accounts::set_admin(&app.hub, None, &name, true).await.unwrap();
     let again = browser();
     let callback = authorize(&again, &app, &provider, "bob", "bob-pw").await;
     again.get(&callback).send().await.unwrap();
@@ -277,10 +315,8 @@ async fn people_not_allowed_blocked_or_with_bad_names_are_refused_without_a_sess
     let named: Vec<&str> = log.iter().flatten().map(String::as_str).filter(|t| !t.is_empty()).collect();
     assert_eq!(log.len(), 5, "every refusal is audited");
     assert_eq!(named, ["carol", "bob", "alice"], "with the name when there is one");
-    let local = hub::accounts::find(app.hub.db(), &hub::domain::UserName::parse("alice").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let local =
+        hub::users::find(&app.hub, &hub::domain::UserName::parse("alice").unwrap()).await.unwrap().unwrap();
     assert_eq!(local.auth_source, "local", "the local account was not taken over");
 }
 

@@ -97,7 +97,7 @@ async fn ws_upstream() -> SocketAddr {
 /// Routes alice's default server (or a named one) to `upstream`, as a running server would be.
 async fn route(app: &TestApp, server: &str, upstream: SocketAddr) {
     let name = hub::domain::UserName::parse("alice").unwrap();
-    let user = hub::accounts::find(app.hub.db(), &name).await.unwrap().unwrap();
+    let user = hub::users::find(&app.hub, &name).await.unwrap().unwrap();
     let name = hub::domain::ServerName::parse(server).unwrap();
     let mut conn = app.hub.db().acquire().await.unwrap();
     hub::db::servers::ensure(&mut conn, user.id, &name, 0).await.unwrap();
@@ -412,6 +412,103 @@ async fn api_tokens_reach_a_server_they_grant_access_to_and_nothing_else() {
         .await
         .unwrap();
     assert_eq!(bearer.status(), 200);
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// A websocket to alice's `ws` server with one credential header (`cookie` or `authorization`).
+async fn ws_with(
+    app: &TestApp,
+    header: &'static str,
+    value: String,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("{}/user/alice/ws/channels", app.base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(header, value.parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.map(|(ws, _)| ws)
+}
+
+/// Whether the websocket still echoes.
+async fn echoes(ws: &mut Ws) -> bool {
+    if ws.send(Message::text("still there?")).await.is_err() {
+        return false;
+    }
+    let answer = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    matches!(answer, Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "still there?")
+}
+
+/// Whether the hub ends the websocket within a few seconds (an end, an error or a close).
+async fn ends_soon(ws: &mut Ws) -> bool {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+async fn with_token(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> u16 {
+    let mut request =
+        app.http.request(method, app.url(path)).header("authorization", format!("token {token}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn open_websockets_end_when_the_grant_behind_them_ends() {
+    let (app, alice) = alice_app().await;
+    route(&app, "ws", ws_upstream().await).await;
+    let bob = app.session("bob", "bob-password").await;
+    let admin = app.api_token(&alice, "alice", serde_json::json!({})).await;
+    let admin = admin["token"].as_str().unwrap().to_owned();
+    let second = app.api_token(&alice, "alice", serde_json::json!({ "note": "for a websocket" })).await;
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    let second = second["token"].as_str().unwrap().to_owned();
+
+    let share = serde_json::json!({ "user": "bob" });
+    assert_eq!(
+        with_token(&app, reqwest::Method::POST, "/hub/api/shares/alice/ws", &admin, Some(share.clone()))
+            .await,
+        200
+    );
+    let mut bobs = ws_with(&app, "cookie", format!("{COOKIE}={bob}")).await.expect("shared with bob");
+    let mut alices = ws_with(&app, "cookie", format!("{COOKIE}={alice}")).await.expect("alice's own");
+    let mut by_token =
+        ws_with(&app, "authorization", format!("token {second}")).await.expect("alice's token");
+    assert!(echoes(&mut bobs).await && echoes(&mut alices).await && echoes(&mut by_token).await);
+
+    // The share ends: bob's open websocket with it, and he cannot open another; alice's stay.
+    assert_eq!(
+        with_token(&app, reqwest::Method::PATCH, "/hub/api/shares/alice/ws", &admin, Some(share)).await,
+        200
+    );
+    assert!(ends_soon(&mut bobs).await, "bob's websocket is closed when the share is revoked");
+    assert_eq!(refused_with(ws_with(&app, "cookie", format!("{COOKIE}={bob}")).await), Some(403));
+    assert!(echoes(&mut alices).await && echoes(&mut by_token).await, "the owner's websockets stay open");
+
+    // The token is revoked: what it opened ends; the cookie's websocket stays.
+    let path = format!("/hub/api/users/alice/tokens/{second_id}");
+    assert_eq!(with_token(&app, reqwest::Method::DELETE, &path, &admin, None).await, 204);
+    assert!(ends_soon(&mut by_token).await, "the revoked token's websocket is closed");
+    assert!(echoes(&mut alices).await);
+
+    // Alice signs out: her browser's websocket ends.
+    let logout = app.get("/hub/logout", Some(&alice)).await;
+    assert!(logout.status().is_redirection() || logout.status().is_success(), "{}", logout.status());
+    assert!(ends_soon(&mut alices).await, "signing out closes the session's websockets");
 }
 
 // ---- With the real JupyterLab (`ganymede/base`) as the upstream ----

@@ -540,7 +540,7 @@ async fn spawn_limits_answer_429_with_retry_after() {
     app.add_user("bob", "bob-password", false).await;
     // Alice's server occupies the one slot while it is pending.
     let name = hub::domain::UserName::parse("alice").unwrap();
-    let alice = hub::accounts::find(app.hub.db(), &name).await.unwrap().unwrap();
+    let alice = hub::users::find(&app.hub, &name).await.unwrap().unwrap();
     let default = hub::domain::ServerName::default_server();
     let mut conn = app.hub.db().acquire().await.unwrap();
     hub::db::servers::ensure(&mut conn, alice.id, &default, 0).await.unwrap();

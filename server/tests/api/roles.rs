@@ -20,10 +20,10 @@ async fn group(app: &TestApp, name: &str, members: &[&str]) {
     let mut users = Vec::new();
     for m in members {
         let name = hub::domain::UserName::parse(m).unwrap();
-        users.push(hub::accounts::find(app.hub.db(), &name).await.unwrap().unwrap());
+        users.push(hub::users::find(&app.hub, &name).await.unwrap().unwrap());
     }
     let name = hub::domain::GroupName::parse(name).unwrap();
-    hub::groups::create(app.hub.db(), None, &name, &users).await.unwrap();
+    hub::groups::create(&app.hub, None, &name, &users).await.unwrap();
 }
 
 #[tokio::test]

@@ -48,15 +48,9 @@ async fn a_password_reset_ends_existing_sessions() {
     app.add_user("alice", "alice-password", false).await;
     let session = app.session("alice", "alice-password").await;
     let name = hub::domain::UserName::parse("alice").unwrap();
-    hub::accounts::set_password(
-        app.hub.db(),
-        None,
-        &app.hub.config().auth.local,
-        &name,
-        "brand-new-password",
-    )
-    .await
-    .unwrap();
+    hub::accounts::set_password(&app.hub, None, &app.hub.config().auth.local, &name, "brand-new-password")
+        .await
+        .unwrap();
     assert!(is_login_redirect(&app.get("/hub/home", Some(&session)).await));
     assert_eq!(app.login("alice", "alice-password").await.status(), 400);
     assert_eq!(app.login("alice", "brand-new-password").await.status(), 200);

@@ -34,10 +34,8 @@ async fn a_started_server_has_limits_labels_a_private_port_and_a_home_volume() {
     assert_eq!(mounts[0]["Destination"], "/home/jovyan");
     assert!(!c.to_string().contains("docker.sock"));
     // Live usage from the engine's stats API: Jupyter's memory, within the size's 2 GiB.
-    let user = hub::accounts::find(app.hub.db(), &hub::domain::UserName::parse("alice").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let user =
+        hub::users::find(&app.hub, &hub::domain::UserName::parse("alice").unwrap()).await.unwrap().unwrap();
     let usage = hub::servers::usage(&app.hub, &user).await.unwrap();
     assert_eq!(usage.len(), 1, "{usage:?}");
     assert!(usage[0].server.is_default() && usage[0].gpus.is_empty() && usage[0].session.is_none());
@@ -193,10 +191,8 @@ async fn purging_a_user_removes_their_servers_and_home_volume() {
     };
     assert!(exists(&volume));
 
-    let alice = hub::accounts::find(app.hub.db(), &hub::domain::UserName::parse("alice").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let alice =
+        hub::users::find(&app.hub, &hub::domain::UserName::parse("alice").unwrap()).await.unwrap().unwrap();
     hub::servers::purge_user(&app.hub, None, &alice).await.unwrap();
     assert!(containers(&app.prefix).is_empty());
     assert!(!exists(&volume));

@@ -48,14 +48,14 @@ pub struct GpusListing {
 /// Every running server's live usage (CPU, memory, GPUs).
 #[server(prefix = "/hub/fn", endpoint = "admin_live_usage")]
 pub async fn admin_live_usage() -> Result<Vec<LiveView>, AppError> {
-    crate::session::ssr::require_admin()?;
+    crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     Ok(hub::servers::usage_all(&hub).await?.into_iter().map(LiveView::from).collect())
 }
 
 #[server(prefix = "/hub/fn", endpoint = "admin_gpus")]
 pub async fn admin_gpus() -> Result<GpusListing, AppError> {
-    crate::session::ssr::require_admin()?;
+    crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let report = hub::gpus::ledger::report(&hub).await.map_err(AppError::internal)?;
     let readings = hub.gpus().readings().clone();

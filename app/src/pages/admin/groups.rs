@@ -28,9 +28,9 @@ pub struct GroupsListing {
 
 #[server(prefix = "/hub/fn", endpoint = "admin_groups")]
 pub async fn admin_groups() -> Result<GroupsListing, AppError> {
-    crate::session::ssr::require_admin()?;
+    crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
-    let groups = hub::groups::list(hub.db(), 0, MAX_GROUPS)
+    let groups = hub::groups::list(&hub, 0, MAX_GROUPS)
         .await?
         .into_iter()
         .map(|g| GroupView { name: g.name, members: g.members })
@@ -40,31 +40,28 @@ pub async fn admin_groups() -> Result<GroupsListing, AppError> {
 
 #[server(prefix = "/hub/fn", endpoint = "admin_create_group")]
 pub async fn admin_create_group(name: String, members: String) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
-    ssr::editable(&hub)?;
     let group = hub::domain::GroupName::parse(&name).map_err(|e| AppError::Invalid(e.to_string()))?;
     let users = ssr::users(&hub, &members).await?;
-    hub::groups::create(hub.db(), Some(actor.name.as_str()), &group, &users).await?;
+    hub::groups::create(&hub, Some(actor.name.as_str()), &group, &users).await?;
     Ok(format!("Created group {group}."))
 }
 
 #[server(prefix = "/hub/fn", endpoint = "admin_set_group_members")]
 pub async fn admin_set_group_members(name: String, members: String) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
-    ssr::editable(&hub)?;
     let users = ssr::users(&hub, &members).await?;
-    hub::groups::set_members(hub.db(), Some(actor.name.as_str()), &name, &users).await?;
+    hub::groups::set_members(&hub, Some(actor.name.as_str()), &name, &users).await?;
     Ok(format!("Saved the members of {name}."))
 }
 
 #[server(prefix = "/hub/fn", endpoint = "admin_delete_group")]
 pub async fn admin_delete_group(name: String) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
-    ssr::editable(&hub)?;
-    hub::groups::delete(hub.db(), Some(actor.name.as_str()), &name).await?;
+    hub::groups::delete(&hub, Some(actor.name.as_str()), &name).await?;
     Ok(format!("Deleted group {name}."))
 }
 
@@ -78,17 +75,7 @@ mod ssr {
     use crate::error::AppError;
 
     pub fn managed_by_provider(hub: &Hub) -> bool {
-        hub.oidc().is_some_and(|o| o.config().manage_groups && !o.config().groups_claim.is_empty())
-    }
-
-    pub fn editable(hub: &Hub) -> Result<(), AppError> {
-        if managed_by_provider(hub) {
-            return Err(AppError::Invalid(
-                "Groups come from the identity provider here (auth.oidc.manage_groups); change them there."
-                    .into(),
-            ));
-        }
-        Ok(())
+        hub::groups::managed_by_provider(hub)
     }
 
     /// The users a members field names; an invalid or unknown name fails the whole change.

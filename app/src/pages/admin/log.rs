@@ -28,7 +28,7 @@ pub struct EventsListing {
 
 #[server(prefix = "/hub/fn", endpoint = "admin_events")]
 pub async fn admin_events(filter: String, page: i64) -> Result<EventsListing, AppError> {
-    crate::session::ssr::require_admin()?;
+    crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let (entries, total) =
         hub::audit::page(&hub, Some(&filter), page.max(0).saturating_mul(LOG_PAGE_SIZE), LOG_PAGE_SIZE)

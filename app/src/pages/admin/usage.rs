@@ -52,7 +52,7 @@ impl From<hub::config::GpuLimits> for EntryView {
 
 #[server(prefix = "/hub/fn", endpoint = "admin_usage")]
 pub async fn admin_usage() -> Result<UsageTables, AppError> {
-    crate::session::ssr::require_admin()?;
+    crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let report = hub::gpus::meter::report(&hub).await.map_err(AppError::internal)?;
     let line = |l: hub::gpus::meter::ReportLine| LineView {
@@ -86,7 +86,7 @@ pub async fn set_gpu_limits(
     clear: Option<String>,
 ) -> Result<(), AppError> {
     use hub::gpus::meter::SubjectName;
-    let admin = crate::session::ssr::require_admin()?;
+    let admin = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let name = name.trim().to_owned();
     let subject = match kind.as_str() {

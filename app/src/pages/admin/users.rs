@@ -47,7 +47,7 @@ pub async fn admin_users(
     page_size: i64,
 ) -> Result<UsersListing, AppError> {
     use hub::users::{StateFilter, UserOrder, UserQuery};
-    crate::session::ssr::require_admin()?;
+    crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let order: UserOrder = sort.parse()?;
     if !PAGE_SIZES.contains(&page_size) {
@@ -82,7 +82,7 @@ pub async fn admin_users(
 /// before any is created, and names that exist already are reported, not duplicated.
 #[server(prefix = "/hub/fn", endpoint = "admin_add_users")]
 pub async fn admin_add_users(names: String, admin: bool) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let parsed = super::actions::split_names(&names)
         .iter()
@@ -100,7 +100,7 @@ pub async fn admin_add_users(names: String, admin: bool) -> Result<String, AppEr
 
 #[server(prefix = "/hub/fn", endpoint = "admin_delete_user")]
 pub async fn admin_delete_user(name: String) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let user = ssr::existing_user(&hub, &name).await?;
     hub::users::delete(&hub, Some(actor.name.as_str()), &user).await?;
@@ -109,7 +109,7 @@ pub async fn admin_delete_user(name: String) -> Result<String, AppError> {
 
 #[server(prefix = "/hub/fn", endpoint = "admin_rename_user")]
 pub async fn admin_rename_user(name: String, new_name: String) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let user = ssr::existing_user(&hub, &name).await?;
     let new = ssr::user_name(&new_name)?;
@@ -119,7 +119,7 @@ pub async fn admin_rename_user(name: String, new_name: String) -> Result<String,
 
 #[server(prefix = "/hub/fn", endpoint = "admin_set_admin")]
 pub async fn admin_set_admin(name: String, admin: bool) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let user = ssr::existing_user(&hub, &name).await?;
     hub::users::set_admin(&hub, Some(actor.name.as_str()), &user, admin).await?;
@@ -128,20 +128,20 @@ pub async fn admin_set_admin(name: String, admin: bool) -> Result<String, AppErr
 
 #[server(prefix = "/hub/fn", endpoint = "admin_approve_user")]
 pub async fn admin_approve_user(name: String) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let user = ssr::existing_user(&hub, &name).await?;
-    hub::accounts::approve(hub.db(), Some(actor.name.as_str()), &user.name).await?;
+    hub::accounts::approve(&hub, Some(actor.name.as_str()), &user.name).await?;
     Ok(format!("Approved {name}."))
 }
 
 #[server(prefix = "/hub/fn", endpoint = "admin_reset_password")]
 pub async fn admin_reset_password(name: String, password: String) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let user = ssr::existing_user(&hub, &name).await?;
     hub::accounts::set_password(
-        hub.db(),
+        &hub,
         Some(actor.name.as_str()),
         &hub.config().auth.local,
         &user.name,
@@ -155,7 +155,7 @@ pub async fn admin_reset_password(name: String, password: String) -> Result<Stri
 /// the hub's default choice.
 #[server(prefix = "/hub/fn", endpoint = "admin_server_action")]
 pub async fn server_action(user: String, server: String, action: String) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let owner = ssr::existing_user(&hub, &user).await?;
     let name = hub::domain::ServerName::parse(&server).map_err(|e| AppError::Invalid(e.to_string()))?;
@@ -182,7 +182,7 @@ pub async fn server_action(user: String, server: String, action: String) -> Resu
 /// on the page).
 #[server(prefix = "/hub/fn", endpoint = "admin_start_all")]
 pub async fn admin_start_all(users: Vec<String>) -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let default = hub::domain::ServerName::default_server();
     let (mut started, mut failed) = (0, Vec::new());
@@ -209,7 +209,7 @@ pub async fn admin_start_all(users: Vec<String>) -> Result<String, AppError> {
 /// Stops every server on the hub that is starting or running.
 #[server(prefix = "/hub/fn", endpoint = "admin_stop_all")]
 pub async fn admin_stop_all() -> Result<String, AppError> {
-    let actor = crate::session::ssr::require_admin()?;
+    let actor = crate::session::ssr::require_admin().await?;
     let hub = crate::state::hub()?;
     let (mut stopped, mut failed) = (0, Vec::new());
     for (owner, server) in hub::servers::active(&hub).await? {
