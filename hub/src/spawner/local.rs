@@ -214,7 +214,7 @@ impl LocalSpawner {
     }
 
     /// Makes the server's cgroups (or picks the rlimit), as `spawner.local.limits` says.
-    fn prepare_limits(&self, spec: &SpawnSpec, dir: &Path) -> Result<AppliedLimits, SpawnError> {
+    async fn prepare_limits(&self, spec: &SpawnSpec, dir: &Path) -> Result<AppliedLimits, SpawnError> {
         let memory_bytes = spec.memory_mib.saturating_mul(1024 * 1024);
         let mut applied = AppliedLimits { memory: "not limited", cpu: "not limited", ..Default::default() };
         if matches!(self.config.limits, LocalLimits::Auto | LocalLimits::Cgroup) {
@@ -230,7 +230,7 @@ impl LocalSpawner {
                 }
                 Err(e) => {
                     warn!(error = %e, "cgroups unavailable; memory via RLIMIT_AS, CPU not limited");
-                    self.remove_cgroups(dir);
+                    self.remove_cgroups(dir).await;
                 }
             }
         }
@@ -255,34 +255,15 @@ impl LocalSpawner {
         Ok(vec![memory.join("cgroup.procs"), cpu.join("cgroup.procs")])
     }
 
-    /// Kills what is left in the server's cgroups, then removes them.
-    fn remove_cgroups(&self, dir: &Path) {
-        for controller in ["memory", "cpu"] {
-            let group = self.cgroup(controller, dir);
-            if let Ok(procs) = std::fs::read_to_string(group.join("cgroup.procs")) {
-                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    // SAFETY: kill(2); the pid is in this server's own cgroup.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                    }
-                }
-            }
-            // Members take a moment to leave after SIGKILL.
-            for _ in 0..20 {
-                if std::fs::remove_dir(&group).is_ok() || !group.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            // The user's and the hub's levels go once empty (rmdir refuses otherwise).
-            let top = PathBuf::from(&self.config.cgroup_root).join(controller).join("ganymede");
-            let mut parent = group.parent();
-            while let Some(p) = parent.filter(|p| p.starts_with(&top) && *p != top) {
-                if std::fs::remove_dir(p).is_err() {
-                    break;
-                }
-                parent = p.parent();
-            }
+    /// Kills what is left in the server's cgroups, then removes them (off the async workers:
+    /// members take a moment to leave after SIGKILL, and this waits for them).
+    async fn remove_cgroups(&self, dir: &Path) {
+        let top_of =
+            |controller: &str| PathBuf::from(&self.config.cgroup_root).join(controller).join("ganymede");
+        let groups: Vec<(PathBuf, PathBuf)> =
+            ["memory", "cpu"].into_iter().map(|c| (self.cgroup(c, dir), top_of(c))).collect();
+        if blocking(move || remove_cgroups_now(&groups)).await.is_err() {
+            warn!(dir = %dir.display(), "removing the server's cgroups did not finish");
         }
     }
 
@@ -297,7 +278,7 @@ impl LocalSpawner {
                 "spawner.local.user_mapping = \"system\" needs the hub to run as root".into(),
             ));
         }
-        if let Some(ids) = lookup_account(user.as_str())? {
+        if let Some(ids) = find_account(user.as_str()).await? {
             return Ok(Some(ids));
         }
         if !self.config.create_system_users {
@@ -324,7 +305,8 @@ impl LocalSpawner {
             )));
         }
         info!(user.name = %user, "created the system account");
-        lookup_account(user.as_str())?
+        find_account(user.as_str())
+            .await?
             .map(Some)
             .ok_or_else(|| SpawnError::Process(format!("useradd made no account {user}")))
     }
@@ -357,7 +339,7 @@ impl LocalSpawner {
         std::fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
 
         let port = free_port()?;
-        let limits = self.prepare_limits(spec, dir)?;
+        let limits = self.prepare_limits(spec, dir).await?;
         progress(ProgressStep::new(30, limits.describe()));
         info!(memory = limits.memory, cpu = limits.cpu, port, "starting jupyter lab");
 
@@ -488,7 +470,8 @@ impl LocalSpawner {
     async fn stop_dir(&self, dir: &Path) -> Result<(), SpawnError> {
         if let Some(id) = read_pid_file(dir) {
             if id.alive() {
-                let children = descendants(id.pid);
+                let pid = id.pid;
+                let children = blocking(move || descendants(pid)).await.unwrap_or_default();
                 signal_group(id.pid, libc::SIGTERM);
                 let deadline = tokio::time::Instant::now() + STOP_GRACE;
                 while (id.alive() || children.iter().any(ProcessId::alive))
@@ -508,10 +491,10 @@ impl LocalSpawner {
                 }
             }
         }
-        self.remove_cgroups(dir);
+        self.remove_cgroups(dir).await;
         if let Some(code) = exit_code_of(&dir.join(EXIT_FILE)).filter(|c| *c != 0) {
             // The log goes with the directory: keep its end where the admin looks.
-            let log = std::fs::read_to_string(dir.join(LOG_FILE)).unwrap_or_default();
+            let log = tokio::fs::read_to_string(dir.join(LOG_FILE)).await.unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
             warn!(dir = %dir.display(), code, log = %tail.join("\n"), "jupyter lab had exited with an error");
         }
@@ -555,6 +538,49 @@ fn free_port() -> Result<u16, SpawnError> {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(|e| SpawnError::Process(format!("no free port: {e}")))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| SpawnError::Process(format!("no free port: {e}")))
+}
+
+/// Runs blocking work (the `/proc` scan, NSS lookups, waits on the kernel) on the blocking pool,
+/// never on the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, SpawnError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| SpawnError::Process(format!("a blocking task failed: {e}")))
+}
+
+/// Kills what is left in each cgroup and removes it, then its parents up to `top` once empty.
+fn remove_cgroups_now(groups: &[(PathBuf, PathBuf)]) {
+    for (group, top) in groups {
+        if let Ok(procs) = std::fs::read_to_string(group.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: kill(2); the pid is in this server's own cgroup.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+        // Members take a moment to leave after SIGKILL.
+        for _ in 0..20 {
+            if std::fs::remove_dir(group).is_ok() || !group.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The user's and the hub's levels go once empty (rmdir refuses otherwise).
+        let mut parent = group.parent();
+        while let Some(p) = parent.filter(|p| p.starts_with(top) && *p != top.as_path()) {
+            if std::fs::remove_dir(p).is_err() {
+                break;
+            }
+            parent = p.parent();
+        }
+    }
+}
+
+/// [`lookup_account`] through NSS, on the blocking pool.
+async fn find_account(name: &str) -> Result<Option<(u32, u32)>, SpawnError> {
+    let name = name.to_owned();
+    blocking(move || lookup_account(&name)).await?
 }
 
 /// The uid and gid of the system account `name`, if there is one.
@@ -631,42 +657,49 @@ impl Spawner for LocalSpawner {
     }
 
     async fn workloads(&self) -> Result<Vec<Workload>, SpawnError> {
-        let mut found = Vec::new();
-        let Ok(users) = std::fs::read_dir(self.servers_root()) else { return Ok(found) };
-        for user in users.flatten() {
-            let Ok(servers) = std::fs::read_dir(user.path()) else { continue };
-            for server in servers.flatten() {
-                let dir = server.path();
-                let labels = read_labels(&dir);
-                let pid = read_pid_file(&dir);
-                match labels {
-                    Some(l) if l.hub == self.hub_id => found.push(Workload {
-                        user: l.user,
-                        server: l.server,
+        let (root, hub_id) = (self.servers_root(), self.hub_id.clone());
+        blocking(move || scan_workloads(&root, &hub_id)).await
+    }
+}
+
+/// The servers' state directories below `root` that belong to hub `hub_id` (a directory scan and
+/// small file reads: run it on the blocking pool).
+fn scan_workloads(root: &Path, hub_id: &str) -> Vec<Workload> {
+    let mut found = Vec::new();
+    let Ok(users) = std::fs::read_dir(root) else { return found };
+    for user in users.flatten() {
+        let Ok(servers) = std::fs::read_dir(user.path()) else { continue };
+        for server in servers.flatten() {
+            let dir = server.path();
+            let labels = read_labels(&dir);
+            let pid = read_pid_file(&dir);
+            match labels {
+                Some(l) if l.hub == hub_id => found.push(Workload {
+                    user: l.user,
+                    server: l.server,
+                    running: pid.is_some_and(|p| p.alive()),
+                    state: ProcessRef { dir }.state(),
+                }),
+                Some(_) => {}
+                // Labels are written right after the process starts; a directory without them
+                // is a start cut off early, named by its path.
+                None => {
+                    let (user_name, server_name) = (user.file_name(), server.file_name());
+                    let (Some(u), Some(s)) = (user_name.to_str(), server_name.to_str()) else {
+                        continue;
+                    };
+                    let s = if s == DEFAULT_SERVER_DIR { "" } else { s };
+                    found.push(Workload {
+                        user: u.to_owned(),
+                        server: s.to_owned(),
                         running: pid.is_some_and(|p| p.alive()),
                         state: ProcessRef { dir }.state(),
-                    }),
-                    Some(_) => {}
-                    // Labels are written right after the process starts; a directory without them
-                    // is a start cut off early, named by its path.
-                    None => {
-                        let (user_name, server_name) = (user.file_name(), server.file_name());
-                        let (Some(u), Some(s)) = (user_name.to_str(), server_name.to_str()) else {
-                            continue;
-                        };
-                        let s = if s == DEFAULT_SERVER_DIR { "" } else { s };
-                        found.push(Workload {
-                            user: u.to_owned(),
-                            server: s.to_owned(),
-                            running: pid.is_some_and(|p| p.alive()),
-                            state: ProcessRef { dir }.state(),
-                        });
-                    }
+                    });
                 }
             }
         }
-        Ok(found)
     }
+    found
 }
 
 #[cfg(test)]
