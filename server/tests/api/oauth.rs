@@ -235,3 +235,36 @@ async fn the_oauth_flow_issues_a_token_for_the_owner_and_refuses_every_bad_reque
     assert_eq!(whoami(&app, &secret).await.status(), 403, "so did the server's own token");
     assert_eq!(authorize(&app, Some(&alice), q).await.status(), 400, "and its client");
 }
+
+/// A class arriving at once: a hundred authorizations of the same server in parallel (on the
+/// hub's pool of 8 connections) all get their code, and a hundred exchanges all get their token.
+/// No step holds a pooled connection while it asks for another, so none waits on itself.
+#[tokio::test]
+async fn a_hundred_authorizations_and_exchanges_at_once_all_answer() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", "alice-password", false).await;
+    let alice = app.session("alice", "alice-password").await;
+    assert_eq!(app.start_and_wait(&alice, "base", "small", "").await["ready"], true);
+    let secret = server_token(&app, "");
+
+    let codes = futures_util::future::join_all((0..100).map(|_| code(&app, &alice, ""))).await;
+    let distinct: std::collections::HashSet<&String> = codes.iter().collect();
+    assert_eq!(distinct.len(), 100, "every authorization got its own code");
+
+    let exchanges = codes.iter().map(|c| {
+        let fields = [
+            ("client_id", "jupyterhub-user-alice"),
+            ("client_secret", secret.as_str()),
+            ("grant_type", "authorization_code"),
+            ("code", c.as_str()),
+            ("redirect_uri", CALLBACK),
+        ];
+        let app = &app;
+        async move { exchange(app, &fields).await }
+    });
+    let issued = futures_util::future::join_all(exchanges).await;
+    for (status, body) in &issued {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert!(body["access_token"].is_string(), "{body}");
+    }
+}

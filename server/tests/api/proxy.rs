@@ -511,6 +511,22 @@ async fn open_websockets_end_when_the_grant_behind_them_ends() {
     assert!(ends_soon(&mut alices).await, "signing out closes the session's websockets");
 }
 
+#[tokio::test]
+async fn an_admins_open_websocket_ends_when_they_are_no_longer_admin() {
+    let app = TestApp::spawn_with(|c| c.servers.admin_access = true).await;
+    app.add_user("alice", "alice-password", false).await;
+    app.add_user("root", "root-password", true).await;
+    route(&app, "ws", ws_upstream().await).await;
+    let root = app.session("root", "root-password").await;
+    let mut ws = ws_with(&app, "cookie", format!("{COOKIE}={root}")).await.expect("admin access");
+    assert!(echoes(&mut ws).await);
+    // As `ganymede user set-admin root --revoke` does.
+    let name = hub::domain::UserName::parse("root").unwrap();
+    hub::accounts::set_admin(&app.hub, None, &name, false).await.unwrap();
+    assert!(ends_soon(&mut ws).await, "the demoted admin's websocket is closed");
+    assert_eq!(refused_with(ws_with(&app, "cookie", format!("{COOKIE}={root}")).await), Some(403));
+}
+
 // ---- With the real JupyterLab (`ganymede/base`) as the upstream ----
 
 /// Starts alice's default server in a container; returns the app and her session.
