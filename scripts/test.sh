@@ -85,4 +85,4 @@ step "database unit tests and integration tests again (PostgreSQL)"
 GANYMEDE_TEST_DATABASE="$pg_url" cargo test "${test_args[@]}" --lib --test api
 
 step "end-to-end tests (Playwright, Chromium)"
-(cd end2end && npx playwright test)
+(cd end2end && E2E_RETRIES=2 npx playwright test)
