@@ -45,6 +45,7 @@ struct Inner {
     routes: RouteTable,
     progress: ProgressHub,
     activity: Activity,
+    live_usage: crate::servers::live_usage::LiveUsage,
     access: crate::access::Policy,
     oidc: Option<Arc<Oidc>>,
     /// The hub's API as servers reach it (`JUPYTERHUB_API_URL`), once its listener is up.
@@ -97,6 +98,7 @@ impl Hub {
                 routes: RouteTable::default(),
                 progress: ProgressHub::default(),
                 activity: Activity::default(),
+                live_usage: Default::default(),
                 access: crate::access::Policy::default(),
                 oidc,
                 internal_api_url: std::sync::OnceLock::new(),
@@ -186,6 +188,11 @@ impl Hub {
 
     pub fn activity(&self) -> &Activity {
         &self.inner.activity
+    }
+
+    /// The running servers' last CPU and memory readings (see [`crate::servers::live_usage`]).
+    pub fn live_usage(&self) -> &crate::servers::live_usage::LiveUsage {
+        &self.inner.live_usage
     }
 
     /// The access policy's memory (see [`crate::access`]).

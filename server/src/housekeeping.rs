@@ -51,6 +51,17 @@ pub async fn flush_once(hub: &Hub) {
     }
 }
 
+/// Samples the running servers' CPU and memory for every viewer at once (see
+/// `hub::servers::live_usage`): rounds run only while someone looks.
+pub async fn sample_usage(hub: Hub) {
+    loop {
+        hub.live_usage().next_round().await;
+        if let Err(e) = hub::servers::live_usage::sample(&hub).await {
+            warn!(error = %e, "sampling the servers' usage failed");
+        }
+    }
+}
+
 /// How often the servers are reconciled (a crashed container is noticed within this time).
 const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 

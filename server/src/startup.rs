@@ -80,6 +80,7 @@ impl Application {
         let poller = tokio::spawn(crate::housekeeping::reconcile_servers(self.hub.clone()));
         let lease = tokio::spawn(crate::housekeeping::renew_instance_lease(self.hub.clone()));
         let gpus = tokio::spawn(crate::housekeeping::refresh_gpus(self.hub.clone()));
+        let usage = tokio::spawn(crate::housekeeping::sample_usage(self.hub.clone()));
         let servers_api = self.servers_api.map(|(listener, router)| {
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router.into_make_service()).await {
@@ -99,6 +100,7 @@ impl Application {
         poller.abort();
         lease.abort();
         gpus.abort();
+        usage.abort();
         if let Some(task) = servers_api {
             task.abort();
         }

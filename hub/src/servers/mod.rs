@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod gpu_limits;
 pub(crate) mod in_flight;
+pub mod live_usage;
 pub mod progress;
 mod readiness;
 pub mod routes;
@@ -177,34 +178,17 @@ pub async fn usage_all(hub: &Hub) -> Result<Vec<LiveServer>, ServerError> {
 }
 
 async fn live(hub: &Hub, rows: Vec<ServerRow>) -> Result<Vec<LiveServer>, ServerError> {
-    let reads = rows.into_iter().map(|row| async move {
-        let usage = match (spawner_of(hub, &row).ok(), row.workload.as_ref()) {
-            (Some(spawner), Some(workload)) => {
-                match tokio::time::timeout(Duration::from_secs(5), spawner.usage(&workload.workload)).await {
-                    Ok(Ok(usage)) => usage,
-                    Ok(Err(e)) => {
-                        warn!(server.id = row.id, error = %e, "reading a server's usage failed");
-                        None
-                    }
-                    Err(_) => None,
-                }
-            }
-            _ => None,
-        };
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        // What the background round last measured: no engine call per viewer.
+        let usage = hub.live_usage().read(row.id);
         let gpus = crate::gpus::ledger::of_server(hub, row.id).await?;
         let readings = hub.gpus().readings();
         let gpu_readings = gpus.iter().filter_map(|u| readings.get(u)).collect();
         let session = if gpus.is_empty() { None } else { gpu_limits::notice(hub, row.id).await? };
-        Ok::<_, ServerError>(LiveServer {
-            user: row.user_name,
-            server: row.name,
-            usage,
-            gpus,
-            gpu_readings,
-            session,
-        })
-    });
-    futures_util::future::join_all(reads).await.into_iter().collect()
+        out.push(LiveServer { user: row.user_name, server: row.name, usage, gpus, gpu_readings, session });
+    }
+    Ok(out)
 }
 
 pub async fn list(hub: &Hub, user: &User) -> Result<Vec<ServerInfo>, ServerError> {

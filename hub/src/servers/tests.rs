@@ -332,6 +332,30 @@ async fn orphans_are_swept_and_owned_workloads_kept() {
 }
 
 #[tokio::test]
+async fn live_usage_costs_the_engine_the_same_whatever_the_number_of_viewers() {
+    let f = fixture(|_| {}).await;
+    for name in ["a", "b", "c"] {
+        f.start(&named(name)).await.expect("starts");
+        f.settled(&named(name)).await;
+    }
+    // Nobody looks: rounds read nothing.
+    assert_eq!(live_usage::sample(&f.hub).await.expect("samples"), 0);
+    assert_eq!(f.mem.usage_calls(), 0);
+    // Twenty open dashboards polling, three rounds: three readings per server, not sixty.
+    for round in 1..=3 {
+        let views = (0..20).map(|_| usage(&f.hub, &f.alice));
+        for seen in futures_util::future::join_all(views).await {
+            assert_eq!(seen.expect("reads").len(), 3);
+        }
+        assert_eq!(live_usage::sample(&f.hub).await.expect("samples"), 3);
+        assert_eq!(f.mem.usage_calls(), 3 * round, "round {round}");
+    }
+    let seen = usage(&f.hub, &f.alice).await.expect("reads");
+    assert!(seen.iter().all(|s| s.usage.is_some_and(|u| u.cpu_percent == 12.5)), "{seen:?}");
+    assert_eq!(f.mem.usage_calls(), 9, "reading the dashboard asked the engine nothing");
+}
+
+#[tokio::test]
 async fn a_start_that_commits_while_the_sweep_lists_is_not_swept() {
     let f = fixture(|_| {}).await;
     // The listing takes a while; a start commits its row and creates its workload meanwhile.

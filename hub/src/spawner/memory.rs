@@ -55,6 +55,7 @@ struct State {
     workloads: BTreeMap<Key, Fake>,
     starts: usize,
     stops: usize,
+    usages: usize,
 }
 
 pub struct MemorySpawner {
@@ -102,6 +103,11 @@ impl MemorySpawner {
 
     pub fn calls(&self) -> (usize, usize) {
         self.with(|s| (s.starts, s.stops))
+    }
+
+    /// How many times `usage` was asked.
+    pub fn usage_calls(&self) -> usize {
+        self.with(|s| s.usages)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -182,6 +188,18 @@ impl Spawner for MemorySpawner {
 
     async fn remove_home(&self, _user: &UserName) -> Result<(), SpawnError> {
         Ok(())
+    }
+
+    async fn usage(&self, state: &WorkloadState) -> Result<Option<super::Usage>, SpawnError> {
+        let key = Self::key(state)?;
+        Ok(self.with(|s| {
+            s.usages += 1;
+            s.workloads.get(&key).filter(|f| **f == Fake::Running).map(|_| super::Usage {
+                cpu_percent: 12.5,
+                memory_bytes: 256 * 1024 * 1024,
+                memory_limit_bytes: Some(1024 * 1024 * 1024),
+            })
+        }))
     }
 
     async fn workloads(&self) -> Result<Vec<Workload>, SpawnError> {

@@ -36,7 +36,15 @@ async fn a_started_server_has_limits_labels_a_private_port_and_a_home_volume() {
     // Live usage from the engine's stats API: Jupyter's memory, within the size's 2 GiB.
     let user =
         hub::users::find(&app.hub, &hub::domain::UserName::parse("alice").unwrap()).await.unwrap().unwrap();
-    let usage = hub::servers::usage(&app.hub, &user).await.unwrap();
+    // Read by the hub's background round (the first view starts one), shared by every viewer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let usage = loop {
+        let usage = hub::servers::usage(&app.hub, &user).await.unwrap();
+        if usage.first().is_some_and(|u| u.usage.is_some()) || std::time::Instant::now() > deadline {
+            break usage;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     assert_eq!(usage.len(), 1, "{usage:?}");
     assert!(usage[0].server.is_default() && usage[0].gpus.is_empty() && usage[0].session.is_none());
     let u = usage[0].usage.as_ref().expect("the engine's stats");

@@ -1,0 +1,108 @@
+//! Live CPU and memory of the running servers, sampled once for every viewer: the dashboards
+//! and the admin's GPU tab read what the hub's background work last measured, so their polling
+//! costs no engine call, however many tabs are open. A round runs every [`SAMPLE_EVERY`] while
+//! someone looked in the last [`VIEWED_WITHIN`] (the first view after a quiet spell starts one at
+//! once), reads each running server through its spawner at most [`IN_FLIGHT`] at a time, each
+//! within 5 s, and forgets servers that stopped.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+use tracing::warn;
+
+use super::{rows_in, spawner_of, ServerError, ServerState};
+use crate::spawner::Usage;
+use crate::Hub;
+
+/// How often a round runs while someone looks.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// How recently someone must have looked for rounds to run.
+pub const VIEWED_WITHIN: Duration = Duration::from_secs(30);
+/// Servers read at once in a round.
+pub const IN_FLIGHT: usize = 4;
+/// How long one server's reading may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct Samples {
+    by_server: HashMap<i64, Usage>,
+    last_viewed: Option<Instant>,
+}
+
+/// The last readings, by server id (one per hub process).
+#[derive(Default)]
+pub struct LiveUsage {
+    samples: Mutex<Samples>,
+    wanted: Notify,
+}
+
+impl LiveUsage {
+    /// The last reading of a server (`None`: none yet, or its spawner cannot tell). Counts as a
+    /// view; the first view after nobody looked starts a round at once.
+    pub(crate) fn read(&self, server_id: i64) -> Option<Usage> {
+        let (found, first) = match self.samples.lock() {
+            Ok(mut s) => {
+                let first = s.last_viewed.is_none_or(|at| at.elapsed() >= VIEWED_WITHIN);
+                s.last_viewed = Some(Instant::now());
+                (s.by_server.get(&server_id).copied(), first)
+            }
+            Err(_) => (None, false),
+        };
+        if first {
+            self.wanted.notify_one();
+        }
+        found
+    }
+
+    fn viewed_recently(&self) -> bool {
+        self.samples.lock().ok().and_then(|s| s.last_viewed).is_some_and(|at| at.elapsed() < VIEWED_WITHIN)
+    }
+
+    fn replace(&self, readings: HashMap<i64, Usage>) {
+        if let Ok(mut s) = self.samples.lock() {
+            s.by_server = readings;
+        }
+    }
+
+    /// Waits until the next round is due: [`SAMPLE_EVERY`], or sooner when a view asks.
+    pub async fn next_round(&self) {
+        tokio::select! {
+            () = tokio::time::sleep(SAMPLE_EVERY) => {}
+            () = self.wanted.notified() => {}
+        }
+    }
+}
+
+/// One round: when someone looked recently, reads every running server's usage (bounded) and
+/// keeps the readings. Returns how many servers were read.
+pub async fn sample(hub: &Hub) -> Result<usize, ServerError> {
+    let live = hub.live_usage();
+    if !live.viewed_recently() {
+        return Ok(0);
+    }
+    let rows = rows_in(hub, ServerState::Running).await?;
+    let count = rows.len();
+    let readings: HashMap<i64, Usage> = futures_util::stream::iter(rows)
+        .map(|row| async move {
+            let (Ok(spawner), Some(workload)) = (spawner_of(hub, &row), row.workload.as_ref()) else {
+                return None;
+            };
+            match tokio::time::timeout(READ_TIMEOUT, spawner.usage(&workload.workload)).await {
+                Ok(Ok(usage)) => usage.map(|u| (row.id, u)),
+                Ok(Err(e)) => {
+                    warn!(server.id = row.id, error = %e, "reading a server's usage failed");
+                    None
+                }
+                Err(_) => None,
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .filter_map(|reading| async move { reading })
+        .collect()
+        .await;
+    live.replace(readings);
+    Ok(count)
+}
