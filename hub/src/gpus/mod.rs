@@ -9,6 +9,7 @@ pub mod limits;
 pub mod meter;
 mod nvml;
 pub mod readings;
+pub mod reserve;
 
 use std::sync::{Arc, RwLock};
 

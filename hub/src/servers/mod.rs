@@ -302,17 +302,7 @@ pub async fn start(
 /// Carries out a claimed start in the background: the spawn spec from the launch and the
 /// ledger's GPUs, then [`run_start`].
 fn launch_start(hub: &Hub, row: ServerRow, launch: &Launch, gpus: Vec<String>, planned: StoredWorkload) {
-    hub.progress().publish(
-        row.id,
-        ProgressEvent {
-            progress: 5,
-            message: "Server requested".into(),
-            ready: false,
-            failed: false,
-            url: None,
-            queue_position: None,
-        },
-    );
+    hub.progress().publish(row.id, ProgressEvent::step(5, "Server requested"));
     let token = upstream_token(hub, &planned.token_nonce);
     let mut env: Vec<(String, String)> = match launch.flavour.kind {
         crate::config::FlavourKind::JupyterhubSingleuser => {
@@ -462,19 +452,15 @@ async fn publish_queue_positions(hub: &Hub) {
         hub.progress().ensure(place.server_id);
         hub.progress().publish(
             place.server_id,
-            ProgressEvent {
-                progress: 0,
-                message: format!(
+            ProgressEvent::queued(
+                place.position,
+                format!(
                     "Waiting for a GPU: position {} of {} in the queue ({held} of {total} GPUs in use); estimated wait: {}",
                     place.position,
                     place.length,
                     describe_wait(place.estimated_wait_ms)
                 ),
-                ready: false,
-                failed: false,
-                url: None,
-                queue_position: Some(place.position),
-            },
+            ),
         );
     }
 }
@@ -485,17 +471,7 @@ async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planned: StoredWo
     let progress = hub.progress().clone();
     let server_id = row.id;
     let sink = move |step: ProgressStep| {
-        progress.publish(
-            server_id,
-            ProgressEvent {
-                progress: step.progress,
-                message: step.message,
-                ready: false,
-                failed: false,
-                url: None,
-                queue_position: None,
-            },
-        )
+        progress.publish(server_id, ProgressEvent::step(step.progress, step.message))
     };
     let limit = Duration::from_secs(hub.config().servers.start_timeout_seconds);
     let result = match spawner_of(hub, &row) {
@@ -517,17 +493,7 @@ async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planned: StoredWo
                         route_for(hub, &row, started.upstream, &workload),
                     );
                     info!(user.name = %spec.user, server.name = %spec.server, "server ready");
-                    hub.progress().publish(
-                        row.id,
-                        ProgressEvent {
-                            progress: 100,
-                            message: "Server ready".into(),
-                            ready: true,
-                            failed: false,
-                            url: Some(spec.base_url.clone()),
-                            queue_position: None,
-                        },
-                    );
+                    hub.progress().publish(row.id, ProgressEvent::ready(spec.base_url.clone()));
                     return;
                 }
                 Ok(false) => Err(("The server was stopped while it started.".to_owned(), started.state)),
@@ -561,7 +527,7 @@ async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planned: StoredWo
         Ok(_) => {}
         Err(e) => warn!(error = %e, "recording a failed start failed; reconcile settles the row"),
     }
-    hub.progress().publish(row.id, failed_event(&format!("Start failed: {reason}")));
+    hub.progress().publish(row.id, ProgressEvent::failed(format!("Start failed: {reason}")));
 }
 
 /// The spawner's start, then polls until Jupyter answers (or the workload exits).
@@ -613,17 +579,6 @@ where
     f().await
 }
 
-fn failed_event(message: &str) -> ProgressEvent {
-    ProgressEvent {
-        progress: 100,
-        message: message.to_owned(),
-        ready: false,
-        failed: true,
-        url: None,
-        queue_position: None,
-    }
-}
-
 /// Stops a server and waits for its workload to be gone. Stopping a stopped server is a no-op;
 /// stopping one whose earlier stop failed tries again. When the spawner refuses, the row stays
 /// `stopping` with the error and [`ServerError::StopFailed`] comes back.
@@ -649,7 +604,7 @@ pub async fn stop(
         ServerState::Stopping => {}
         ServerState::Queued => {
             transitions::leave_queue(hub, actor, &row).await?;
-            hub.progress().publish(row.id, failed_event("Left the queue."));
+            hub.progress().publish(row.id, ProgressEvent::failed("Left the queue."));
             return Ok(());
         }
         ServerState::Pending => return Err(ServerError::Busy(ServerState::Pending)),

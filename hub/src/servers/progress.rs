@@ -23,6 +23,33 @@ pub struct ProgressEvent {
 }
 
 impl ProgressEvent {
+    /// A step of the start, `progress` percent of the way.
+    pub fn step(progress: u8, message: impl Into<String>) -> Self {
+        Self {
+            progress,
+            message: message.into(),
+            ready: false,
+            failed: false,
+            url: None,
+            queue_position: None,
+        }
+    }
+
+    /// Waiting for a GPU at `position` in the queue (1 = next).
+    pub fn queued(position: usize, message: impl Into<String>) -> Self {
+        Self { queue_position: Some(position), ..Self::step(0, message) }
+    }
+
+    /// The last event of a start that worked: the server answers at `url`.
+    pub fn ready(url: impl Into<String>) -> Self {
+        Self { ready: true, url: Some(url.into()), ..Self::step(100, "Server ready") }
+    }
+
+    /// The last event of a start that did not.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self { failed: true, ..Self::step(100, message) }
+    }
+
     pub fn is_final(&self) -> bool {
         self.ready || self.failed
     }

@@ -23,8 +23,9 @@ use crate::catalogue::Launch;
 use crate::db::servers::{self, ServerRow, StoredWorkload};
 use crate::db::{events, DbConn};
 use crate::domain::ServerName;
-use crate::gpus::ledger::{self, Claim};
+use crate::gpus::ledger;
 use crate::gpus::meter;
+use crate::gpus::reserve::{self, Reservation};
 use crate::spawner::{SpawnerKind, Upstream};
 use crate::Hub;
 
@@ -76,48 +77,24 @@ async fn register_credentials(
     Ok(())
 }
 
-/// The user's GPU limits, inside the start's transaction (a start without GPUs passes).
-async fn check_limits(
+/// The start's GPUs, in its transaction: limits, the ledger's claim and the metering session.
+async fn reserve_gpus(
     hub: &Hub,
     conn: &mut DbConn,
     row: &ServerRow,
     launch: &Launch,
+    behind_queue: bool,
     now: i64,
-) -> Result<(), ServerError> {
-    let verdict =
-        meter::check_start(conn, hub.config(), row.user_id, row.user_name.as_str(), launch.size.gpus, now)
-            .await?;
-    Ok(verdict?)
-}
-
-/// The resources a start claims, inside its transaction: the size's GPUs from the ledger
-/// (released in every transition that ends in `stopped`), and the GPU session that meters them.
-async fn claim_resources(
-    hub: &Hub,
-    conn: &mut DbConn,
-    row: &ServerRow,
-    launch: &Launch,
-    now: i64,
-) -> Result<Claim, ServerError> {
-    let inventory = hub.gpus().snapshot();
-    let claim = ledger::claim(conn, &inventory, row.id, &launch.size, now).await?;
-    if let Claim::Claimed(gpus) = &claim {
-        let (user, server) = (row.user_name.as_str(), row.name.as_str());
-        meter::open(
-            conn,
-            hub.config(),
-            &inventory,
-            row.id,
-            row.user_id,
-            user,
-            server,
-            &launch.size.id,
-            gpus,
-            now,
-        )
-        .await?;
-    }
-    Ok(claim)
+) -> Result<Reservation, ServerError> {
+    let ask = reserve::Ask {
+        server_id: row.id,
+        user_id: row.user_id,
+        user: row.user_name.as_str(),
+        server: row.name.as_str(),
+        size: &launch.size,
+        behind_queue,
+    };
+    Ok(reserve::reserve(conn, hub.config(), &hub.gpus().snapshot(), ask, now).await?)
 }
 
 /// stopped → pending, with the named-server limit, the spawn limits and the planned workload,
@@ -161,14 +138,12 @@ pub async fn begin_start(
     {
         return Err(ServerError::TooManyActive { retry_after_seconds: 60 });
     }
-    check_limits(hub, &mut tx, &row, launch, now).await?;
     // Nobody waiting goes before the queue: with servers queued, a GPU start queues behind them.
     let waiting = launch.size.gpus > 0 && servers::count_in(&mut tx, &[ServerState::Queued]).await? > 0;
-    let claim =
-        if waiting { Claim::NoneFree } else { claim_resources(hub, &mut tx, &row, launch, now).await? };
-    let gpus = match claim {
-        Claim::Claimed(gpus) => gpus,
-        Claim::NoneFree => {
+    let gpus = match reserve_gpus(hub, &mut tx, &row, launch, waiting, now).await? {
+        Reservation::Granted(gpus) => gpus,
+        Reservation::Refused(refusal) => return Err(refusal.into()),
+        Reservation::NoneFree => {
             if !servers::enqueue(&mut tx, row.id, &launch.flavour.id, &launch.size.id, now).await? {
                 return Ok(StartClaim::Busy(row.state));
             }
@@ -329,16 +304,18 @@ pub async fn take_turns(
         }
         // Limits are held again at the turn: the person may have started another GPU server,
         // or used up their GPU-hours, while waiting.
-        if let Err(e) = check_limits(hub, &mut tx, &row, &launch, now).await {
-            let ServerError::GpuLimit(refusal) = e else { return Err(e) };
-            let reason = format!("left the queue: {refusal}");
-            if servers::mark_stopped(&mut tx, row.id, ServerState::Queued, Some(&reason), now).await? {
-                let detail = json!({ "reason": reason });
-                events::record(&mut *tx, None, "server.unqueue", Some(&target(&row)), detail).await?;
+        let gpus = match reserve_gpus(hub, &mut tx, &row, &launch, false, now).await? {
+            Reservation::Granted(gpus) => gpus,
+            Reservation::Refused(refusal) => {
+                let reason = format!("left the queue: {refusal}");
+                if servers::mark_stopped(&mut tx, row.id, ServerState::Queued, Some(&reason), now).await? {
+                    let detail = json!({ "reason": reason });
+                    events::record(&mut *tx, None, "server.unqueue", Some(&target(&row)), detail).await?;
+                }
+                continue;
             }
-            continue;
-        }
-        let Claim::Claimed(gpus) = claim_resources(hub, &mut tx, &row, &launch, now).await? else { break };
+            Reservation::NoneFree => break,
+        };
         let (kind, planned) = plan(&row)?;
         let start = servers::PlannedStart {
             flavour: &launch.flavour.id,

@@ -54,36 +54,22 @@ async fn follow(state: AppState, caller: Caller, name: String, server: String) -
     let info = hub::servers::get(hub, &owner, &server)
         .await?
         .ok_or_else(|| ApiError::not_found("No such server."))?;
-    let events: std::pin::Pin<Box<dyn Stream<Item = ProgressEvent> + Send>> = match hub
-        .progress()
-        .subscribe(info.id)
-    {
-        Some((history, live)) => {
-            let finished = history.iter().any(ProgressEvent::is_final);
-            let live = BroadcastStream::new(live).filter_map(|e| async move { e.ok() });
-            if finished {
-                Box::pin(stream::iter(history))
-            } else {
-                Box::pin(stream::iter(history).chain(live))
+    let events: std::pin::Pin<Box<dyn Stream<Item = ProgressEvent> + Send>> =
+        match hub.progress().subscribe(info.id) {
+            Some((history, live)) => {
+                let finished = history.iter().any(ProgressEvent::is_final);
+                let live = BroadcastStream::new(live).filter_map(|e| async move { e.ok() });
+                if finished {
+                    Box::pin(stream::iter(history))
+                } else {
+                    Box::pin(stream::iter(history).chain(live))
+                }
             }
-        }
-        None if info.state == hub::servers::ServerState::Running => Box::pin(stream::iter([ProgressEvent {
-            progress: 100,
-            message: "Server ready".into(),
-            ready: true,
-            failed: false,
-            url: Some(info.url.clone()),
-            queue_position: None,
-        }])),
-        None => Box::pin(stream::iter([ProgressEvent {
-            progress: 100,
-            message: format!("The server is {}.", info.state),
-            ready: false,
-            failed: true,
-            url: None,
-            queue_position: None,
-        }])),
-    };
+            None if info.state == hub::servers::ServerState::Running => {
+                Box::pin(stream::iter([ProgressEvent::ready(info.url.clone())]))
+            }
+            None => Box::pin(stream::iter([ProgressEvent::failed(format!("The server is {}.", info.state))])),
+        };
     // End the stream right after the final event.
     let stream = stream::unfold((events, false), |(mut events, done)| async move {
         if done {
