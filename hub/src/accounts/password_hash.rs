@@ -2,11 +2,15 @@
 //!
 //! Every check needs argon2id's whole memory (19 MiB with the default parameters). Unbounded, 20
 //! sign-ins at once took 400 MiB, and the allocator kept it. So at most [`workers`] checks run at
-//! once (one per core, at most [`MAX_WORKERS`]); each borrows one of as many buffers that are
-//! allocated once and reused, so the hub's memory for passwords never exceeds
-//! `workers × 19 MiB`. A check that cannot start within [`QUEUE_TIMEOUT`] gives up with
-//! [`HashError::Busy`], which the edges answer with 503 and `Retry-After`.
+//! once (one per core, at most [`MAX_WORKERS`]), and the hub's memory for passwords never exceeds
+//! `workers × 19 MiB`. Each check's memory is a mapping of its own ([`Memory`]): reused by the
+//! next check while others run (a burst of sign-ins), and unmapped — given back to the system at
+//! once — when the last running check ends, so an idle hub holds none. A check that cannot start
+//! within [`QUEUE_TIMEOUT`] gives up with [`HashError::Busy`], which the edges answer with 503 and
+//! `Retry-After`.
 
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -30,10 +34,64 @@ pub enum HashError {
     Failed(#[from] anyhow::Error),
 }
 
-/// A bounded set of argon2 workers, each with a memory buffer it keeps.
+/// argon2's working memory: an anonymous mapping of its own, so that dropping it gives the pages
+/// back to the system at once (the allocator would keep a freed 19 MiB block in its heap).
+pub struct Memory {
+    blocks: NonNull<Block>,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone; it moves between threads as a whole.
+unsafe impl Send for Memory {}
+
+impl Memory {
+    fn new(len: usize) -> anyhow::Result<Self> {
+        let bytes = len.max(1) * std::mem::size_of::<Block>();
+        // SAFETY: a fresh private anonymous mapping; the kernel zero-fills it, and zeroed bytes are a
+        // valid `Block` (an array of integers). Page alignment exceeds `Block`'s.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(anyhow!("mapping {bytes} bytes for argon2: {}", std::io::Error::last_os_error()));
+        }
+        let blocks = NonNull::new(ptr.cast::<Block>()).ok_or_else(|| anyhow!("mmap returned null"))?;
+        Ok(Self { blocks, len: len.max(1) })
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Block] {
+        // SAFETY: the mapping holds `len` blocks and lives as long as `self`, borrowed mutably here.
+        unsafe { std::slice::from_raw_parts_mut(self.blocks.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping `new` made; nothing borrows it any more.
+        unsafe {
+            libc::munmap(self.blocks.as_ptr().cast(), self.len * std::mem::size_of::<Block>());
+        }
+    }
+}
+
+/// A bounded set of argon2 workers and the memory that running checks share.
 pub struct PasswordWorkers {
     permits: Semaphore,
-    buffers: Mutex<Vec<Vec<Block>>>,
+    workers: usize,
+    buffers: Mutex<Vec<Memory>>,
+    /// Mappings made so far (the tests read it).
+    mapped: AtomicUsize,
     queue_timeout: Duration,
 }
 
@@ -49,13 +107,19 @@ fn shared() -> &'static PasswordWorkers {
 
 impl PasswordWorkers {
     pub fn new(workers: usize, queue_timeout: Duration) -> Self {
-        Self { permits: Semaphore::new(workers), buffers: Mutex::new(Vec::new()), queue_timeout }
+        Self {
+            permits: Semaphore::new(workers),
+            workers,
+            buffers: Mutex::new(Vec::new()),
+            mapped: AtomicUsize::new(0),
+            queue_timeout,
+        }
     }
 
     /// Runs `work` on a blocking thread with one of the reusable buffers, once a worker is free.
     async fn run<T: Send + 'static>(
         &'static self,
-        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+        work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let permit = match tokio::time::timeout(self.queue_timeout, self.permits.acquire()).await {
             Ok(Ok(permit)) => permit,
@@ -66,24 +130,33 @@ impl PasswordWorkers {
             }
         };
         let result = tokio::task::spawn_blocking(move || {
-            let mut buffer = self.take_buffer();
+            let mut buffer = self.take_buffer()?;
             let out = work(&mut buffer);
             self.give_back(buffer);
-            out
+            Ok::<_, anyhow::Error>(out)
         })
         .await
-        .context("password task failed")?;
+        .context("password task failed")??;
         drop(permit);
         Ok(result)
     }
 
-    fn take_buffer(&self) -> Vec<Block> {
-        let taken = self.buffers.lock().map(|mut pool| pool.pop()).unwrap_or(None);
-        taken.unwrap_or_else(|| vec![Block::default(); Params::default().block_count()])
+    fn take_buffer(&self) -> anyhow::Result<Memory> {
+        if let Some(kept) = self.buffers.lock().map(|mut pool| pool.pop()).unwrap_or(None) {
+            return Ok(kept);
+        }
+        self.mapped.fetch_add(1, Ordering::Relaxed);
+        Memory::new(Params::default().block_count())
     }
 
-    fn give_back(&self, buffer: Vec<Block>) {
-        if let Ok(mut pool) = self.buffers.lock() {
+    /// Keeps the memory for the next check while others run or wait; the last one to finish
+    /// unmaps everything (this check still holds its permit here).
+    fn give_back(&self, buffer: Memory) {
+        let Ok(mut pool) = self.buffers.lock() else { return };
+        if self.permits.available_permits() + 1 >= self.workers {
+            pool.clear();
+            drop(buffer);
+        } else {
             pool.push(buffer);
         }
     }
@@ -107,7 +180,7 @@ impl PasswordWorkers {
     }
 }
 
-fn hash_with(password: &[u8], buffer: &mut Vec<Block>) -> anyhow::Result<String> {
+fn hash_with(password: &[u8], buffer: &mut Memory) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     let params = Params::default();
     let mut salt_bytes = [0u8; 64];
@@ -126,7 +199,7 @@ fn hash_with(password: &[u8], buffer: &mut Vec<Block>) -> anyhow::Result<String>
 }
 
 /// Checks `password` against a PHC string, in constant time, using `buffer` for argon2's memory.
-fn verify_with(password: &[u8], stored: &str, buffer: &mut Vec<Block>) -> bool {
+fn verify_with(password: &[u8], stored: &str, buffer: &mut Memory) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
@@ -159,14 +232,15 @@ fn fill(
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
-    buffer: &mut Vec<Block>,
+    buffer: &mut Memory,
 ) -> anyhow::Result<()> {
     if buffer.len() < params.block_count() {
-        // A hash made with more memory than the default: grow this worker's buffer once.
-        buffer.resize(params.block_count(), Block::default());
+        // A hash made with more memory than the default: a larger mapping for this check.
+        *buffer = Memory::new(params.block_count())?;
     }
+    let blocks = params.block_count();
     Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(password, salt, out, &mut buffer[..])
+        .hash_password_into_with_memory(password, salt, out, &mut buffer.as_mut_slice()[..blocks])
         .map_err(|e| anyhow!("argon2: {e}"))
 }
 
@@ -174,7 +248,7 @@ fn fill(
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
-        let mut buffer = vec![Block::default(); Params::default().block_count()];
+        let Ok(mut buffer) = Memory::new(Params::default().block_count()) else { return String::new() };
         hash_with(b"ganymede-dummy-password-for-timing", &mut buffer).unwrap_or_default()
     })
 }
@@ -239,13 +313,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn buffers_are_reused_not_multiplied() {
+    async fn memory_is_reused_during_a_burst_and_given_back_when_idle() {
         let workers = leaked(2, QUEUE_TIMEOUT);
         let checks = (0..8).map(|_| workers.verify("x", None));
         for result in futures_util::future::join_all(checks).await {
             assert!(!result.unwrap());
         }
-        let kept = workers.buffers.lock().unwrap().len();
-        assert!((1..=2).contains(&kept), "{kept} buffers for 2 workers");
+        let mapped = workers.mapped.load(Ordering::Relaxed);
+        assert!((1..=2).contains(&mapped), "{mapped} mappings for 8 checks on 2 workers");
+        assert_eq!(workers.buffers.lock().unwrap().len(), 0, "an idle hub keeps no argon2 memory");
     }
 }
