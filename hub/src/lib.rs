@@ -24,6 +24,7 @@ pub mod servers;
 pub mod sessions;
 pub mod sharing;
 pub mod spawner;
+pub mod stored;
 pub mod tokens;
 pub mod users;
 

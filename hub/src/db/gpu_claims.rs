@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use sqlx::Row;
 
 use super::{DbConn, Pool};
-use crate::servers::ServerState;
+use crate::stored::ServerState;
 
 /// Every unit held now.
 pub async fn held(conn: &mut DbConn) -> Result<HashSet<String>, sqlx::Error> {

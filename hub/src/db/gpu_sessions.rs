@@ -114,7 +114,7 @@ pub async fn set_end_reason(conn: &mut DbConn, server_id: i64, reason: &str) -> 
 
 /// Closes open sessions whose server is not active (left by a path that did not close them).
 pub async fn close_inactive(conn: &mut DbConn, now: i64) -> Result<u64, sqlx::Error> {
-    let active = crate::servers::ServerState::active()
+    let active = crate::stored::ServerState::active()
         .map(|s| format!("'{}'", s.as_str()))
         .collect::<Vec<_>>()
         .join(", ");

@@ -7,8 +7,7 @@ use sqlx::FromRow;
 
 use super::{Db, DbConn};
 use crate::domain::{ServerName, UserName};
-use crate::servers::state::ServerState;
-use crate::spawner::{SpawnerKind, Upstream, WorkloadState};
+use crate::stored::{ServerState, SpawnerKind, Upstream, WorkloadState};
 
 /// What the hub stores about a live workload: the spawner's opaque state and the nonce the
 /// server's token derives from.

@@ -5,7 +5,7 @@ use sqlx::{FromRow, Row};
 
 use super::{flag, now_ms, Db, Pool};
 use crate::domain::UserName;
-use crate::servers::ServerState;
+use crate::stored::ServerState;
 
 /// A row of `users`. The password hash stays inside the hub crate's account logic.
 #[derive(Debug, Clone)]
