@@ -5,7 +5,7 @@
 //! `[[roles]]` that name the user or one of their groups, and what is shared with them; a token
 //! has what it asked for within its owner's. They are computed once and kept in [`Policy`]
 //! (per session, per token, per user) until a committed change concerns them
-//! ([`Changed`], applied by [`crate::change::Changed::commit`]) or [`cache::TTL`] passes.
+//! ([`Changed`], applied by [`crate::change::Change::commit`]) or [`cache::TTL`] passes.
 //!
 //! Every gate asks here and nowhere else: the proxy and its websockets ([`open_server`]), the
 //! OAuth provider (the same), `/hub/spawn` ([`may_start`]), the REST API ([`token`],

@@ -13,7 +13,10 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tracing::warn;
 
-use super::{rows_in, spawner_of, ServerError, ServerState};
+use super::{gpu_limits, rows_in, spawner_of, ServerError, ServerRow, ServerState};
+use crate::accounts::User;
+use crate::db;
+use crate::domain::{ServerName, UserName};
 use crate::spawner::Usage;
 use crate::Hub;
 
@@ -105,4 +108,46 @@ pub async fn sample(hub: &Hub) -> Result<usize, ServerError> {
         .await;
     live.replace(readings);
     Ok(count)
+}
+
+/// What one running server uses now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveServer {
+    pub user: UserName,
+    pub server: ServerName,
+    /// CPU and memory as its spawner measures them (`None`: it cannot tell, or did not answer
+    /// within 5 s).
+    pub usage: Option<crate::spawner::Usage>,
+    /// The units it holds.
+    pub gpus: Vec<String>,
+    /// Their last readings (none for a static inventory).
+    pub gpu_readings: Vec<crate::gpus::readings::Reading>,
+    /// Its GPU session's limits, if it holds GPUs.
+    pub session: Option<gpu_limits::SessionNotice>,
+}
+
+/// What each of `user`'s running servers uses now: CPU and memory, GPUs and their utilization,
+/// and when a GPU limit stops it.
+pub async fn usage(hub: &Hub, user: &User) -> Result<Vec<LiveServer>, ServerError> {
+    let rows = db::servers::for_user(hub.db(), user.id).await?;
+    live(hub, rows.into_iter().filter(|r| r.state == ServerState::Running).collect()).await
+}
+
+/// The same for every running server (the admin's GPU page).
+pub async fn usage_all(hub: &Hub) -> Result<Vec<LiveServer>, ServerError> {
+    live(hub, rows_in(hub, ServerState::Running).await?).await
+}
+
+pub(super) async fn live(hub: &Hub, rows: Vec<ServerRow>) -> Result<Vec<LiveServer>, ServerError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        // What the background round last measured: no engine call per viewer.
+        let usage = hub.live_usage().read(row.id);
+        let gpus = crate::gpus::ledger::of_server(hub, row.id).await?;
+        let readings = hub.gpus().readings();
+        let gpu_readings = gpus.iter().filter_map(|u| readings.get(u)).collect();
+        let session = if gpus.is_empty() { None } else { gpu_limits::notice(hub, row.id).await? };
+        out.push(LiveServer { user: row.user_name, server: row.name, usage, gpus, gpu_readings, session });
+    }
+    Ok(out)
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::reconcile::RECONCILE_LEASE;
 use super::*;
 use crate::accounts::{self, NewAccount};
 use crate::clock::{Clock, ManualClock};
