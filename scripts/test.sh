@@ -58,9 +58,14 @@ background=$!
 step "formatting and lints"
 cargo fmt --all -- --check
 cargo clippy -p hub -p server --all-targets --locked -- -D warnings
-# The edges reach the database only through hub's operations (ARCHITECTURE.md, "Boundaries").
+# The edges reach the database only through hub's operations, which take the hub itself
+# (ARCHITECTURE.md, "Boundaries"): no hub::db and no raw pool in app/ or server/src.
 if grep -rn 'hub::db\b' app/src server/src; then
   echo "app/ and server/ must not use hub::db: add an operation to hub instead" >&2
+  exit 1
+fi
+if grep -rn '\.db()' app/src server/src; then
+  echo "app/ and server/src must not take the hub's pool: pass &Hub to a hub operation" >&2
   exit 1
 fi
 

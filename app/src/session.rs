@@ -86,7 +86,7 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
         return Err(AppError::Forbidden("Password sign-in is turned off on this hub.".into()));
     }
     let client = ssr::client();
-    let user = accounts::authenticate(hub.db(), &config.auth.local, &username, &password, &client).await?;
+    let user = accounts::authenticate(&hub, &config.auth.local, &username, &password, &client).await?;
     let session = hub::sessions::create(&hub, &user, config.session.max_age_seconds, None)
         .await
         .map_err(AppError::internal)?;

@@ -43,7 +43,7 @@ pub async fn flush_activity(hub: Hub) {
 
 /// One round of [`flush_activity`] (also at shutdown).
 pub async fn flush_once(hub: &Hub) {
-    if let Err(e) = hub.activity().flush(hub.db()).await {
+    if let Err(e) = hub.activity().flush(hub).await {
         warn!(error = %e, "writing activity failed");
     }
     if let Err(e) = hub::access::flush_token_use(hub).await {

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use crate::access::Changed;
 use crate::change::{Audit, Change};
 use crate::config::LocalAuthConfig;
-use crate::db::{self, events, users, Pool};
+use crate::db::{self, users, Pool};
 use crate::domain::{Password, PasswordError, UserName, UserNameError};
 use crate::Hub;
 
@@ -147,15 +147,15 @@ pub async fn create_user(
     User::from_row(row)
 }
 
-pub async fn find(pool: &Pool, name: &UserName) -> Result<Option<User>, AccountError> {
+pub(crate) async fn find(pool: &Pool, name: &UserName) -> Result<Option<User>, AccountError> {
     users::by_name(pool, name).await?.map(User::from_row).transpose()
 }
 
-pub async fn find_by_id(pool: &Pool, id: i64) -> Result<Option<User>, AccountError> {
+pub(crate) async fn find_by_id(pool: &Pool, id: i64) -> Result<Option<User>, AccountError> {
     users::by_id(pool, id).await?.map(User::from_row).transpose()
 }
 
-pub async fn list(pool: &Pool) -> Result<Vec<User>, AccountError> {
+pub(crate) async fn list(pool: &Pool) -> Result<Vec<User>, AccountError> {
     users::list(pool).await?.into_iter().map(User::from_row).collect()
 }
 
@@ -168,12 +168,13 @@ pub async fn list(pool: &Pool) -> Result<Vec<User>, AccountError> {
 /// exceed it. Only after the right password does the answer say that an account is pending or
 /// blocked.
 pub async fn authenticate(
-    pool: &Pool,
+    hub: &Hub,
     policy: &LocalAuthConfig,
     raw_name: &str,
     password: &str,
     client: &SignInClient,
 ) -> Result<User, LoginError> {
+    let pool = hub.db();
     if password.len() > crate::domain::PASSWORD_MAX_LEN {
         return Err(LoginError::InvalidCredentials);
     }
@@ -226,9 +227,10 @@ pub async fn authenticate(
 
 /// Ends any lock-out of `name` (every client's failures are forgotten): the administrator's
 /// recovery path, `ganymede user unlock NAME`. Returns how many failures were forgotten.
-pub async fn unlock(pool: &Pool, actor: Option<&str>, name: &UserName) -> Result<u64, AccountError> {
-    let cleared = users::clear_failures(pool, name.as_str()).await?;
-    events::record(pool, actor, "user.unlock", Some(name.as_str()), json!({ "failures": cleared })).await?;
+pub async fn unlock(hub: &Hub, actor: Option<&str>, name: &UserName) -> Result<u64, AccountError> {
+    let mut change = Change::begin(hub).await?;
+    let cleared = users::clear_failures(change.conn(), name.as_str()).await?;
+    change.commit(Audit::new(actor, "user.unlock", name.as_str(), json!({ "failures": cleared }))).await?;
     info!(user.name = %name, cleared, "sign-in failures forgotten");
     Ok(cleared)
 }
@@ -347,7 +349,7 @@ async fn account_change(
 }
 
 /// One page of users and the total matching (see [`users::PageQuery`]).
-pub async fn page(pool: &Pool, query: &users::PageQuery) -> Result<(Vec<User>, i64), AccountError> {
+pub(crate) async fn page(pool: &Pool, query: &users::PageQuery) -> Result<(Vec<User>, i64), AccountError> {
     let (rows, total) = users::page(pool, query).await?;
     let list = rows.into_iter().map(User::from_row).collect::<Result<Vec<_>, _>>()?;
     Ok((list, total))

@@ -232,7 +232,8 @@ impl Oidc {
 
     /// Starts a sign-in: records the attempt and returns the provider URL to send the browser to
     /// and the `state` for the browser's cookie.
-    pub async fn begin(&self, pool: &Pool, next_path: &str) -> Result<(String, String), OidcError> {
+    pub async fn begin(&self, hub: &crate::Hub, next_path: &str) -> Result<(String, String), OidcError> {
+        let pool = hub.db();
         let provider = self.provider().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = provider.client.authorize_url(
@@ -253,14 +254,14 @@ impl Oidc {
     /// exchanges the code (with the PKCE verifier), verifies the ID token and reads who it names.
     pub async fn finish(
         &self,
-        pool: &Pool,
+        hub: &crate::Hub,
         cookie_state: Option<&str>,
         callback: Callback,
     ) -> Result<Verified, OidcError> {
         let state = callback.state.as_deref().unwrap_or_default();
         // The attempt is used up whatever happens next: a replayed callback finds nothing.
         let pending =
-            if state.is_empty() { None } else { oidc_logins::take(pool, &state_hash(state)).await? };
+            if state.is_empty() { None } else { oidc_logins::take(hub.db(), &state_hash(state)).await? };
         let bound = cookie_state.is_some_and(|c| {
             use subtle::ConstantTimeEq;
             !state.is_empty() && bool::from(c.as_bytes().ct_eq(state.as_bytes()))
@@ -368,13 +369,17 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Writes the audit row of a refused sign-in (`name`: whom it concerned, when known).
-pub async fn record_refusal(pool: &Pool, name: Option<&str>, error: &OidcError) -> Result<(), sqlx::Error> {
+pub async fn record_refusal(
+    hub: &crate::Hub,
+    name: Option<&str>,
+    error: &OidcError,
+) -> Result<(), sqlx::Error> {
     let detail = serde_json::json!({ "via": "oidc", "reason": error.to_string() });
-    crate::db::events::record(pool, None, "session.login_refused", name, detail).await
+    crate::db::events::record(hub.db(), None, "session.login_refused", name, detail).await
 }
 
 /// Forgets sign-in attempts older than their time limit.
-pub async fn prune(pool: &Pool) -> Result<u64, sqlx::Error> {
+pub(crate) async fn prune(pool: &Pool) -> Result<u64, sqlx::Error> {
     oidc_logins::prune(pool, db::now_ms() - ATTEMPT_TTL_MS).await
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::db::{self, Pool};
+use crate::db;
 
 #[derive(Default, Clone)]
 pub struct Activity {
@@ -19,7 +19,8 @@ impl Activity {
     }
 
     /// Writes what was noted since the last flush. Returns how many servers were updated.
-    pub async fn flush(&self, pool: &Pool) -> Result<usize, sqlx::Error> {
+    pub async fn flush(&self, hub: &crate::Hub) -> Result<usize, sqlx::Error> {
+        let pool = hub.db();
         let batch: Vec<(i64, i64)> = match self.pending.lock() {
             Ok(mut p) => p.drain().collect(),
             Err(_) => return Ok(0),

@@ -105,6 +105,16 @@ pub async fn find(hub: &Hub, name: &UserName) -> Result<Option<User>, AccountErr
     accounts::find(hub.db(), name).await
 }
 
+/// The user with this id, if any.
+pub async fn find_by_id(hub: &Hub, id: i64) -> Result<Option<User>, AccountError> {
+    accounts::find_by_id(hub.db(), id).await
+}
+
+/// Every account, by name (the command line's `user list`).
+pub async fn all(hub: &Hub) -> Result<Vec<User>, AccountError> {
+    accounts::list(hub.db()).await
+}
+
 /// How many accounts the hub has.
 pub async fn count(hub: &Hub) -> Result<i64, AccountError> {
     Ok(crate::db::users::count(hub.db()).await?)

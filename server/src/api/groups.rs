@@ -78,7 +78,7 @@ pub async fn resolve_users(state: &AppState, names: &[String]) -> Result<Vec<hub
     for raw in names {
         let name = UserName::parse(raw)
             .map_err(|e| ApiError::bad_request(format!("invalid user name {raw:?}: {e}")))?;
-        let user = hub::accounts::find(state.hub.db(), &name)
+        let user = hub::users::find(&state.hub, &name)
             .await?
             .ok_or_else(|| ApiError::bad_request(format!("No such user: {name}")))?;
         out.push(user);

@@ -4,7 +4,7 @@ use app::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
-use hub::accounts::{self, User};
+use hub::accounts::User;
 use hub::domain::UserName;
 use hub::scopes::{Access, Resource, Scope};
 use hub::users::{StateFilter, UserOrder, UserQuery};
@@ -29,7 +29,7 @@ pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Result<Jso
 /// Resolves a user named in a path, answering 404 alike for invalid and unknown names.
 pub async fn path_user(state: &AppState, raw: &str) -> Result<User, ApiError> {
     let name = UserName::parse(raw).map_err(|_| ApiError::not_found(format!("No such user: {raw}")))?;
-    accounts::find(state.hub.db(), &name)
+    hub::users::find(&state.hub, &name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("No such user: {name}")))
 }
@@ -38,7 +38,7 @@ pub async fn path_user(state: &AppState, raw: &str) -> Result<User, ApiError> {
 /// lookup serves both the scope check (group filters) and the handler.
 pub async fn lookup(state: &AppState, raw: &str) -> Result<(Option<User>, Vec<String>), ApiError> {
     let Ok(name) = UserName::parse(raw) else { return Ok((None, Vec::new())) };
-    match accounts::find(state.hub.db(), &name).await? {
+    match hub::users::find(&state.hub, &name).await? {
         Some(u) => {
             let groups = hub::users::groups_of(&state.hub, u.id).await?;
             Ok((Some(u), groups))
@@ -214,7 +214,7 @@ pub async fn patch(
     if let Some(new) = new_name {
         hub::users::rename(&state.hub, actor, &user, &new).await?;
     }
-    user = accounts::find_by_id(state.hub.db(), user.id)
+    user = hub::users::find_by_id(&state.hub, user.id)
         .await?
         .ok_or_else(|| ApiError::not_found("No such user"))?;
     Ok(Json(user_model(&state.hub, &user, false).await?))

@@ -41,7 +41,7 @@ async fn bootstrap_admin(hub: &Hub) -> anyhow::Result<()> {
     match (user, password) {
         (Some(user), Some(password)) => {
             let name = UserName::parse(&user).context(ADMIN_USER_VAR)?;
-            if accounts::find(hub.db(), &name).await?.is_none() {
+            if hub::users::find(hub, &name).await?.is_none() {
                 let password = Password::parse(&password, &name, hub.config().auth.local.password_policy())
                     .context(ADMIN_PASSWORD_VAR)?;
                 accounts::create_user(

@@ -42,7 +42,6 @@ pub enum UserCommand {
 
 pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
     let hub = Hub::open(config).await?;
-    let pool = hub.db();
     match cmd {
         UserCommand::Add { name, admin, password_stdin } => {
             let name = UserName::parse(&name)?;
@@ -60,7 +59,7 @@ pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             println!("created user {name}{}", if admin { " (admin)" } else { "" });
         }
         UserCommand::List => {
-            for user in accounts::list(pool).await? {
+            for user in hub::users::all(&hub).await? {
                 let mut flags = Vec::new();
                 if user.is_admin {
                     flags.push("admin");
@@ -76,7 +75,7 @@ pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Remove { name, purge_home } => {
             let name = UserName::parse(&name)?;
-            match accounts::find(pool, &name).await? {
+            match hub::users::find(&hub, &name).await? {
                 Some(user) => {
                     if purge_home {
                         hub::servers::purge_user(&hub, None, &user).await?;
@@ -101,7 +100,7 @@ pub async fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Unlock { name } => {
             let name = UserName::parse(&name)?;
-            let cleared = accounts::unlock(pool, None, &name).await?;
+            let cleared = accounts::unlock(&hub, None, &name).await?;
             println!("{name} unlocked ({cleared} failed sign-ins forgotten)");
         }
     }

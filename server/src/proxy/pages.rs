@@ -34,7 +34,7 @@ pub async fn not_running(hub: &Hub, user: &UserName, rest: &[&str]) -> Response 
     let named = rest.first().and_then(|s| ServerName::parse(s).ok()).filter(|s| !s.is_default());
     let mut state = hub::servers::ServerState::Stopped;
     let mut name = ServerName::default_server();
-    if let Ok(Some(owner)) = hub::accounts::find(hub.db(), user).await {
+    if let Ok(Some(owner)) = hub::users::find(hub, user).await {
         for candidate in named.iter().chain(std::iter::once(&ServerName::default_server())) {
             if let Ok(Some(info)) = hub::servers::get(hub, &owner, candidate).await {
                 state = info.state;

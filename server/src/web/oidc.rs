@@ -75,7 +75,7 @@ pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery
         );
     };
     let next = LocalPath::or_home(query.next.as_deref());
-    match oidc.begin(state.hub.db(), next.as_str()).await {
+    match oidc.begin(&state.hub, next.as_str()).await {
         Ok((url, oidc_state)) => redirect(&url, &[state_cookie(&state, &oidc_state, 600)]),
         Err(e) => {
             tracing::warn!(error = %e, "OpenID Connect sign-in could not start");
@@ -103,7 +103,7 @@ pub async fn callback(
     };
     let cookie_state = cookie_in(&headers, STATE_COOKIE);
     let outcome = async {
-        let verified = oidc.finish(hub.db(), cookie_state.as_deref(), query).await?;
+        let verified = oidc.finish(hub, cookie_state.as_deref(), query).await?;
         let user = hub::oidc::sign_in(hub, oidc.config(), &verified.identity)
             .await
             .map_err(|e| (e, Some(verified.identity.name.to_string())));
@@ -118,7 +118,7 @@ pub async fn callback(
         Ok(done) => done,
         Err(Refused(e, name)) => {
             tracing::warn!(user.name = name.as_deref().unwrap_or("?"), error = %e, "OpenID Connect sign-in refused");
-            if let Err(write) = hub::oidc::record_refusal(hub.db(), name.as_deref(), &e).await {
+            if let Err(write) = hub::oidc::record_refusal(hub, name.as_deref(), &e).await {
                 tracing::warn!(error = %write, "the refused sign-in could not be written to the audit log");
             }
             let mut page = failure_page(status_of(&e), &e.to_string(), local);

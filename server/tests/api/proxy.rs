@@ -273,7 +273,7 @@ async fn proxied_traffic_is_recorded_as_activity_in_batches() {
     let still: Option<i64> =
         sqlx::query_scalar("SELECT last_activity FROM servers").fetch_one(app.hub.db()).await.unwrap();
     assert_eq!(still, None);
-    assert_eq!(app.hub.activity().flush(app.hub.db()).await.unwrap(), 1);
+    assert_eq!(app.hub.activity().flush(&app.hub).await.unwrap(), 1);
     let after: Option<i64> =
         sqlx::query_scalar("SELECT last_activity FROM servers").fetch_one(app.hub.db()).await.unwrap();
     assert!(after.is_some());

@@ -83,7 +83,7 @@ mod ssr {
         let mut out = Vec::new();
         for raw in split_names(text) {
             let name = UserName::parse(&raw).map_err(|e| AppError::Invalid(format!("{raw:?}: {e}")))?;
-            let user = hub::accounts::find(hub.db(), &name)
+            let user = hub::users::find(hub, &name)
                 .await?
                 .ok_or_else(|| AppError::Invalid(format!("There is no user named {name}.")))?;
             out.push(user);

@@ -239,7 +239,7 @@ mod ssr {
 
     pub async fn existing_user(hub: &Hub, raw: &str) -> Result<User, AppError> {
         let name = user_name(raw)?;
-        match hub::accounts::find(hub.db(), &name).await? {
+        match hub::users::find(hub, &name).await? {
             Some(user) => Ok(user),
             None => Err(hub::accounts::AccountError::NoSuchUser(name).into()),
         }
