@@ -38,6 +38,8 @@ fn workloads(users: usize) -> Vec<(&'static str, Vec<String>)> {
         (0..100).map(|i| format!("/hub/api/users?name_filter=user-{:03}&limit=50", (i * 37) % 1000));
     let singles = (0..200).map(|i| format!("/hub/api/users/user-{:05}", (i * 7919) % users.max(1)));
     vec![
+        // What an admin page or a script listing the hub asks: the largest page there is.
+        ("the first 200 (limit=200)", vec!["/hub/api/users?limit=200".to_owned()]),
         ("page of 50 (offset spread over all users)", pages.collect()),
         ("name_filter search, up to 50", searches.collect()),
         ("one user by name", singles.collect()),
