@@ -7,7 +7,7 @@
 use app::session::ssr::cookie_in;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::HeaderMap;
-use hub::access::{self, Changed, ServerRef, Who};
+use hub::access::{self, Changed, ServerRef, Session, Who};
 use hub::domain::UserName;
 use hub::Hub;
 use tracing::warn;
@@ -52,19 +52,27 @@ pub fn credentials(headers: &HeaderMap) -> HeaderMap {
     kept
 }
 
-pub async fn decide(hub: &Hub, headers: &HeaderMap, target: &Target<'_>) -> Decision {
-    let cookie = cookie_in(headers, &hub.config().session.cookie_name);
-    let session = match cookie {
-        Some(value) => match access::session(hub, &value).await {
-            Ok(session) => session,
-            Err(e) => {
-                warn!(error = %e, "session lookup failed");
-                None
-            }
-        },
-        None => None,
-    };
-    if let Some(session) = &session {
+/// The session behind the credentials' cookie, asked again (an open websocket's re-check: the
+/// request's own session came from the session layer).
+pub async fn session_of(hub: &Hub, credentials: &HeaderMap) -> Option<Session> {
+    let value = cookie_in(credentials, &hub.config().session.cookie_name)?;
+    match access::session(hub, &value).await {
+        Ok(session) => session,
+        Err(e) => {
+            warn!(error = %e, "session lookup failed");
+            None
+        }
+    }
+}
+
+/// `session`: the request's signed-in session, if any (resolved once, by the session layer).
+pub async fn decide(
+    hub: &Hub,
+    headers: &HeaderMap,
+    session: Option<&Session>,
+    target: &Target<'_>,
+) -> Decision {
+    if let Some(session) = session {
         // A browser of the owner also sends Jupyter's own token (JupyterLab's page config holds
         // it): the session decides, and the header is replaced before forwarding.
         let grant = Grant { viewer_id: session.user.id, session_id: Some(session.id), token_id: None };

@@ -91,7 +91,8 @@ async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
     let upgrade = websocket::is_upgrade(&request);
     // A websocket hears every later change of the access policy, from before its check on.
     let changes = upgrade.then(|| state.hub.access().subscribe());
-    let grant = match access::decide(&state.hub, request.headers(), &target).await {
+    let session = request.extensions().get::<hub::access::Session>().cloned();
+    let grant = match access::decide(&state.hub, request.headers(), session.as_ref(), &target).await {
         access::Decision::Allowed(grant) => grant,
         access::Decision::SignIn if request.method() == Method::GET => {
             let next = without_token(request.uri());

@@ -145,7 +145,8 @@ async fn grant_ends(state: &ProxyState, route: &Route, credentials: &HeaderMap, 
         }
         let target =
             access::Target { user: &watch.user, server: &watch.server, user_id: Some(route.user_id) };
-        match access::decide(&state.hub, credentials, &target).await {
+        let session = access::session_of(&state.hub, credentials).await;
+        match access::decide(&state.hub, credentials, session.as_ref(), &target).await {
             access::Decision::Allowed(_) => {}
             _ => {
                 info!(user.name = %watch.user, server.name = %watch.server, "websocket closed: its grant ended");

@@ -14,7 +14,9 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
     if let Some(token) = presented {
         match hub::access::session(&state.hub, &token).await {
             Ok(Some(session)) => {
-                request.extensions_mut().insert(Authenticated(session.user));
+                // The user for pages and server functions; the whole session for the proxy's grants.
+                request.extensions_mut().insert(Authenticated(session.user.clone()));
+                request.extensions_mut().insert(session);
             }
             Ok(None) => {}
             Err(e) => warn!(error = %e, "session lookup failed; treating the request as signed out"),

@@ -251,16 +251,7 @@ async fn allowed_groups_sign_in_admin_groups_make_admins_and_groups_follow_the_p
         assert_eq!(response.status(), 400, "{method} {path}");
         assert!(response.text().await.unwrap().contains("identity provider"), "{method} {path}");
     }
-    let group: Value = app
-        .http
-        .get(app.url("/hub/api/groups/users"))
-        .header("authorization", format!("token {token}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let group: Value = app.api_get("/hub/api/groups/users", &token).await.json().await.unwrap();
     assert_eq!(group["users"], json!(["alice"]), "the provider's membership is unchanged");
 
     let bob = browser();
