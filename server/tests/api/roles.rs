@@ -82,4 +82,11 @@ async fn instructors_start_and_stop_their_students_servers_and_nothing_else() {
     };
     assert_eq!(with_token(Method::POST, "/hub/api/users/sam/server").await.unwrap().status(), 202);
     assert_eq!(with_token(Method::POST, "/hub/api/users/oli/server").await.unwrap().status(), 404);
+    // JupyterHub's /hub/spawn asks the same policy: Ivy passes for Sam (his server is starting:
+    // to its progress page), not for Oli.
+    let spawn = app.get("/hub/spawn/sam", Some(&ivy)).await;
+    assert_eq!(spawn.status(), 303, "{:?}", spawn.text().await);
+    let to = spawn.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/hub/spawn-pending/sam"), "{to}");
+    assert_eq!(app.get("/hub/spawn/oli", Some(&ivy)).await.status(), 403);
 }
