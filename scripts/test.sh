@@ -46,6 +46,9 @@ trap report EXIT
 
 # The same packages and features for every cargo test invocation, so nothing compiles twice.
 test_args=(-p hub -p server -p app --features app/ssr --locked)
+# A test pass that runs past this is stuck (each integration test also has its own limit, see
+# server/tests/api/helpers.rs): stop it rather than wait for CI's limit.
+pass_limit=1500
 
 step "set-up: packages, toolchain, npm, Docker engine, PostgreSQL"
 scripts/setup.sh test packages toolchain npm docker postgres
@@ -84,10 +87,10 @@ fi
 cat "$background_log"
 
 step "unit and integration tests (SQLite)"
-env -u GANYMEDE_TEST_DATABASE cargo test "${test_args[@]}"
+env -u GANYMEDE_TEST_DATABASE timeout -k 30 "$pass_limit" cargo test "${test_args[@]}"
 
 step "database unit tests and integration tests again (PostgreSQL)"
-GANYMEDE_TEST_DATABASE="$pg_url" cargo test "${test_args[@]}" --lib --test api
+GANYMEDE_TEST_DATABASE="$pg_url" timeout -k 30 "$pass_limit" cargo test "${test_args[@]}" --lib --test api
 
 step "end-to-end tests (Playwright, Chromium)"
 (cd end2end && E2E_RETRIES=2 npx playwright test)

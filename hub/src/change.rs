@@ -1,7 +1,7 @@
 //! One transaction per change: its statements, its audit row, and — after the commit — what it
 //! means for the access policy's memory and for open connections.
 //!
-//! ```ignore
+//! ```text
 //! let mut change = Change::begin(hub).await?;
 //! db::users::set_admin(change.conn(), name, true).await?;
 //! change.forgets(Changed::User(user.id));

@@ -13,11 +13,7 @@ fn location(response: &reqwest::Response) -> Option<String> {
 
 /// A client whose connections come from another loopback address (traffic still goes to 127.0.0.1).
 fn client_from(address: Ipv4Addr) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .local_address(IpAddr::V4(address))
-        .build()
-        .expect("client")
+    crate::helpers::client_builder().local_address(IpAddr::V4(address)).build().expect("client")
 }
 
 async fn login_from(

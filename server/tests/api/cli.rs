@@ -179,7 +179,7 @@ async fn serve_creates_the_bootstrap_admin_who_can_sign_in() {
         serve(&dir, &[("GANYMEDE_ADMIN_USER", "root"), ("GANYMEDE_ADMIN_PASSWORD", "root-password")]);
     let (base, lines) = (&served.base, &served.lines);
     assert!(lines.iter().any(|l| l.contains("created the administrator root")), "{lines:?}");
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = crate::helpers::client_builder().build().unwrap();
     let health = http.get(format!("{base}/hub/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     let login = http

@@ -190,7 +190,7 @@ async fn the_ledger_and_the_queue_survive_a_kill_9_and_the_queued_server_gets_th
         ("GANYMEDE_SPAWNER__DOCKER__PREFIX", prefix.as_str()),
     ];
     let mut served = crate::cli::serve(&dir, &env);
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = crate::helpers::client_builder().build().unwrap();
     let login = http
         .post(format!("{}/hub/fn/login", served.base))
         .form(&[("username", "alice"), ("password", "alice-password")])

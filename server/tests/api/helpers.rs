@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Arc, Condvar, Mutex, Once};
+use std::time::{Duration, Instant};
 
 use ganymede_server::startup::Application;
 use hub::accounts::{self, NewAccount};
@@ -15,6 +16,15 @@ use tokio::sync::oneshot;
 
 pub const COOKIE: &str = "ganymede-session";
 
+/// The longest any one test's hub may live. `cargo test` has no time limit of its own, so a test
+/// stuck past this stops the whole test process with what its hub was doing (below) instead of
+/// holding CI until its own limit.
+const TEST_LIMIT: Duration = Duration::from_secs(600);
+/// The longest one request of a test may take (a progress stream included).
+const REQUEST_LIMIT: Duration = Duration::from_secs(240);
+/// The longest one `docker` command of a test may take.
+const DOCKER_LIMIT: &str = "120";
+
 pub struct TestApp {
     pub base: String,
     /// Name prefix of this app's containers and volumes (unique per test).
@@ -24,6 +34,73 @@ pub struct TestApp {
     data: Option<Scratch>,
     stop: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _watchdog: Watchdog,
+}
+
+/// Stops the test process when a test's hub outlives [`TEST_LIMIT`], printing the test's name,
+/// its hub's address and the state of its database pool (a pool with no idle connection and
+/// waiters is the usual reason a request waits forever).
+struct Watchdog {
+    done: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Watchdog {
+    fn start(hub: Hub, base: String) -> Self {
+        let test = std::thread::current().name().unwrap_or("(unnamed test)").to_owned();
+        let done = Arc::new((Mutex::new(false), Condvar::new()));
+        let watched = Arc::clone(&done);
+        let started = Instant::now();
+        std::thread::spawn(move || {
+            let (lock, woken) = &*watched;
+            let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let (guard, _) =
+                woken.wait_timeout_while(guard, TEST_LIMIT, |done| !*done).unwrap_or_else(|e| e.into_inner());
+            if *guard {
+                return;
+            }
+            let pool = hub.db();
+            eprintln!(
+                "\n*** test {test} is stuck: its hub at {base} has run {} s (limit {} s); \
+                 database pool: {} connections, {} idle. Stopping the test process.\n",
+                started.elapsed().as_secs(),
+                TEST_LIMIT.as_secs(),
+                pool.size(),
+                pool.num_idle(),
+            );
+            std::process::exit(124);
+        });
+        Self { done }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let (lock, woken) = &*self.done;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        woken.notify_all();
+    }
+}
+
+/// A client for a test: no redirects followed, every request within [`REQUEST_LIMIT`].
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().redirect(redirect::Policy::none()).timeout(REQUEST_LIMIT)
+}
+
+/// Runs `docker ARGS` with a time limit (a hung engine fails the test, naming the command,
+/// instead of hanging it).
+pub fn docker(args: &[&str]) -> std::process::Output {
+    bounded_docker(args)
+        .unwrap_or_else(|| panic!("docker {} did not answer within {DOCKER_LIMIT} s", args.join(" ")))
+}
+
+/// `docker ARGS` with a time limit; `None` when it ran out.
+fn bounded_docker(args: &[&str]) -> Option<std::process::Output> {
+    let out = std::process::Command::new("timeout")
+        .args(["--kill-after=5", DOCKER_LIMIT, "docker"])
+        .args(args)
+        .output()
+        .expect("docker runs (through timeout)");
+    (!matches!(out.status.code(), Some(124) | Some(137))).then_some(out)
 }
 
 /// A test's own state: a temporary data directory and, when `GANYMEDE_TEST_DATABASE` names a
@@ -102,8 +179,18 @@ impl TestApp {
         let served = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
-        let http = reqwest::Client::builder().redirect(redirect::Policy::none()).build().expect("client");
-        Self { base, prefix, hub, http, data: Some(data), stop: Some(stop), served: Some(served) }
+        let http = client_builder().build().expect("client");
+        let watchdog = Watchdog::start(hub.clone(), base.clone());
+        Self {
+            base,
+            prefix,
+            hub,
+            http,
+            data: Some(data),
+            stop: Some(stop),
+            served: Some(served),
+            _watchdog: watchdog,
+        }
     }
 
     /// Shuts this hub down (it gives up its leases) and starts a new one on the same config, data
@@ -218,31 +305,36 @@ impl Drop for DockerCleanup {
     }
 }
 
+/// Best effort (it runs in `Drop`, perhaps while a failing test unwinds: it must not panic); an
+/// engine that does not answer is reported, not waited on.
 pub fn remove_docker_objects(prefix: &str) {
-    let list = |args: &[&str]| -> Vec<String> {
-        std::process::Command::new("docker")
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default()
+    let run = |args: &[&str]| -> Vec<String> {
+        match bounded_docker(args) {
+            Some(out) => String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect(),
+            None => {
+                eprintln!("clean-up: docker {} did not answer within {DOCKER_LIMIT} s", args.join(" "));
+                Vec::new()
+            }
+        }
     };
-    let containers = list(&["ps", "-aq", "--filter", &format!("name={prefix}-")]);
+    let containers = run(&["ps", "-aq", "--filter", &format!("name={prefix}-")]);
     if !containers.is_empty() {
-        let _ = std::process::Command::new("docker").args(["rm", "-f"]).args(&containers).output();
+        let mut args = vec!["rm", "-f"];
+        args.extend(containers.iter().map(String::as_str));
+        run(&args);
     }
-    let volumes = list(&["volume", "ls", "-q", "--filter", &format!("name={prefix}-home-")]);
+    let volumes = run(&["volume", "ls", "-q", "--filter", &format!("name={prefix}-home-")]);
     if !volumes.is_empty() {
-        let _ = std::process::Command::new("docker").args(["volume", "rm", "-f"]).args(&volumes).output();
+        let mut args = vec!["volume", "rm", "-f"];
+        args.extend(volumes.iter().map(String::as_str));
+        run(&args);
     }
 }
 
 /// Containers whose name starts with the prefix. A `docker ps` that fails fails the test (an
 /// empty list must mean "none", never "docker did not answer").
 pub fn containers(prefix: &str) -> Vec<String> {
-    let out = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("name={prefix}-")])
-        .output()
-        .expect("docker ps runs");
+    let out = docker(&["ps", "-aq", "--filter", &format!("name={prefix}-")]);
     assert!(out.status.success(), "docker ps failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect()
 }
@@ -250,10 +342,7 @@ pub fn containers(prefix: &str) -> Vec<String> {
 /// `docker inspect` of one container, or `None` when the engine says there is no such container
 /// (it went between a listing and this); any other failure of docker fails the test.
 pub fn try_inspect(container: &str) -> Option<serde_json::Value> {
-    let out = std::process::Command::new("docker")
-        .args(["inspect", container])
-        .output()
-        .expect("docker inspect runs");
+    let out = docker(&["inspect", container]);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("No such object"), "docker inspect {container} failed: {err}");
@@ -270,10 +359,7 @@ pub fn labels(container: &str) -> serde_json::Value {
 
 /// `docker inspect` of one container, as JSON; fails the test when docker does.
 pub fn inspect(container: &str) -> serde_json::Value {
-    let out = std::process::Command::new("docker")
-        .args(["inspect", container])
-        .output()
-        .expect("docker inspect runs");
+    let out = docker(&["inspect", container]);
     assert!(
         out.status.success(),
         "docker inspect {container} failed: {}",
@@ -310,7 +396,7 @@ impl TestApp {
         };
         let response = self.get(&path, Some(session)).await;
         assert_eq!(response.status(), 200);
-        let body = tokio::time::timeout(std::time::Duration::from_secs(180), response.text())
+        let body = tokio::time::timeout(Duration::from_secs(180), response.text())
             .await
             .expect("progress ends in time")
             .unwrap();

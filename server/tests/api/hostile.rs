@@ -78,7 +78,7 @@ async fn a_panicking_handler_answers_500_in_the_error_shape_and_the_server_survi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let http = reqwest::Client::new();
+    let http = crate::helpers::client_builder().build().unwrap();
 
     let api = http.get(format!("{base}/hub/api/boom")).send().await.expect("answered, not dropped");
     assert_eq!(api.status(), 500);

@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 use crate::cli::serve;
 use crate::helpers::{containers, inspect, random_prefix, session_cookie, DockerCleanup, TestApp, COOKIE};
 
-fn docker(args: &[&str]) -> std::process::Output {
-    std::process::Command::new("docker").args(args).output().expect("docker runs")
-}
+use crate::helpers::docker;
 
 async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -29,7 +27,7 @@ async fn a_hub_killed_mid_start_leaves_no_container_running_after_it_comes_back(
         ("GANYMEDE_SPAWNER__DOCKER__PREFIX", prefix.as_str()),
     ];
     let mut served = serve(&dir, &env);
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = crate::helpers::client_builder().build().unwrap();
     let base = served.base.clone();
     let login = http
         .post(format!("{base}/hub/fn/login"))

@@ -225,7 +225,7 @@ struct Person {
 
 impl Person {
     async fn sign_in(base: &str, name: &str, password: &str) -> Self {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let http = crate::helpers::client_builder().build().unwrap();
         let login = http
             .post(format!("{base}/hub/fn/login"))
             .form(&[("username", name), ("password", password)])

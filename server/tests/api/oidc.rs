@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reqwest::header::LOCATION;
-use reqwest::{redirect, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{TestApp, COOKIE};
@@ -107,7 +107,7 @@ async fn hub_with(port: u16, issuer: &str, change: impl FnOnce(&mut hub::config:
 
 /// A browser: keeps cookies, follows no redirects by itself.
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(redirect::Policy::none()).build().unwrap()
+    crate::helpers::client_builder().cookie_store(true).build().unwrap()
 }
 
 fn location(response: &reqwest::Response) -> String {

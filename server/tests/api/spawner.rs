@@ -189,14 +189,7 @@ async fn purging_a_user_removes_their_servers_and_home_volume() {
     let session = app.session("alice", "alice-password").await;
     assert_eq!(app.start_and_wait(&session, "base", "small", "").await["ready"], true);
     let volume = format!("{}-home-alice", app.prefix);
-    let exists = |name: &str| {
-        std::process::Command::new("docker")
-            .args(["volume", "inspect", name])
-            .output()
-            .unwrap()
-            .status
-            .success()
-    };
+    let exists = |name: &str| crate::helpers::docker(&["volume", "inspect", name]).status.success();
     assert!(exists(&volume));
 
     let alice =
@@ -216,7 +209,7 @@ async fn a_server_whose_container_dies_is_noticed_and_marked_stopped() {
     let session = app.session("alice", "alice-password").await;
     assert_eq!(app.start_and_wait(&session, "base", "small", "").await["ready"], true);
     let ids = containers(&app.prefix);
-    let killed = std::process::Command::new("docker").args(["kill", &ids[0]]).output().unwrap();
+    let killed = crate::helpers::docker(&["kill", &ids[0]]);
     assert!(killed.status.success());
 
     hub::servers::poll_running(&app.hub).await.unwrap();
