@@ -47,6 +47,7 @@ struct Inner {
     activity: Activity,
     live_usage: crate::servers::live_usage::LiveUsage,
     access: crate::access::Policy,
+    services: crate::services::Services,
     oidc: Option<Arc<Oidc>>,
     /// The hub's API as servers reach it (`JUPYTERHUB_API_URL`), once its listener is up.
     internal_api_url: std::sync::OnceLock<String>,
@@ -70,6 +71,7 @@ impl Hub {
         let hub_id = db::settings::hub_id(&pool).await.map_err(DbError::from)?;
         let secret = load_secret(&config)?;
         let spawners = make_spawners(&config, &hub_id);
+        let services = crate::services::Services::new(&config, &secret);
         let oidc = if config.auth.oidc.enabled {
             Some(Arc::new(Oidc::new(config.auth.oidc.clone())?))
         } else {
@@ -100,6 +102,7 @@ impl Hub {
                 activity: Activity::default(),
                 live_usage: Default::default(),
                 access: crate::access::Policy::default(),
+                services,
                 oidc,
                 internal_api_url: std::sync::OnceLock::new(),
             }),
@@ -134,6 +137,11 @@ impl Hub {
     /// Where servers reach the hub's API, if a listener for them is up.
     pub fn internal_api_url(&self) -> Option<&str> {
         self.inner.internal_api_url.get().map(String::as_str)
+    }
+
+    /// The configured `[[services]]`.
+    pub fn services(&self) -> &crate::services::Services {
+        &self.inner.services
     }
 
     pub fn config(&self) -> &Config {

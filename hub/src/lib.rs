@@ -21,6 +21,7 @@ pub mod oidc;
 pub mod scopes;
 pub mod secret;
 pub mod servers;
+pub mod services;
 pub mod sessions;
 pub mod sharing;
 pub mod spawner;

@@ -152,13 +152,22 @@ impl crate::error::Classify for AuthorizeError {
 pub enum Authorization {
     /// Send the browser here: the client's redirect URI with a fresh code, or with an error.
     Redirect(String),
-    /// A server shared with the person: they must say yes first (the consent page).
-    Consent { owner: String, server: String },
+    /// The person must say yes first (the consent page).
+    Consent(ConsentFor),
+}
+
+/// What a consent page asks about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsentFor {
+    /// A server shared with the person.
+    Server { owner: String, server: String },
+    /// A service (unless it is configured with `oauth_no_confirm`).
+    Service { name: String },
 }
 
 /// Where the browser goes next, for `user` signed in with browser session `session_id`: its own
 /// server (or, with `servers.admin_access`, anyone's for an admin) at once; a server shared with
-/// them once they `consented`.
+/// them, or a service, once they `consented`.
 pub async fn authorize(
     hub: &Hub,
     user: &User,
@@ -188,25 +197,43 @@ pub async fn authorize(
     if req.code_challenge.is_some() && req.code_challenge_method.as_deref().unwrap_or("plain") != "S256" {
         return Err(AuthorizeError::UnsupportedChallengeMethod);
     }
-    let Some(server_id) = client.server_id else { return Err(AuthorizeError::NoAccess) };
-    let Some(server) = db::servers::by_id(hub.db(), server_id).await.map_err(AuthorizeError::Db)? else {
-        return Err(AuthorizeError::NoAccess);
-    };
-    let target = access::ServerRef {
-        owner_id: server.user_id,
-        owner: &server.user_name,
-        server: server.name.as_str(),
-    };
-    match access::open_server(hub, access::Who::Person(user), target).await? {
-        Opening::Owner | Opening::Admin => {}
-        Opening::Granted if consented => {}
-        Opening::Granted => {
-            return Ok(Authorization::Consent {
-                owner: server.user_name.to_string(),
-                server: server.name.to_string(),
-            })
+    match client.server_id {
+        Some(server_id) => {
+            let Some(server) = db::servers::by_id(hub.db(), server_id).await.map_err(AuthorizeError::Db)?
+            else {
+                return Err(AuthorizeError::NoAccess);
+            };
+            let target = access::ServerRef {
+                owner_id: server.user_id,
+                owner: &server.user_name,
+                server: server.name.as_str(),
+            };
+            match access::open_server(hub, access::Who::Person(user), target).await? {
+                Opening::Owner | Opening::Admin => {}
+                Opening::Granted if consented => {}
+                Opening::Granted => {
+                    return Ok(Authorization::Consent(ConsentFor::Server {
+                        owner: server.user_name.to_string(),
+                        server: server.name.to_string(),
+                    }))
+                }
+                Opening::Denied => return Err(AuthorizeError::NoAccess),
+            }
         }
-        Opening::Denied => return Err(AuthorizeError::NoAccess),
+        // A service's client: `service-NAME`, for people with `access:services` on it.
+        None => {
+            let service = client
+                .id
+                .strip_prefix("service-")
+                .and_then(|name| hub.services().get(name))
+                .ok_or(AuthorizeError::NoAccess)?;
+            if !access::may_open_service(hub, user, service.name()).await? {
+                return Err(AuthorizeError::NoAccess);
+            }
+            if !consented && !service.config.oauth_no_confirm {
+                return Ok(Authorization::Consent(ConsentFor::Service { name: service.name().to_owned() }));
+            }
+        }
     }
     let mut scopes = scopes::decode_stored(&client.scopes);
     scopes.push(format!("read:users:name!user={}", user.name));

@@ -89,6 +89,8 @@ pub enum Filter {
     /// `user/server` (an empty server name is the default server).
     Server(String, String),
     Group(String),
+    /// A `[[services]]` entry, by name.
+    Service(String),
 }
 
 impl fmt::Display for Filter {
@@ -97,6 +99,7 @@ impl fmt::Display for Filter {
             Filter::User(u) => write!(f, "user={u}"),
             Filter::Server(u, s) => write!(f, "server={u}/{s}"),
             Filter::Group(g) => write!(f, "group={g}"),
+            Filter::Service(s) => write!(f, "service={s}"),
         }
     }
 }
@@ -121,7 +124,9 @@ impl fmt::Display for Grant {
 pub enum ScopeError {
     #[error("unknown scope {0:?}")]
     Unknown(String),
-    #[error("invalid scope filter {0:?} (use !user=NAME, !server=NAME/SERVER or !group=NAME)")]
+    #[error(
+        "invalid scope filter {0:?} (use !user=NAME, !server=NAME/SERVER, !group=NAME or !service=NAME)"
+    )]
     BadFilter(String),
 }
 
@@ -177,6 +182,7 @@ fn parse_filter(f: &str) -> Option<Filter> {
     match kind {
         "user" => Some(Filter::User(value.into())),
         "group" => Some(Filter::Group(value.into())),
+        "service" => Some(Filter::Service(value.into())),
         "server" => {
             let (u, s) = value.split_once('/')?;
             (!u.is_empty()).then(|| Filter::Server(u.into(), s.into()))
@@ -200,6 +206,9 @@ pub enum Resource<'a> {
         groups: &'a [String],
     },
     Group {
+        name: &'a str,
+    },
+    Service {
         name: &'a str,
     },
 }
@@ -342,7 +351,7 @@ impl Scopes {
                 None => return None,
                 Some(Filter::User(u)) => users.push(u.clone()),
                 Some(Filter::Group(name)) => groups.push(name.clone()),
-                Some(Filter::Server(..)) => {}
+                Some(Filter::Server(..) | Filter::Service(_)) => {}
             }
         }
         Some((users, groups))
@@ -393,6 +402,7 @@ fn matches(filter: Option<&Filter>, resource: Resource<'_>) -> bool {
             groups.contains(g)
         }
         (Filter::Group(g), Resource::Group { name }) => g == name,
+        (Filter::Service(s), Resource::Service { name }) => s == name,
         _ => false,
     }
 }

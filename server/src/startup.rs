@@ -52,6 +52,7 @@ impl Application {
         if let Err(e) = hub::servers::reconcile(&hub).await {
             tracing::warn!(error = %e, "reconciling servers after start-up failed");
         }
+        hub::services::register_clients(&hub).await.context("registering the services' OAuth clients")?;
         let listener = TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let state = AppState { leptos_options, hub: hub.clone() };
@@ -81,6 +82,14 @@ impl Application {
         let lease = tokio::spawn(crate::housekeeping::renew_instance_lease(self.hub.clone()));
         let gpus = tokio::spawn(crate::housekeeping::refresh_gpus(self.hub.clone()));
         let usage = tokio::spawn(crate::housekeeping::sample_usage(self.hub.clone()));
+        // Managed services call the hub's API on this process's own listener.
+        let local = if self.addr.ip().is_unspecified() {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), self.addr.port())
+        } else {
+            self.addr
+        };
+        let services =
+            tokio::spawn(hub::services::supervisor::run(self.hub.clone(), format!("http://{local}/hub/api")));
         let servers_api = self.servers_api.map(|(listener, router)| {
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router.into_make_service()).await {
@@ -101,6 +110,11 @@ impl Application {
         lease.abort();
         gpus.abort();
         usage.abort();
+        services.abort();
+        let _ = services.await;
+        if let Err(e) = hub::services::supervisor::release_leases(&self.hub).await {
+            tracing::warn!(error = %e, "giving up the services' leases failed");
+        }
         if let Some(task) = servers_api {
             task.abort();
         }

@@ -124,6 +124,7 @@ async fn the_gates_stay_within_their_query_budget() {
             scopes: vec!["access:servers!user=alice".into()],
             users: vec!["carol".into()],
             groups: vec![],
+            services: vec![],
         });
     })
     .await;

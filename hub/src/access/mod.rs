@@ -7,9 +7,12 @@
 //! (per session, per token, per user) until a committed change concerns them
 //! ([`Changed`], applied by [`crate::change::Change::commit`]) or [`cache::TTL`] passes.
 //!
+//! A service (`[[services]]`) presents a token too ([`bearer`]); its scopes are exactly those of
+//! the roles that list it.
+//!
 //! Every gate asks here and nowhere else: the proxy and its websockets ([`open_server`]), the
-//! OAuth provider (the same), `/hub/spawn` ([`may_start`]), the REST API ([`token`],
-//! [`scopes_of`]) and the pages ([`is_admin`]). Open websockets listen to the changes
+//! OAuth provider (the same, and [`may_open_service`]), `/hub/spawn` ([`may_start`]), the REST
+//! API ([`bearer`], [`scopes_of`]) and the pages ([`is_admin`]). Open websockets listen to the changes
 //! ([`Policy::subscribe`]) and ask again, so a revoked share or token, a signed-out session or
 //! a demoted admin ends what was already open too.
 
@@ -86,8 +89,28 @@ pub struct Principal {
     pub token: TokenInfo,
 }
 
-/// Who a presented token belongs to and what it may do, when it is valid. Its "last used" is
-/// noted in memory and written in batches ([`flush_token_use`]).
+/// Whoever presents an API token: a user (an API or OAuth token) or a `[[services]]` entry.
+#[derive(Debug, Clone)]
+pub enum Bearer {
+    User(Box<Principal>),
+    Service(Arc<crate::services::Service>),
+}
+
+/// Who presented a token to the REST API: a service (its token is known from the config and the
+/// hub secret, without a query) or else a user's token ([`token`]).
+pub async fn bearer(hub: &Hub, presented: &str) -> Result<Option<Bearer>, AccessError> {
+    if presented.is_empty() || presented.len() > 256 {
+        return Ok(None);
+    }
+    let hash = SecretToken::from_presented(presented).hash();
+    if let Some(service) = hub.services().by_token_hash(&hash) {
+        return Ok(Some(Bearer::Service(Arc::clone(service))));
+    }
+    Ok(token(hub, presented).await?.map(|p| Bearer::User(Box::new(p))))
+}
+
+/// Who a presented user token belongs to and what it may do, when it is valid. Its "last used"
+/// is noted in memory and written in batches ([`flush_token_use`]).
 pub async fn token(hub: &Hub, presented: &str) -> Result<Option<Principal>, AccessError> {
     if presented.is_empty() || presented.len() > 256 {
         return Ok(None);
@@ -295,6 +318,13 @@ pub async fn may_start(hub: &Hub, who: &User, target: ServerRef<'_>) -> Result<A
     let scopes = scopes_of(hub, who).await?;
     let groups = groups_of(hub, target.owner_id).await?;
     Ok(scopes.check(Scope::StartServers, server_resource(target, &groups)))
+}
+
+/// Whether a person may sign in to a service through the OAuth provider: `access:services` on
+/// it (admins have it; others through a `[[roles]]` entry).
+pub async fn may_open_service(hub: &Hub, who: &User, service: &str) -> Result<bool, AccessError> {
+    let scopes = scopes_of(hub, who).await?;
+    Ok(scopes.check(Scope::AccessServices, Resource::Service { name: service }) == Access::Allowed)
 }
 
 /// Whether `who` may start anyone's servers (an unfiltered `start:servers`).

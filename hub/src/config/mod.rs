@@ -17,6 +17,7 @@ mod gpus;
 mod hub;
 mod roles;
 mod servers;
+mod services;
 mod session;
 mod spawner;
 
@@ -34,6 +35,7 @@ pub use gpus::{GpuDiscovery, StaticGpu};
 pub use hub::{HubConfig, PublicUrl};
 pub use roles::RoleConfig;
 pub use servers::ServersConfig;
+pub use services::{ServiceConfig, ServiceKind};
 pub use session::SessionConfig;
 pub use spawner::{
     DockerConfig, GpuAttach, LocalConfig, LocalLimits, SpawnerChoice, SpawnerConfig, UserMapping,
@@ -59,8 +61,10 @@ pub struct Config {
     pub gpus: Vec<StaticGpu>,
     /// GPU quotas and how they are enforced.
     pub gpu_limits: GpuLimitsConfig,
-    /// Custom roles for users and groups.
+    /// Custom roles for users, groups and services.
     pub roles: Vec<RoleConfig>,
+    /// Programs that use the hub's API: managed (the hub runs them) or external.
+    pub services: Vec<ServiceConfig>,
 }
 
 impl Default for Config {
@@ -77,6 +81,7 @@ impl Default for Config {
             gpus: Vec::new(),
             gpu_limits: GpuLimitsConfig::default(),
             roles: Vec::new(),
+            services: Vec::new(),
         }
     }
 }
@@ -147,6 +152,7 @@ impl Config {
         gpus::validate(&self.gpus)?;
         self.gpu_limits.validate()?;
         roles::validate(&self.roles)?;
+        services::validate(&self.services, &self.roles)?;
         catalogue::validate_catalogue(&self.flavours, &self.sizes, self.spawner.kind)?;
         Ok(())
     }

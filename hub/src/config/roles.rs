@@ -1,5 +1,6 @@
 //! `[[roles]]`: custom roles for users and groups (JupyterHub's `load_roles`): a name, the scopes
-//! it grants (with filters, e.g. `servers!group=students`), and whom it is for.
+//! it grants (with filters, e.g. `servers!group=students`), and whom it is for: users, groups,
+//! services.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,9 @@ pub struct RoleConfig {
     /// Groups whose members hold the role.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// `[[services]]` holding the role.
+    #[serde(default)]
+    pub services: Vec<String>,
 }
 
 pub(super) fn validate(roles: &[RoleConfig]) -> Result<(), ConfigError> {

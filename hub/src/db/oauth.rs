@@ -84,6 +84,50 @@ pub async fn forget_server(conn: &mut DbConn, server_id: i64) -> Result<u64, sql
     Ok(tokens.rows_affected())
 }
 
+/// Writes a service's client (`service-NAME`, no server), keeping its codes and tokens when
+/// nothing about it changed.
+pub async fn upsert_service_client(
+    conn: &mut DbConn,
+    id: &str,
+    secret_hash: &str,
+    redirect_uri: &str,
+    scopes: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO oauth_clients (id, server_id, secret_hash, redirect_uri, scopes, created_at) \
+         VALUES ($1, NULL, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET secret_hash = $2, redirect_uri = $3, scopes = $4",
+    )
+    .bind(id)
+    .bind(secret_hash)
+    .bind(redirect_uri)
+    .bind(scopes)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the clients of services that are no longer configured (their codes and tokens go
+/// with them).
+pub async fn forget_other_service_clients(conn: &mut DbConn, kept: &[String]) -> Result<u64, sqlx::Error> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM oauth_clients WHERE server_id IS NULL AND id LIKE 'service-%'")
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut gone = 0;
+    for id in ids.iter().filter(|id| !kept.contains(id)) {
+        sqlx::query("DELETE FROM api_tokens WHERE oauth_client = $1").bind(id).execute(&mut *conn).await?;
+        gone += sqlx::query("DELETE FROM oauth_clients WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(gone)
+}
+
 pub async fn client(conn: &mut DbConn, id: &str) -> Result<Option<ClientRow>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT id, server_id, secret_hash, redirect_uri, scopes FROM oauth_clients WHERE id = $1",

@@ -9,6 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use hub::access::Bearer;
 use hub::accounts::User;
 use hub::scopes::{Access, Resource, Scope, Scopes};
 use hub::tokens::TokenInfo;
@@ -17,12 +18,47 @@ use std::sync::Arc;
 use super::error::ApiError;
 
 pub struct Caller {
-    pub user: User,
+    pub who: Holder,
     pub scopes: Arc<Scopes>,
     pub token: Option<TokenInfo>,
+    /// How the audit log names the caller: the user's name, or `service:NAME`.
+    actor: String,
+}
+
+/// Whose credentials a request carries.
+pub enum Holder {
+    User(User),
+    Service(Arc<hub::services::Service>),
 }
 
 impl Caller {
+    fn of_user(user: User, scopes: Arc<Scopes>, token: Option<TokenInfo>) -> Self {
+        Self { actor: user.name.to_string(), who: Holder::User(user), scopes, token }
+    }
+
+    fn of_service(service: Arc<hub::services::Service>) -> Self {
+        Self {
+            actor: format!("service:{}", service.name()),
+            scopes: Arc::clone(&service.scopes),
+            who: Holder::Service(service),
+            token: None,
+        }
+    }
+
+    /// The caller's name in the audit log.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// The calling user; a service asking for what only a user has (its own tokens, say) is
+    /// refused.
+    pub fn user(&self) -> Result<&User, ApiError> {
+        match &self.who {
+            Holder::User(user) => Ok(user),
+            Holder::Service(_) => Err(ApiError::forbidden("A service cannot do this; a user's token can")),
+        }
+    }
+
     /// The one authorisation call at the top of a handler: 403 without the scope, 404 when its
     /// filters hide the resource.
     pub fn require(&self, scope: Scope, resource: Resource<'_>) -> Result<(), ApiError> {
@@ -67,17 +103,19 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(token) = presented_token(&parts.headers) {
             let token = token?;
-            return match hub::access::token(&state.hub, &token).await? {
-                Some(who) => Ok(Caller { user: who.user, scopes: who.scopes, token: Some(who.token) }),
+            return match hub::access::bearer(&state.hub, &token).await? {
+                Some(Bearer::User(who)) => {
+                    let who = *who;
+                    Ok(Caller::of_user(who.user, who.scopes, Some(who.token)))
+                }
+                Some(Bearer::Service(service)) => Ok(Caller::of_service(service)),
                 None => Err(ApiError::forbidden("Missing or invalid credentials")),
             };
         }
         match parts.extensions.get::<Authenticated>() {
-            Some(Authenticated(user)) => Ok(Caller {
-                scopes: hub::access::scopes_of(&state.hub, user).await?,
-                user: user.clone(),
-                token: None,
-            }),
+            Some(Authenticated(user)) => {
+                Ok(Caller::of_user(user.clone(), hub::access::scopes_of(&state.hub, user).await?, None))
+            }
             None => Err(ApiError::forbidden("Missing or invalid credentials")),
         }
     }

@@ -96,7 +96,7 @@ pub async fn create(
     let name = GroupName::parse(&name)
         .map_err(|e| ApiError::bad_request(format!("invalid group name {name:?}: {e}")))?;
     let users = resolve_users(&state, &body.users).await?;
-    let group = groups::create(&state.hub, Some(caller.user.name.as_str()), &name, &users).await?;
+    let group = groups::create(&state.hub, Some(caller.actor()), &name, &users).await?;
     Ok((StatusCode::CREATED, Json(model(&group))))
 }
 
@@ -106,7 +106,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::DeleteGroups, Resource::Group { name: &name })?;
-    groups::delete(&state.hub, Some(caller.user.name.as_str()), &name).await?;
+    groups::delete(&state.hub, Some(caller.actor()), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -121,8 +121,7 @@ async fn change_members(
     caller.require(Scope::Groups, Resource::Group { name })?;
     groups::find(&state.hub, name).await?;
     let users = resolve_users(state, users).await?;
-    let group =
-        groups::change_members(&state.hub, Some(caller.user.name.as_str()), name, &users, add).await?;
+    let group = groups::change_members(&state.hub, Some(caller.actor()), name, &users, add).await?;
     Ok(Json(model(&group)))
 }
 
@@ -151,6 +150,6 @@ pub async fn set_properties(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Groups, Resource::Group { name: &name })?;
-    let group = groups::set_properties(&state.hub, Some(caller.user.name.as_str()), &name, &body).await?;
+    let group = groups::set_properties(&state.hub, Some(caller.actor()), &name, &body).await?;
     Ok(Json(model(&group)))
 }

@@ -10,6 +10,7 @@ mod oauth;
 pub mod pagination;
 mod progress;
 mod servers;
+mod services;
 mod shares;
 mod tokens;
 mod users;
@@ -63,6 +64,8 @@ pub fn router() -> Router<AppState> {
                 .patch(servers::patch_named),
         )
         .route("/hub/api/users/{name}/tokens", get(tokens::list).post(tokens::create))
+        .route("/hub/api/services", get(services::list))
+        .route("/hub/api/services/{name}", get(services::get))
         .route("/hub/api/groups", get(groups::list))
         .route("/hub/api/groups/{name}", get(groups::get).post(groups::create).delete(groups::delete))
         .route("/hub/api/groups/{name}/users", post(groups::add_users).delete(groups::remove_users))

@@ -12,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
-use hub::oauth::{Authorization, AuthorizeRequest, TokenError, TokenRequest};
+use hub::oauth::{Authorization, AuthorizeRequest, ConsentFor, TokenError, TokenRequest};
 use serde_json::json;
 
 use crate::web::html;
@@ -67,16 +67,22 @@ async fn decide(
     };
     match hub::oauth::authorize(&state.hub, &user, session, &request, consented).await {
         Ok(Authorization::Redirect(to)) => Redirect::to(&to).into_response(),
-        Ok(Authorization::Consent { owner, server }) => {
-            let label = if server.is_empty() {
-                format!("{owner}'s server")
-            } else {
-                format!("{owner}'s server {server}")
+        Ok(Authorization::Consent(what)) => {
+            let (label, why, title) = match what {
+                ConsentFor::Server { owner, server } if server.is_empty() => {
+                    (format!("{owner}'s server"), "is shared with you", "Open a shared server")
+                }
+                ConsentFor::Server { owner, server } => {
+                    (format!("{owner}'s server {server}"), "is shared with you", "Open a shared server")
+                }
+                ConsentFor::Service { name } => {
+                    (format!("the service {name}"), "asks who you are", "Sign in to a service")
+                }
             };
             let action = html::escape(uri.path_and_query().map(|p| p.as_str()).unwrap_or_default());
             let body = format!(
-                "<p><strong>{}</strong> is shared with you. Open it as <strong>{}</strong>? \
-                 It will know your name and groups, and you may use it as its owner does.</p>\
+                "<p><strong>{}</strong> {why}. Open it as <strong>{}</strong>? \
+                 It will know your name and groups, and act for you as far as its scopes allow.</p>\
                  <form method=\"post\" action=\"{action}\"><button type=\"submit\" class=\"primary\" \
                  data-testid=\"oauth-consent\">Open {}</button></form>{}",
                 html::escape(&label),
@@ -84,7 +90,7 @@ async fn decide(
                 html::escape(&label),
                 html::TO_DASHBOARD
             );
-            html::page(StatusCode::OK, "Open a shared server", &body)
+            html::page(StatusCode::OK, title, &body)
         }
         Err(e) => html::refusal("Not authorized", e),
     }

@@ -66,9 +66,7 @@ pub async fn create_named(
     let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
     let inventory = state.hub.gpus().snapshot();
     let (flavour, size) = hub::catalogue::choose(state.hub.config(), &inventory, requested(options), None)?;
-    if !hub::servers::create(&state.hub, Some(caller.user.name.as_str()), &owner, &name, &flavour, &size)
-        .await?
-    {
+    if !hub::servers::create(&state.hub, Some(caller.actor()), &owner, &name, &flavour, &size).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("{user} already has a server named {server}"),
@@ -93,9 +91,7 @@ async fn start(
     let name = server_name(server)?;
     let _ = body.display_name;
     let options = body.user_options.unwrap_or(Options { flavour: body.flavour, size: body.size });
-    match hub::servers::start(&state.hub, Some(caller.user.name.as_str()), &owner, &name, requested(options))
-        .await?
-    {
+    match hub::servers::start(&state.hub, Some(caller.actor()), &owner, &name, requested(options)).await? {
         StartOutcome::Started | StartOutcome::Queued | StartOutcome::AlreadyPending => {
             Ok(StatusCode::ACCEPTED)
         }
@@ -117,9 +113,9 @@ async fn stop(
     let owner = existing(found, user)?;
     let name = server_name(server)?;
     if body.remove {
-        hub::servers::delete(&state.hub, Some(caller.user.name.as_str()), &owner, &name).await?;
+        hub::servers::delete(&state.hub, Some(caller.actor()), &owner, &name).await?;
     } else {
-        hub::servers::stop(&state.hub, Some(caller.user.name.as_str()), &owner, &name).await?;
+        hub::servers::stop(&state.hub, Some(caller.actor()), &owner, &name).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -210,7 +206,6 @@ pub async fn patch_named(
     let new_name = body.name.as_deref().map(server_name).transpose()?;
     let options = body.user_options.unwrap_or_default();
     let change = hub::servers::ServerChange { name: new_name, flavour: options.flavour, size: options.size };
-    let info =
-        hub::servers::modify(&state.hub, Some(caller.user.name.as_str()), &owner, &name, change).await?;
+    let info = hub::servers::modify(&state.hub, Some(caller.actor()), &owner, &name, change).await?;
     Ok(Json(server_model(&owner.name, &info)))
 }

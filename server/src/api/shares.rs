@@ -104,7 +104,7 @@ pub async fn create(
     let user = owner_of(&state, &caller, &owner, &server, Scope::Shares).await?;
     let with = body.with(&owner, &server)?;
     let server_name = name(&server)?;
-    hub::sharing::share(&state.hub, Some(caller.user.name.as_str()), &user, &server_name, &with).await?;
+    hub::sharing::share(&state.hub, Some(caller.actor()), &user, &server_name, &with).await?;
     let shares = hub::sharing::of_owner(&state.hub, &user, Some(&server_name)).await?;
     let made = shares
         .iter()
@@ -138,8 +138,7 @@ pub async fn revoke_one(
 ) -> Result<StatusCode, ApiError> {
     let user = owner_of(&state, &caller, &owner, &server, Scope::Shares).await?;
     let with = body.with(&owner, &server)?;
-    hub::sharing::revoke(&state.hub, Some(caller.user.name.as_str()), &user, &name(&server)?, Some(&with))
-        .await?;
+    hub::sharing::revoke(&state.hub, Some(caller.actor()), &user, &name(&server)?, Some(&with)).await?;
     Ok(StatusCode::OK)
 }
 
@@ -149,7 +148,7 @@ pub async fn revoke_all(
     Path((owner, server)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let user = owner_of(&state, &caller, &owner, &server, Scope::Shares).await?;
-    hub::sharing::revoke(&state.hub, Some(caller.user.name.as_str()), &user, &name(&server)?, None).await?;
+    hub::sharing::revoke(&state.hub, Some(caller.actor()), &user, &name(&server)?, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -185,14 +184,9 @@ pub async fn create_code(
     let user = owner_of(&state, &caller, &owner, &server, Scope::Shares).await?;
     check_scopes(body.scopes.as_deref(), &owner, &server)?;
     let server_name = name(&server)?;
-    let made = hub::sharing::create_code(
-        &state.hub,
-        Some(caller.user.name.as_str()),
-        &user,
-        &server_name,
-        body.expires_in,
-    )
-    .await?;
+    let made =
+        hub::sharing::create_code(&state.hub, Some(caller.actor()), &user, &server_name, body.expires_in)
+            .await?;
     let accept = format!("/hub/accept-share?code={}", made.code.expose());
     let full = state
         .hub

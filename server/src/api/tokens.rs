@@ -8,7 +8,7 @@ use hub::scopes::{Resource, Scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::auth::{Caller, Holder};
 use super::error::{ApiError, ApiJson};
 use super::models::token_model;
 use super::users::path_user;
@@ -70,16 +70,12 @@ pub async fn create(
         }
         _ => None,
     };
-    let note = body.note.unwrap_or_else(|| format!("Requested via API by user {}", caller.user.name));
-    let new = hub::tokens::create(
-        &state.hub,
-        Some(caller.user.name.as_str()),
-        &owner,
-        &note,
-        body.expires_in,
-        scopes,
-    )
-    .await?;
+    let note = body.note.unwrap_or_else(|| match &caller.who {
+        Holder::User(user) => format!("Requested via API by user {}", user.name),
+        Holder::Service(service) => format!("Requested via API by service {}", service.name()),
+    });
+    let new =
+        hub::tokens::create(&state.hub, Some(caller.actor()), &owner, &note, body.expires_in, scopes).await?;
     let mut model = token_model(&new.info);
     model["token"] = json!(new.token.expose());
     Ok((StatusCode::CREATED, Json(model)))
@@ -107,7 +103,7 @@ pub async fn revoke(
     caller.require(Scope::Tokens, Resource::User { name: &name, groups: &[] })?;
     let owner = path_user(&state, &name).await?;
     let id = parse_token_id(&token_id)?;
-    if hub::tokens::revoke(&state.hub, Some(caller.user.name.as_str()), &owner, id).await? {
+    if hub::tokens::revoke(&state.hub, Some(caller.actor()), &owner, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("No such token"))

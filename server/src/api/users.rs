@@ -11,14 +11,22 @@ use hub::users::{StateFilter, UserOrder, UserQuery};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::auth::Caller;
+use super::auth::{Caller, Holder};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::models::{user_model, user_model_of};
 use super::pagination::{public_base, Page};
 
 /// Who am I, with the scopes of this request's credentials.
 pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let mut model = user_model(&state.hub, &caller.user, false).await?;
+    let user = match &caller.who {
+        Holder::User(user) => user,
+        Holder::Service(service) => {
+            let mut model = super::services::full(service);
+            model["scopes"] = caller.scopes.to_strings().into();
+            return Ok(Json(model));
+        }
+    };
+    let mut model = user_model(&state.hub, user, false).await?;
     model["scopes"] = caller.scopes.to_strings().into();
     model["token_id"] =
         caller.token.as_ref().map(|t| Value::from(format!("a{}", t.id))).unwrap_or(Value::Null);
@@ -138,7 +146,7 @@ pub async fn create_many(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::AdminUsers, Resource::Hub)?;
     let names = body.usernames.iter().map(|raw| user_name(raw)).collect::<Result<Vec<_>, _>>()?;
-    let done = hub::users::add(&state.hub, Some(caller.user.name.as_str()), &names, body.admin).await?;
+    let done = hub::users::add(&state.hub, Some(caller.actor()), &names, body.admin).await?;
     let mut out = Vec::with_capacity(done.added.len());
     for user in &done.added {
         out.push(user_model(&state.hub, user, false).await?);
@@ -166,7 +174,7 @@ pub async fn create_one(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::AdminUsers, Resource::Hub)?;
     let name = user_name(&raw)?;
-    let actor = Some(caller.user.name.as_str());
+    let actor = Some(caller.actor());
     let done = hub::users::add(&state.hub, actor, std::slice::from_ref(&name), body.admin).await?;
     let user = done.added.first().ok_or_else(|| ApiError::internal("user added but not returned"))?;
     Ok((StatusCode::CREATED, Json(user_model(&state.hub, user, false).await?)))
@@ -181,7 +189,7 @@ pub async fn delete(
     let (found, groups) = lookup(&state, &raw).await?;
     caller.require(Scope::DeleteUsers, Resource::User { name: &raw, groups: &groups })?;
     let user = existing(found, &raw)?;
-    hub::users::delete(&state.hub, Some(caller.user.name.as_str()), &user).await?;
+    hub::users::delete(&state.hub, Some(caller.actor()), &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -202,7 +210,7 @@ pub async fn patch(
     let (found, groups) = lookup(&state, &raw).await?;
     caller.require(Scope::AdminUsers, Resource::User { name: &raw, groups: &groups })?;
     let mut user = existing(found, &raw)?;
-    let actor = Some(caller.user.name.as_str());
+    let actor = Some(caller.actor());
     let new_name = match body.name {
         Some(new) => Some(user_name(&new)?),
         None => None,

@@ -8,6 +8,7 @@ use axum::http::header::{AUTHORIZATION, CONNECTION, COOKIE, HOST};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, Version};
 use axum::response::Response;
 use hub::servers::routes::Route;
+use hub::spawner::Upstream;
 use tracing::warn;
 
 use super::origin::{restrict_cors, Verdict};
@@ -61,15 +62,16 @@ pub fn strip_cookie(headers: &mut HeaderMap, cookie_name: &str) {
     }
 }
 
-/// Sets what Jupyter should see: its token, and where the request really came from.
+/// Sets what Jupyter should see: its token (when the hub holds one for it), and where the
+/// request really came from.
 pub fn prepare_upstream_headers(
     headers: &mut HeaderMap,
     state: &ProxyState,
-    route: &Route,
+    token: Option<&str>,
     peer: Option<SocketAddr>,
 ) {
     strip_cookie(headers, &state.hub.config().session.cookie_name);
-    if let Some(token) = &route.token {
+    if let Some(token) = token {
         if let Ok(v) = HeaderValue::from_str(&format!("token {token}")) {
             headers.insert(AUTHORIZATION, v);
         }
@@ -90,15 +92,38 @@ pub fn prepare_upstream_headers(
     }
 }
 
+/// Forwards a request to a user's server.
 pub async fn forward(state: &ProxyState, route: &Route, origin: &Verdict, request: Request) -> Response {
+    let response = send(state, &route.upstream, route.token.as_deref(), origin, request).await;
+    if response.extensions().get::<Refused>().is_some() {
+        // Perhaps the server died or moved: check that one (debounced) rather than wait for the
+        // next poll.
+        hub::servers::check_soon(&state.hub, route.server_id);
+    }
+    response
+}
+
+/// Marks the answer to a request whose upstream refused the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused;
+
+/// Sends a request to `upstream` with its path unchanged (and `token` as Jupyter's, when the
+/// hub holds one) and streams the answer back.
+pub async fn send(
+    state: &ProxyState,
+    upstream: &Upstream,
+    token: Option<&str>,
+    origin: &Verdict,
+    request: Request,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let Ok(uri) = format!("{}{}", route.upstream.origin(), path_and_query).parse::<Uri>() else {
+    let Ok(uri) = format!("{}{}", upstream.origin(), path_and_query).parse::<Uri>() else {
         return pages::error(axum::http::StatusCode::BAD_REQUEST, "That address cannot be forwarded.");
     };
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     strip_hop_by_hop(&mut parts.headers);
-    prepare_upstream_headers(&mut parts.headers, state, route, peer);
+    prepare_upstream_headers(&mut parts.headers, state, token, peer);
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     parts.extensions = Default::default();
@@ -111,13 +136,14 @@ pub async fn forward(state: &ProxyState, route: &Route, origin: &Verdict, reques
             Response::from_parts(parts, Body::new(body))
         }
         Err(e) => {
-            warn!(upstream = %route.upstream, error = %e, "upstream request failed");
+            warn!(upstream = %upstream, error = %e, "upstream request failed");
             if e.is_connect() {
-                // Perhaps the server died or moved: check that one (debounced) rather than wait
-                // for the next poll.
-                hub::servers::check_soon(&state.hub, route.server_id);
+                let mut page = pages::upstream_down("connection refused");
+                page.extensions_mut().insert(Refused);
+                page
+            } else {
+                pages::upstream_down("the connection failed")
             }
-            pages::upstream_down(if e.is_connect() { "connection refused" } else { "the connection failed" })
         }
     }
 }

@@ -9,6 +9,7 @@ mod forward;
 mod origin;
 mod pages;
 mod quickack;
+mod services;
 mod websocket;
 
 use std::time::Duration;
@@ -49,9 +50,12 @@ impl ProxyState {
     }
 }
 
-/// `/user/{name}` and everything below it.
+/// `/user/{name}` and everything below it, and `/services/{name}/…`.
 pub fn router<S: Clone + Send + Sync + 'static>(state: ProxyState) -> Router<S> {
-    Router::new().route("/user/{*rest}", any(handle)).with_state(state)
+    Router::new()
+        .route("/user/{*rest}", any(handle))
+        .route("/services/{*rest}", any(services::handle))
+        .with_state(state)
 }
 
 /// Splits `/user/{name}/{rest}`. Segments are compared raw (never percent-decoded), so encoded

@@ -76,7 +76,7 @@ fn upstream_request(
     headers.insert(SEC_WEBSOCKET_KEY, key.clone());
     headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    prepare_upstream_headers(headers, state, route, peer);
+    prepare_upstream_headers(headers, state, route.token.as_deref(), peer);
     Ok(upstream)
 }
 

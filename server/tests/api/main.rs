@@ -25,6 +25,7 @@ mod proxy;
 mod rest;
 mod roles;
 mod schema;
+mod services;
 mod sessions;
 mod signup;
 mod singleuser;

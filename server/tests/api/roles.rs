@@ -35,6 +35,7 @@ async fn instructors_start_and_stop_their_students_servers_and_nothing_else() {
             scopes: vec!["servers!group=students".into(), "read:users!group=students".into()],
             users: vec![],
             groups: vec!["instructors".into()],
+            services: vec![],
         });
     })
     .await;

@@ -1,0 +1,36 @@
+//! `/services/{name}/…` to the service's `url`, the path unchanged (as JupyterHub's proxy does).
+//! The hub does not gate it: a service that serves people signs them in itself, through the
+//! hub's OAuth provider (its client is `service-NAME`). The hub's session cookie never reaches
+//! it. Websockets to services are not relayed.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use hub::spawner::Upstream;
+
+use super::{forward, origin, pages, websocket, ProxyState};
+
+pub async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
+    let path = request.uri().path();
+    let rest = path.strip_prefix("/services/").unwrap_or_default();
+    let (name, below) = rest.split_once('/').unwrap_or((rest, ""));
+    let Some(service) = state.hub.services().get(name) else {
+        return pages::error(StatusCode::NOT_FOUND, "There is no such service.");
+    };
+    let Some(addr) = service.config.socket_addr() else {
+        return pages::error(StatusCode::NOT_FOUND, "This service has no web address.");
+    };
+    if !rest.contains('/') {
+        return Redirect::permanent(&format!("/services/{name}/")).into_response();
+    }
+    if below.split('/').any(|s| s == ".." || s == ".") {
+        return pages::error(StatusCode::BAD_REQUEST, "There is nothing here.");
+    }
+    if websocket::is_upgrade(&request) {
+        return pages::error(StatusCode::NOT_IMPLEMENTED, "Websockets to services are not relayed.");
+    }
+    let verdict = origin::judge(state.hub.config(), request.headers());
+    let upstream = Upstream::http(addr.ip(), addr.port());
+    tracing::debug!(service.name = %name, "proxying to a service");
+    forward::send(&state, &upstream, None, &verdict, request).await
+}

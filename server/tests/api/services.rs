@@ -1,0 +1,296 @@
+//! `[[services]]`: managed services run by the hub (PyPI's `jupyterhub-idle-culler` among them),
+//! external ones with their own token, their scopes from `[[roles]]`, `/services/NAME/` proxied,
+//! and people signing in to a service through the hub's OAuth provider.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hub::config::{RoleConfig, ServiceConfig};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, COOKIE};
+
+fn venv_python() -> PathBuf {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/jupyter-venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run `scripts/setup.sh test venv` (it installs jupyterhub-idle-culler too)",
+        python.display()
+    );
+    std::path::absolute(&python).expect("absolute path")
+}
+
+fn service(name: &str) -> ServiceConfig {
+    ServiceConfig {
+        name: name.into(),
+        url: None,
+        api_token: None,
+        command: Vec::new(),
+        cwd: None,
+        environment: Default::default(),
+        info: Default::default(),
+        display: true,
+        oauth_no_confirm: false,
+    }
+}
+
+fn role(name: &str, scopes: &[&str], services: &[&str], users: &[&str]) -> RoleConfig {
+    RoleConfig {
+        name: name.into(),
+        description: String::new(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        users: users.iter().map(|s| (*s).to_owned()).collect(),
+        groups: Vec::new(),
+        services: services.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+async fn wait_for<T>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+const EXTERNAL_TOKEN: &str = "external-service-token-0123456789";
+
+/// A managed service gets its token and the API's address in its environment, is who its token
+/// says (`GET /hub/api/user` answers the service model with its role's scopes), has exactly
+/// those scopes, and is started again when it exits.
+#[tokio::test]
+async fn a_managed_service_gets_its_environment_and_token_and_is_restarted_when_it_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_owned();
+    let script = r#"
+import json, os, sys, urllib.request
+out = sys.argv[1]
+env = {k: v for k, v in os.environ.items() if k.startswith("JUPYTERHUB_")}
+req = urllib.request.Request(env["JUPYTERHUB_API_URL"] + "/user",
+                             headers={"Authorization": "token " + env["JUPYTERHUB_API_TOKEN"]})
+me = json.load(urllib.request.urlopen(req))
+try:
+    urllib.request.urlopen(urllib.request.Request(env["JUPYTERHUB_API_URL"] + "/groups",
+        headers={"Authorization": "token " + env["JUPYTERHUB_API_TOKEN"]}))
+    groups = 200
+except urllib.error.HTTPError as e:
+    groups = e.code
+with open(os.path.join(out, "runs"), "a") as f:
+    f.write(json.dumps({"env": env, "me": me, "groups": groups}) + "\n")
+sys.exit(3)
+"#;
+    let script_path = out.join("service.py");
+    std::fs::write(&script_path, script).unwrap();
+    let python = venv_python();
+    let app = TestApp::spawn_with(|c| {
+        let mut s = service("reporter");
+        s.command =
+            vec![python.display().to_string(), script_path.display().to_string(), out.display().to_string()];
+        c.services.push(s);
+        c.roles.push(role("reporting", &["list:users", "read:users:activity"], &["reporter"], &[]));
+    })
+    .await;
+    let runs_file = out.join("runs");
+    let runs: Vec<Value> = wait_for("two runs of the service", Duration::from_secs(30), async || {
+        let text = std::fs::read_to_string(&runs_file).unwrap_or_default();
+        let runs: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        (runs.len() >= 2).then_some(runs)
+    })
+    .await;
+    let first = &runs[0];
+    let env = &first["env"];
+    assert_eq!(env["JUPYTERHUB_SERVICE_NAME"], "reporter");
+    assert_eq!(env["JUPYTERHUB_API_URL"], format!("{}/hub/api", app.base));
+    assert_eq!(env["JUPYTERHUB_SERVICE_PREFIX"], "/services/reporter/");
+    assert_eq!(env["JUPYTERHUB_CLIENT_ID"], "service-reporter");
+    assert!(env["JUPYTERHUB_API_TOKEN"].as_str().unwrap().len() >= 32, "{env}");
+    let me = &first["me"];
+    assert_eq!(me["kind"], "service", "{me}");
+    assert_eq!(me["name"], "reporter");
+    assert_eq!(me["roles"], serde_json::json!(["reporting"]));
+    let scopes: Vec<&str> = me["scopes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(scopes.contains(&"list:users") && scopes.contains(&"read:users:activity"), "{scopes:?}");
+    assert!(!scopes.iter().any(|s| s.starts_with("admin")), "{scopes:?}");
+    assert_eq!(first["groups"], 403, "a scope its role does not grant is refused");
+    // The same token the second time (the hub's secret and the service's name make it).
+    assert_eq!(runs[1]["env"]["JUPYTERHUB_API_TOKEN"], env["JUPYTERHUB_API_TOKEN"]);
+    drop(app);
+}
+
+/// The idle culler from PyPI, unchanged, as a managed service with a role of exactly its scopes:
+/// it stops a server nobody uses, and the audit log says who did.
+#[tokio::test]
+async fn pypis_idle_culler_as_a_managed_service_culls_an_idle_server() {
+    let python = venv_python();
+    let app = TestApp::spawn_with(|c| {
+        let mut s = service("idle-culler");
+        s.command = vec![
+            python.display().to_string(),
+            "-m".into(),
+            "jupyterhub_idle_culler".into(),
+            "--timeout=8".into(),
+            "--cull-every=2".into(),
+        ];
+        c.services.push(s);
+        c.roles.push(role(
+            "idle-culler",
+            &["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            &["idle-culler"],
+            &[],
+        ));
+    })
+    .await;
+    app.add_user("alice", "alice-password", false).await;
+    let session = app.session("alice", "alice-password").await;
+    assert_eq!(app.start_and_wait(&session, "base", "small", "").await["ready"], true);
+    let started = Instant::now();
+    wait_for("the culler to stop alice's idle server", Duration::from_secs(90), async || {
+        let user: Value = app.get("/hub/api/users/alice", Some(&session)).await.json().await.ok()?;
+        let servers = user["servers"].as_object()?;
+        servers.is_empty().then_some(())
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_secs(5), "culled before it was idle for its timeout");
+    let (events, _) = hub::audit::page(&app.hub, Some("server.stop"), 0, 50).await.unwrap();
+    let stop = events
+        .iter()
+        .find(|e| e.action == "server.stop" && e.target.as_deref().is_some_and(|t| t.starts_with("alice")))
+        .unwrap_or_else(|| panic!("no stop of alice's server in the audit log: {events:?}"));
+    assert_eq!(stop.actor.as_deref(), Some("service:idle-culler"), "{stop:?}");
+}
+
+/// The service API lists what the caller may see, as a map by name; an external service's own
+/// token works; `/services/NAME/` reaches the service with the path unchanged and without the hub's
+/// cookie; people sign in to it through the OAuth provider when a role gives them access.
+#[tokio::test]
+async fn an_external_service_is_listed_proxied_and_signed_in_to_through_the_hub() {
+    // The service: a real HTTP server that echoes what it was sent.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let echo = r#"
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "cookie": self.headers.get("Cookie", "")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"#;
+    let mut child = tokio::process::Command::new(venv_python())
+        .args(["-c", echo, &port.to_string()])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let app = TestApp::spawn_with(|c| {
+        let mut s = service("echo");
+        s.url = Some(format!("http://127.0.0.1:{port}"));
+        s.api_token = Some(EXTERNAL_TOKEN.into());
+        s.info = [("course".to_owned(), "101".to_owned())].into();
+        c.services.push(s);
+        c.roles.push(role("echo-users", &["access:services!service=echo"], &[], &["bob"]));
+        c.roles.push(role("echo-self", &["read:users:name"], &["echo"], &[]));
+    })
+    .await;
+    app.add_user("root", "root-password", true).await;
+    app.add_user("alice", "alice-password", false).await;
+    app.add_user("bob", "bob-password", false).await;
+    let root = app.session("root", "root-password").await;
+    let alice = app.session("alice", "alice-password").await;
+    let bob = app.session("bob", "bob-password").await;
+
+    // Listed for an admin, as a map by name, with its model.
+    let listed: Value = app.get("/hub/api/services", Some(&root)).await.json().await.unwrap();
+    let echo_model = &listed["echo"];
+    assert_eq!(echo_model["name"], "echo", "{listed}");
+    assert_eq!(echo_model["prefix"], "/services/echo/");
+    assert_eq!(echo_model["url"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(echo_model["info"]["course"], "101");
+    assert_eq!(echo_model["roles"], serde_json::json!(["echo-self"]));
+    assert_eq!(app.get("/hub/api/services/echo", Some(&root)).await.status(), 200);
+    assert_eq!(app.get("/hub/api/services/nobody", Some(&root)).await.status(), 404);
+    // Not for a user without list:services.
+    assert_eq!(app.get("/hub/api/services", Some(&alice)).await.status(), 403);
+    // The service's own token is the service.
+    let me: Value = app.api_get("/hub/api/user", EXTERNAL_TOKEN).await.json().await.unwrap();
+    assert_eq!(me["kind"], "service", "{me}");
+    assert_eq!(me["name"], "echo");
+    assert_eq!(app.api_get("/hub/api/users", EXTERNAL_TOKEN).await.status(), 403);
+    assert_eq!(app.api_get("/hub/api/user", "external-service-token-wrong000").await.status(), 403);
+
+    // Proxied with the path unchanged; the hub's session cookie stays behind.
+    let seen: Value = wait_for("the echo service", Duration::from_secs(20), async || {
+        let r = app
+            .http
+            .get(app.url("/services/echo/some/path?x=1"))
+            .header("cookie", format!("{COOKIE}={alice}; theirs=1"))
+            .send()
+            .await
+            .ok()?;
+        if r.status() != 200 {
+            return None;
+        }
+        r.json().await.ok()
+    })
+    .await;
+    assert_eq!(seen["path"], "/services/echo/some/path?x=1");
+    assert_eq!(seen["cookie"], "theirs=1");
+    let bare = app.get("/services/echo", None).await;
+    assert!(bare.status().is_redirection());
+    assert_eq!(bare.headers()["location"], "/services/echo/");
+    assert_eq!(app.get("/services/nobody/", None).await.status(), 404);
+
+    // Signing in to the service: alice has no access:services on it, bob has (his role).
+    let callback = "/services/echo/oauth_callback";
+    let authorize = format!(
+        "/hub/api/oauth2/authorize?client_id=service-echo&redirect_uri={}&response_type=code&state=s1",
+        urlencoding(callback)
+    );
+    assert_eq!(app.get(&authorize, Some(&alice)).await.status(), 403);
+    let consent = app.get(&authorize, Some(&bob)).await;
+    assert_eq!(consent.status(), 200);
+    assert!(consent.text().await.unwrap().contains("the service echo"));
+    let agreed =
+        app.http.post(app.url(&authorize)).header("cookie", format!("{COOKIE}={bob}")).send().await.unwrap();
+    assert!(agreed.status().is_redirection(), "{}", agreed.status());
+    let location = agreed.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("{callback}?code=")), "{location}");
+    assert!(location.ends_with("&state=s1"), "{location}");
+    let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let exchange = |secret: &'static str, code: String| {
+        app.http.post(app.url("/hub/api/oauth2/token")).form(&[
+            ("client_id", "service-echo"),
+            ("client_secret", secret),
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", callback),
+        ])
+    };
+    // Another secret is not the service's (RFC 6749: 401 invalid_client).
+    let wrong = exchange("external-service-token-wrong000", code.clone()).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let issued: Value = exchange(EXTERNAL_TOKEN, code).send().await.unwrap().json().await.unwrap();
+    let access_token = issued["access_token"].as_str().unwrap_or_else(|| panic!("{issued}")).to_owned();
+    let who: Value = app.api_get("/hub/api/user", &access_token).await.json().await.unwrap();
+    assert_eq!(who["name"], "bob", "{who}");
+    let scopes: Vec<&str> = who["scopes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(scopes.contains(&"access:services!service=echo"), "{scopes:?}");
+    let _ = child.kill().await;
+}
+
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
