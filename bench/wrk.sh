@@ -5,17 +5,22 @@
 # requests/s and p99 latency. Shapes: a small GET (/api/status), a 1 MiB and a 10 MiB download,
 # each with one connection and with 50.
 #
-#   bench/wrk.sh [--seconds N] [--repetitions N]      (default 4 s × 3)
+#   bench/wrk.sh [--seconds N] [--repetitions N] [--shapes LIST] [--connections LIST]
+#                (default 4 s × 3, every shape, 1 and 50 connections)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 seconds=4
 reps=3
+shapes="small GET,1 MiB,10 MiB"
+conn_counts="1 50"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --repetitions) reps="$2"; shift 2 ;;
-    *) echo "usage: bench/wrk.sh [--seconds N] [--repetitions N]" >&2; exit 2 ;;
+    --shapes) shapes="$2"; shift 2 ;;
+    --connections) conn_counts="$2"; shift 2 ;;
+    *) echo "usage: bench/wrk.sh [--seconds N] [--repetitions N] [--shapes 'small GET,1 MiB,10 MiB'] [--connections '1 50']" >&2; exit 2 ;;
   esac
 done
 export PATH="$HOME/.cargo/bin:$root/.tools/node_modules/.bin:$PATH"
@@ -39,7 +44,8 @@ printf '| shape | conns | direct req/s | proxy req/s | ratio (median) | direct p
 for shape in "small GET:api/status" "1 MiB:files/bench-1MiB.bin" "10 MiB:files/bench-10MiB.bin"; do
   label="${shape%%:*}"
   path="${shape#*:}"
-  for conns in 1 50; do
+  case ",$shapes," in *",$label,"*) ;; *) continue ;; esac
+  for conns in $conn_counts; do
     ratios=() p99s=() last=""
     for _ in $(seq 1 "$reps"); do
       read -r d_rps d_p99 < <(run_wrk "$direct/user/bench/$path" "Authorization: token $token" "$conns")

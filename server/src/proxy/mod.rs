@@ -40,12 +40,14 @@ impl ProxyState {
         // Jupyter leaves Nagle on; without NODELAY here each small write waits for a delayed ACK.
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            // Read Jupyter's answers in 64 KiB pieces from the first byte: the adaptive default
-            // starts at 8 KiB, so a 1 MiB download went out to the browser in many small writes.
-            .http1_read_buf_exact_size(64 * 1024)
-            .build(QuickAckConnector(connector));
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder.pool_idle_timeout(Duration::from_secs(60));
+        // Read Jupyter's answers in pieces that grow (8 KiB doubling, up to 1 MiB) while reads
+        // fill them and shrink when they do not: a large download moves in few big frames
+        // (bench/wrk.sh: 10 MiB on one connection 0.97x direct, 0.79x with a fixed 64 KiB),
+        // an idle pooled connection keeps a small buffer.
+        builder.http1_max_buf_size(1024 * 1024);
+        let client = builder.build(QuickAckConnector(connector));
         Self { hub, client }
     }
 }
