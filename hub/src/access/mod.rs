@@ -106,7 +106,7 @@ pub async fn bearer(hub: &Hub, presented: &str) -> Result<Option<Bearer>, Access
     if let Some(service) = hub.services().by_token_hash(&hash) {
         return Ok(Some(Bearer::Service(Arc::clone(service))));
     }
-    Ok(token(hub, presented).await?.map(|p| Bearer::User(Box::new(p))))
+    Ok(token_by_hash(hub, hash).await?.map(|p| Bearer::User(Box::new(p))))
 }
 
 /// Who a presented user token belongs to and what it may do, when it is valid. Its "last used"
@@ -115,7 +115,10 @@ pub async fn token(hub: &Hub, presented: &str) -> Result<Option<Principal>, Acce
     if presented.is_empty() || presented.len() > 256 {
         return Ok(None);
     }
-    let hash = SecretToken::from_presented(presented).hash();
+    token_by_hash(hub, SecretToken::from_presented(presented).hash()).await
+}
+
+async fn token_by_hash(hub: &Hub, hash: String) -> Result<Option<Principal>, AccessError> {
     let now = db::now_ms();
     let policy = hub.access();
     let entry = match policy.token(&hash, now) {

@@ -61,15 +61,6 @@ pub enum ServiceKind {
     External,
 }
 
-impl ServiceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceKind::Managed => "managed",
-            ServiceKind::External => "external",
-        }
-    }
-}
-
 impl ServiceConfig {
     pub fn kind(&self) -> ServiceKind {
         if self.command.is_empty() {

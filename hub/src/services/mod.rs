@@ -4,7 +4,7 @@
 //! A service is a principal of the access policy like a user: its token (the configured
 //! `api_token` of an external service; for a managed one, derived from the hub secret, so a
 //! restarted hub and a still-running service agree on it) is recognised by
-//! [`crate::access::token`], and its scopes are exactly those of the `[[roles]]` that list it.
+//! [`crate::access::bearer`], and its scopes are exactly those of the `[[roles]]` that list it.
 //! Nothing about a service lives only in memory: all of it comes from the config file and the
 //! hub secret, and its OAuth client is a row written at start-up.
 
@@ -79,11 +79,8 @@ impl Services {
             };
             let held: Vec<&crate::config::RoleConfig> =
                 config.roles.iter().filter(|r| r.services.contains(&service.name)).collect();
-            let grants: Vec<String> = held.iter().flat_map(|r| r.scopes.iter().cloned()).collect();
-            let scopes = Scopes::expand(grants.iter().filter_map(|s| match scopes::parse(s) {
-                Ok(scopes::Requested::Grant(g)) => Some(g),
-                _ => None,
-            }));
+            let scopes =
+                Scopes::default().with_shared(held.iter().flat_map(|r| r.scopes.iter().map(String::as_str)));
             if let Some(token) = &token {
                 by_token_hash.insert(token.hash(), all.len());
             }

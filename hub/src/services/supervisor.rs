@@ -13,6 +13,7 @@ use tokio::process::{Child, Command};
 use tracing::{info, warn, Instrument};
 
 use super::Service;
+use crate::config::ServiceKind;
 use crate::db::leases;
 use crate::Hub;
 
@@ -34,8 +35,7 @@ const ENV_KEEP: &[&str] =
 /// children are killed with it).
 pub async fn run(hub: Hub, api_url: String) {
     let mut tasks = tokio::task::JoinSet::new();
-    for service in hub.services().all().iter().filter(|s| s.token().is_some() && !s.config.command.is_empty())
-    {
+    for service in hub.services().all().iter().filter(|s| s.kind() == ServiceKind::Managed) {
         let span = tracing::info_span!("service", service.name = %service.name());
         tasks.spawn(supervise(hub.clone(), Arc::clone(service), api_url.clone()).instrument(span));
     }
