@@ -9,24 +9,10 @@
 cargo build --release --locked -p server --bin ganymede
 "$root/scripts/build-site.sh" --release
 cargo build --release -p ganymede-bench
-work="$(mktemp -d)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export GANYMEDE_HUB__DATA_DIR="$work/data" GANYMEDE_HUB__BIND="127.0.0.1:$port" GANYMEDE_SPAWNER__DOCKER__PREFIX=ganymede-bench
-export LEPTOS_SITE_ROOT="$root/target/site" RUST_LOG=warn
-cleanup() {
-  [ -n "${hub_pid:-}" ] && kill "$hub_pid" 2>/dev/null || true
-  docker rm -f $(docker ps -aq --filter name=ganymede-bench-) >/dev/null 2>&1 || true
-  docker volume rm -f $(docker volume ls -q --filter name=ganymede-bench-home-) >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-echo 'bench-password-1' | target/release/ganymede user add bench --password-stdin >/dev/null
-target/release/ganymede serve >"$work/hub.log" 2>&1 &
-hub_pid=$!
-for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/hub/health" >/dev/null && break; sleep 0.2; done
-
-hub="http://127.0.0.1:$port"
+. "$root/bench/hub.sh"
+bench_hub ganymede-bench
+echo 'bench-password-1' | "$bin/ganymede" user add bench --password-stdin >/dev/null
+bench_serve
 session=$(curl -si -X POST -d 'username=bench&password=bench-password-1' "$hub/hub/fn/login" \
   | sed -n 's/^set-cookie: ganymede-session=\([^;]*\);.*/\1/Ip' | tr -d '\r')
 curl -fs -o /dev/null -X POST -H "cookie: ganymede-session=$session" -d 'flavour=base&size=medium' "$hub/hub/fn/start_server"

@@ -16,26 +16,10 @@ while [ $# -gt 0 ]; do
 done
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -p server
-bin="${CARGO_TARGET_DIR:-$root/target}/release"
-
-work="$(mktemp -d)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export GANYMEDE_HUB__DATA_DIR="$work/data" GANYMEDE_HUB__BIND="127.0.0.1:$port" GANYMEDE_SPAWNER__DOCKER__PREFIX=ganymede-spawnbench
-export LEPTOS_SITE_ROOT="$root/target/site" RUST_LOG=warn
-mkdir -p "$work/data"
-cleanup() {
-  [ -n "${hub_pid:-}" ] && kill "$hub_pid" 2>/dev/null || true
-  docker rm -f $(docker ps -aq --filter name=ganymede-spawnbench-) >/dev/null 2>&1 || true
-  docker volume rm -f $(docker volume ls -q --filter name=ganymede-spawnbench-home-) >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+. "$root/bench/hub.sh"
+bench_hub ganymede-spawnbench
 echo 'bench-password-1' | "$bin/ganymede" user add bench --password-stdin >/dev/null
-"$bin/ganymede" serve >"$work/hub.log" 2>&1 &
-hub_pid=$!
-hub="http://127.0.0.1:$port"
-for _ in $(seq 1 50); do curl -fs "$hub/hub/health" >/dev/null && break; sleep 0.2; done
+bench_serve
 session=$(curl -si -X POST -d 'username=bench&password=bench-password-1' "$hub/hub/fn/login" \
   | sed -n 's/^set-cookie: ganymede-session=\([^;]*\);.*/\1/Ip' | tr -d '\r')
 cookie="cookie: ganymede-session=$session"

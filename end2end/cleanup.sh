@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Removes what the end-to-end hubs left behind:
-#   docker  the notebook containers and home volumes of the Docker hub (prefix ganymede-e2e);
+#   docker  the notebook containers, their networks and home volumes of the Docker hub (prefix ganymede-e2e);
 #   local   the JupyterLab process groups of the local-process hub (end2end/.data-local), found by
 #           their pid files (`PID START_TIME`; a pid whose start time differs is someone else's);
 #   all     both (the default).
@@ -12,6 +12,8 @@ if [ "$what" = docker ] || [ "$what" = all ]; then
   [ -z "$containers" ] || docker rm -f $containers >/dev/null 2>&1 || true
   volumes="$(docker volume ls -q --filter name=ganymede-e2e-home- 2>/dev/null || true)"
   [ -z "$volumes" ] || docker volume rm -f $volumes >/dev/null 2>&1 || true
+  networks="$(docker network ls -q --filter name=ganymede-e2e- 2>/dev/null || true)"
+  [ -z "$networks" ] || docker network rm $networks >/dev/null 2>&1 || true
 fi
 
 if [ "$what" = local ] || [ "$what" = all ]; then

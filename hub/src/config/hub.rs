@@ -22,7 +22,7 @@ pub struct HubConfig {
     /// own origin (`public_url`, else the request's `Host`) is always allowed. Default: none.
     pub allowed_origins: Vec<String>,
     /// Port of the API-only listener single-user servers call (`JUPYTERHUB_API_URL`), bound on
-    /// the address the spawner's workloads reach the host on (the servers' Docker network's
+    /// the address the spawner's workloads reach the host on (the hub's Docker network's
     /// gateway) when a flavour has `kind = "jupyterhub-singleuser"`. 0: any free port (then a
     /// restarted hub is on another port than its running servers were told). Default `8081`.
     pub servers_api_port: u16,

@@ -38,7 +38,7 @@ pub use servers::ServersConfig;
 pub use services::{ServiceConfig, ServiceKind};
 pub use session::SessionConfig;
 pub use spawner::{
-    DockerConfig, GpuAttach, LocalConfig, LocalLimits, SpawnerChoice, SpawnerConfig, UserMapping,
+    DockerConfig, GpuAttach, LocalConfig, LocalLimits, SpawnerChoice, SpawnerConfig, SubnetPool, UserMapping,
 };
 
 /// The name of the config file looked for in the working directory.

@@ -97,10 +97,17 @@ pub struct DockerConfig {
     pub notebook_dir: String,
     /// Label prefix and name prefix of containers and volumes this hub owns. Default `ganymede`.
     pub prefix: String,
-    /// The Docker network notebook containers join. The hub creates it when missing, with
-    /// inter-container communication off, so servers cannot reach each other; an existing network
-    /// of that name that allows it is refused. Default `ganymede-servers`.
+    /// The hub's own Docker network: its gateway is the host address where single-user servers
+    /// reach the hub's API listener. The hub creates it when missing, with inter-container
+    /// communication off; an existing network of that name that allows it is refused. Servers do
+    /// not join it: each gets a network of its own (see `server_subnets`). Default
+    /// `ganymede-servers`.
     pub network: String,
+    /// Where each server's own network takes its subnet: a /28 carved from this IPv4 range per
+    /// running server (a /16 holds 4096), so that no server shares a network, a bridge or an
+    /// address range with another, and the engine's small default pools are not used up. Pick a
+    /// range no other network of the machine uses. Default `10.213.0.0/16`.
+    pub server_subnets: SubnetPool,
     /// How a GPU server gets exactly its GPUs: `device-request` (Docker device requests naming
     /// the UUIDs; needs the NVIDIA Container Toolkit's runtime hook) or `nvidia-runtime-env`
     /// (`NVIDIA_VISIBLE_DEVICES` set to the UUIDs; for engines whose default runtime is
@@ -125,6 +132,7 @@ impl Default for DockerConfig {
             notebook_dir: "/home/jovyan".into(),
             prefix: "ganymede".into(),
             network: "ganymede-servers".into(),
+            server_subnets: SubnetPool::DEFAULT,
             gpu_attach: GpuAttach::DeviceRequest,
         }
     }
@@ -182,10 +190,115 @@ impl DockerConfig {
     }
 }
 
+/// An IPv4 range servers' networks are carved from, `a.b.c.d/n` with `n` from 8 to 28 and no host
+/// bits set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SubnetPool {
+    base: u32,
+    len: u8,
+}
+
+impl SubnetPool {
+    /// The prefix length of one server's network (14 usable addresses).
+    pub const BLOCK_LEN: u8 = 28;
+    pub const DEFAULT: Self = Self { base: u32::from_be_bytes([10, 213, 0, 0]), len: 16 };
+
+    /// The /28 blocks of the range, as `(network address, prefix length)`, starting at the
+    /// `start`-th (modulo their number) and wrapping round.
+    pub fn blocks(&self, start: u64) -> impl Iterator<Item = (std::net::Ipv4Addr, u8)> + '_ {
+        let count = 1u64 << (Self::BLOCK_LEN - self.len);
+        let block = 1u64 << (32 - Self::BLOCK_LEN);
+        (0..count).map(move |i| {
+            let index = (start.wrapping_add(i)) % count;
+            let address = u64::from(self.base) + index * block;
+            (std::net::Ipv4Addr::from(address as u32), Self::BLOCK_LEN)
+        })
+    }
+}
+
+impl std::str::FromStr for SubnetPool {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wrong =
+            || format!("{s:?} is not an IPv4 range like 10.213.0.0/16 (a prefix length from 8 to 28)");
+        let (address, len) = s.split_once('/').ok_or_else(wrong)?;
+        let address: std::net::Ipv4Addr = address.parse().map_err(|_| wrong())?;
+        let len: u8 = len.parse().map_err(|_| wrong())?;
+        if !(8..=Self::BLOCK_LEN).contains(&len) {
+            return Err(wrong());
+        }
+        let base = u32::from(address);
+        if base & (u32::MAX >> len) != 0 {
+            return Err(format!(
+                "{s:?} has host bits set (its network address is {}/{len})",
+                address_of(base, len)
+            ));
+        }
+        Ok(Self { base, len })
+    }
+}
+
+fn address_of(base: u32, len: u8) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(base & !(u32::MAX >> len))
+}
+
+impl TryFrom<String> for SubnetPool {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<SubnetPool> for String {
+    fn from(pool: SubnetPool) -> Self {
+        pool.to_string()
+    }
+}
+
+impl std::fmt::Display for SubnetPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", std::net::Ipv4Addr::from(self.base), self.len)
+    }
+}
+
 /// Docker's own rule for network names, kept to a safe length.
 fn valid_network_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 64
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SubnetPool;
+
+    #[test]
+    fn a_subnet_pool_parses_and_carves_28s() {
+        let pool: SubnetPool = "10.213.0.0/16".parse().unwrap();
+        assert_eq!(pool, SubnetPool::DEFAULT);
+        assert_eq!(pool.to_string(), "10.213.0.0/16");
+        assert_eq!(pool.blocks(0).count(), 4096);
+        let first: Vec<_> = pool.blocks(4095).take(2).map(|(a, l)| format!("{a}/{l}")).collect();
+        assert_eq!(first, ["10.213.255.240/28", "10.213.0.0/28"]);
+        let small: SubnetPool = "192.168.7.0/27".parse().unwrap();
+        assert_eq!(
+            small.blocks(1).map(|(a, _)| a.to_string()).collect::<Vec<_>>(),
+            ["192.168.7.16", "192.168.7.0"]
+        );
+    }
+
+    #[test]
+    fn a_subnet_pool_refuses_what_is_not_a_range() {
+        for bad in
+            ["10.213.0.0", "10.213.0.1/16", "10.0.0.0/7", "10.0.0.0/29", "fd00::/64", "x/16", "10.213.0.0/"]
+        {
+            assert!(bad.parse::<SubnetPool>().is_err(), "{bad} should be refused");
+        }
+        let said = "10.213.0.1/16".parse::<SubnetPool>().unwrap_err();
+        assert!(said.contains("10.213.0.0/16"), "{said}");
+    }
 }

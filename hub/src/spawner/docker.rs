@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use async_trait::async_trait;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, DeviceRequest, HostConfig, Mount, MountType, NetworkCreateRequest, PortBinding,
-    PortMap,
+    ContainerCreateBody, DeviceRequest, HostConfig, Ipam, IpamConfig, Mount, MountType, NetworkCreateRequest,
+    PortBinding, PortMap,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, InspectContainerOptions, ListContainersOptions, ListNetworksOptions,
@@ -75,15 +75,115 @@ pub struct DockerSpawner {
     config: DockerConfig,
     hub_id: String,
     docker: OnceCell<Docker>,
-    /// The id of the servers' network, once found or made.
+    /// The id of the hub's network, once found or made.
     network: OnceCell<String>,
+    /// Held while a server's network takes its subnet, so that this hub's own starts never pick
+    /// the same one (other hubs on the engine are told apart by its refusal of an overlap).
+    carving: tokio::sync::Mutex<()>,
 }
 
 impl DockerSpawner {
     /// Does not touch the engine yet: the first call connects and negotiates the API version, so a
     /// hub starts even while the engine is down.
     pub fn new(config: DockerConfig, hub_id: String) -> Self {
-        Self { config, hub_id, docker: OnceCell::new(), network: OnceCell::new() }
+        Self {
+            config,
+            hub_id,
+            docker: OnceCell::new(),
+            network: OnceCell::new(),
+            carving: Default::default(),
+        }
+    }
+
+    /// The name of a server's own network: its container's name and `-net`.
+    fn network_name(container_name: &str) -> String {
+        format!("{container_name}-net")
+    }
+
+    /// Makes a server's own network: a bridge with inter-container communication off, on a /28
+    /// of `spawner.docker.server_subnets` that no network of the engine overlaps. Its container is
+    /// the only one on it, and the engine's isolation rules drop traffic between networks, so a
+    /// server reaches no other server by any address; it still reaches the host, where the hub's
+    /// API listener is. A leftover of the same name (a crash mid-start) is replaced.
+    async fn make_server_network(
+        &self,
+        docker: &Docker,
+        spec: &SpawnSpec,
+        name: &str,
+    ) -> Result<String, SpawnError> {
+        let _carving = self.carving.lock().await;
+        self.remove_networks_named(docker, name).await?;
+        let start = u64::from_be_bytes(Sha256::digest(name.as_bytes())[..8].try_into().unwrap_or_default());
+        for _ in 0..8 {
+            let used = self.subnets_in_use(docker).await?;
+            let Some((address, len)) = self
+                .config
+                .server_subnets
+                .blocks(start)
+                .find(|&(a, l)| !used.iter().any(|&(u, ul)| overlaps((u32::from(a), l), (u, ul))))
+            else {
+                return Err(SpawnError::Engine(format!(
+                    "no free /28 is left in spawner.docker.server_subnets ({}) for another server's network",
+                    self.config.server_subnets
+                )));
+            };
+            let mut options = HashMap::new();
+            options.insert(ICC_OPTION.to_owned(), "false".to_owned());
+            let mut labels = HashMap::new();
+            labels.insert(labels::HUB.to_owned(), self.hub_id.clone());
+            labels.insert(labels::USER.to_owned(), spec.user.to_string());
+            labels.insert(labels::SERVER.to_owned(), spec.server.to_string());
+            let request = NetworkCreateRequest {
+                name: name.to_owned(),
+                driver: Some("bridge".into()),
+                options: Some(options),
+                labels: Some(labels),
+                ipam: Some(Ipam {
+                    config: Some(vec![IpamConfig {
+                        subnet: Some(format!("{address}/{len}")),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            match docker.create_network(request).await {
+                Ok(created) => return Ok(created.id),
+                // Another hub on this engine took the block since it was listed: list again.
+                Err(DockerError::DockerResponseServerError { message, .. })
+                    if message.contains("overlaps") => {}
+                Err(e) => return Err(engine_error(e)),
+            }
+        }
+        Err(SpawnError::Engine("every free subnet was taken while a server's network was being made".into()))
+    }
+
+    /// The IPv4 subnets of every network of the engine, as `(address, prefix length)`.
+    async fn subnets_in_use(&self, docker: &Docker) -> Result<Vec<(u32, u8)>, SpawnError> {
+        let listed = docker.list_networks(None::<ListNetworksOptions>).await.map_err(engine_error)?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|n| n.ipam?.config)
+            .flatten()
+            .filter_map(|c| {
+                let (address, len) = c.subnet?.split_once('/').map(|(a, l)| (a.to_owned(), l.to_owned()))?;
+                Some((
+                    u32::from(address.parse::<Ipv4Addr>().ok()?),
+                    len.parse::<u8>().ok().filter(|l| *l <= 32)?,
+                ))
+            })
+            .collect())
+    }
+
+    /// Removes every network called exactly `name` (none is fine).
+    async fn remove_networks_named(&self, docker: &Docker, name: &str) -> Result<(), SpawnError> {
+        for network in self.networks_named(docker, name).await? {
+            match docker.remove_network(&network.id).await {
+                Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(engine_error(e)),
+            }
+        }
+        Ok(())
     }
 
     /// The id of `spawner.network`, made when missing with inter-container communication off.
@@ -277,6 +377,7 @@ impl DockerSpawner {
         spec: &SpawnSpec,
         progress: ProgressSink<'_>,
         id_slot: &mut Option<String>,
+        network_slot: &mut Option<String>,
     ) -> Result<Started, SpawnError> {
         let docker = self.docker().await?;
         match docker.inspect_image(&spec.image).await {
@@ -286,14 +387,16 @@ impl DockerSpawner {
             }
             Err(e) => return Err(engine_error(e)),
         }
-        let network = self.network(docker).await?;
         let name = self.container_name(&spec.user, &spec.server);
         // A leftover container of the same name (a crash mid-start) is ours to replace.
         self.remove_container(docker, &name).await;
+        let network = Self::network_name(&name);
+        self.make_server_network(docker, spec, &network).await?;
+        *network_slot = Some(network.clone());
         let created = docker
             .create_container(
                 Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }),
-                self.container_body(spec, network),
+                self.container_body(spec, &network),
             )
             .await
             .map_err(engine_error)?;
@@ -315,6 +418,13 @@ impl DockerSpawner {
             ContainerRef { container_id: Some(created.id.clone()), container_name: Some(name) }.state();
         Ok(Started { upstream, state })
     }
+}
+
+/// Whether two IPv4 subnets share an address.
+fn overlaps((a, a_len): (u32, u8), (b, b_len): (u32, u8)) -> bool {
+    let len = a_len.min(b_len);
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+    a & mask == b & mask
 }
 
 /// Where Jupyter's port is published on the host (always 127.0.0.1).
@@ -348,12 +458,19 @@ impl Spawner for DockerSpawner {
 
     #[tracing::instrument(skip_all, fields(user.name = %spec.user, server.name = %spec.server, image = %spec.image))]
     async fn start(&self, spec: &SpawnSpec, progress: ProgressSink<'_>) -> Result<Started, SpawnError> {
-        let mut created: Option<String> = None;
-        let outcome = self.start_inner(spec, progress, &mut created).await;
+        let (mut created, mut network) = (None, None);
+        let outcome = self.start_inner(spec, progress, &mut created, &mut network).await;
         if outcome.is_err() {
             // Clean up whatever was made; the volume stays.
-            if let (Some(id), Ok(docker)) = (created.as_deref(), self.docker().await) {
-                self.remove_container(docker, id).await;
+            if let Ok(docker) = self.docker().await {
+                if let Some(id) = created.as_deref() {
+                    self.remove_container(docker, id).await;
+                }
+                if let Some(name) = network.as_deref() {
+                    if let Err(e) = self.remove_networks_named(docker, name).await {
+                        warn!(network = name, error = %e, "removing a server's network failed");
+                    }
+                }
             }
         } else {
             info!("container started");
@@ -376,8 +493,13 @@ impl Spawner for DockerSpawner {
         }
         let options = RemoveContainerOptions { force: true, ..Default::default() };
         match docker.remove_container(id, Some(options)).await {
-            Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-            Err(e) => Err(engine_error(e)),
+            Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(e) => return Err(engine_error(e)),
+        }
+        // Its own network goes with it (a server stored before networks were per server has none).
+        match container.container_name.as_deref() {
+            Some(name) => self.remove_networks_named(docker, &Self::network_name(name)).await,
+            None => Ok(()),
         }
     }
 
@@ -408,7 +530,7 @@ impl Spawner for DockerSpawner {
         }
     }
 
-    /// The gateway of the servers' network: the host address its containers reach the hub on.
+    /// The gateway of the hub's network: a host address every server's own network reaches.
     async fn hub_gateway(&self) -> Result<Option<std::net::IpAddr>, SpawnError> {
         let docker = self.docker().await?;
         let network = self.network(docker).await?.to_owned();
@@ -535,6 +657,16 @@ fn gpu_attachment(mode: GpuAttach, gpus: &[String]) -> (Option<Vec<DeviceRequest
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subnets_overlap_when_the_shorter_prefix_covers_both() {
+        let ip = |s: &str| u32::from(s.parse::<Ipv4Addr>().unwrap());
+        assert!(overlaps((ip("10.213.0.16"), 28), (ip("10.213.0.0"), 16)));
+        assert!(overlaps((ip("10.213.0.16"), 28), (ip("10.213.0.16"), 28)));
+        assert!(!overlaps((ip("10.213.0.16"), 28), (ip("10.213.0.32"), 28)));
+        assert!(!overlaps((ip("10.213.0.0"), 28), (ip("172.17.0.0"), 16)));
+        assert!(overlaps((ip("10.213.0.0"), 28), (ip("0.0.0.0"), 0)));
+    }
 
     #[test]
     fn gpus_are_attached_by_uuid_never_by_count_and_none_means_void() {

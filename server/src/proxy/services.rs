@@ -1,7 +1,7 @@
 //! `/services/{name}/…` to the service's `url`, the path unchanged (as JupyterHub's proxy does).
 //! The hub does not gate it: a service that serves people signs them in itself, through the
 //! hub's OAuth provider (its client is `service-NAME`). The hub's session cookie never reaches
-//! it. Websockets to services are not relayed.
+//! it. Websockets are relayed as to users' servers (from the hub's own origin or an allowed one).
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -26,11 +26,16 @@ pub async fn handle(State(state): State<ProxyState>, request: Request) -> Respon
     if below.split('/').any(|s| s == ".." || s == ".") {
         return pages::error(StatusCode::BAD_REQUEST, "There is nothing here.");
     }
-    if websocket::is_upgrade(&request) {
-        return pages::error(StatusCode::NOT_IMPLEMENTED, "Websockets to services are not relayed.");
-    }
     let verdict = origin::judge(state.hub.config(), request.headers());
     let upstream = Upstream::http(addr.ip(), addr.port());
+    if websocket::is_upgrade(&request) {
+        if verdict == origin::Verdict::Refused {
+            tracing::warn!(service.name = %name, "websocket to a service from another origin refused");
+            return pages::error(StatusCode::FORBIDDEN, "Websockets from other sites are refused.");
+        }
+        tracing::debug!(service.name = %name, "relaying a websocket to a service");
+        return websocket::relay_to_service(state, upstream, request).await;
+    }
     tracing::debug!(service.name = %name, "proxying to a service");
     forward::send(&state, &upstream, None, &verdict, request).await
 }

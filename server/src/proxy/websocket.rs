@@ -52,10 +52,11 @@ pub fn is_upgrade(request: &Request) -> bool {
     header_has(UPGRADE, "websocket") && header_has(CONNECTION, "upgrade")
 }
 
-/// The upgrade request Jupyter gets: the browser's key, version and protocols, Jupyter's token.
+/// The upgrade request Jupyter (or a service) gets: the browser's key, version and protocols,
+/// Jupyter's token where the hub holds one; never the hub's session cookie.
 fn upstream_request(
     state: &ProxyState,
-    route: &Route,
+    token: Option<&str>,
     request: &Request,
     key: &HeaderValue,
 ) -> Result<axum::http::Request<Body>, axum::http::Error> {
@@ -76,7 +77,7 @@ fn upstream_request(
     headers.insert(SEC_WEBSOCKET_KEY, key.clone());
     headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    prepare_upstream_headers(headers, state, route.token.as_deref(), peer);
+    prepare_upstream_headers(headers, state, token, peer);
     Ok(upstream)
 }
 
@@ -109,7 +110,7 @@ async fn connect_upstream(
         Err(_) => return Err(pages::upstream_down("the websocket handshake timed out")),
     };
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return Err(pages::error(response.status(), "The notebook server refused the websocket."));
+        return Err(pages::error(response.status(), "The server behind this address refused the websocket."));
     }
     let headers = response.headers().clone();
     match hyper::upgrade::on(response).await {
@@ -156,26 +157,55 @@ async fn grant_ends(state: &ProxyState, route: &Route, credentials: &HeaderMap, 
     }
 }
 
-pub async fn relay(state: ProxyState, route: Route, mut request: Request, watch: Watch) -> Response {
+/// Relays a websocket to a user's server: it ends when the grant behind it does, and what the
+/// browser sends counts as the server's activity.
+pub async fn relay(state: ProxyState, route: Route, request: Request, watch: Watch) -> Response {
+    let activity = state.hub.activity().clone();
+    let server_id = route.server_id;
+    let credentials = access::credentials(request.headers());
+    let upstream = route.upstream.clone();
+    let token = route.token.clone();
+    let watcher = state.clone();
+    let ends = async move { grant_ends(&watcher, &route, &credentials, watch).await };
+    join(&state, &upstream, token.as_deref(), request, move || activity.touch(server_id), ends).await
+}
+
+/// Relays a websocket to a service: it signs its people in itself, so only the connection's own
+/// end (or the hub's) ends it.
+pub async fn relay_to_service(state: ProxyState, upstream: Upstream, request: Request) -> Response {
+    join(&state, &upstream, None, request, || {}, std::future::pending()).await
+}
+
+/// Opens the upstream upgrade first, then answers the browser's and joins the two connections
+/// until either closes or `ends` resolves.
+async fn join<F, E>(
+    state: &ProxyState,
+    upstream: &Upstream,
+    token: Option<&str>,
+    mut request: Request,
+    touch: F,
+    ends: E,
+) -> Response
+where
+    F: Fn() + Send + Unpin + 'static,
+    E: std::future::Future<Output = ()> + Send + 'static,
+{
     let Some(key) = request.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
         return pages::error(StatusCode::BAD_REQUEST, "A websocket upgrade needs Sec-WebSocket-Key.");
     };
-    let Ok(upstream_request) = upstream_request(&state, &route, &request, &key) else {
+    let Ok(upstream_request) = upstream_request(state, token, &request, &key) else {
         return pages::error(StatusCode::BAD_REQUEST, "That address cannot be forwarded.");
     };
-    let (upstream, upstream_headers) = match connect_upstream(&route.upstream, upstream_request).await {
+    let (upstream, upstream_headers) = match connect_upstream(upstream, upstream_request).await {
         Ok(pair) => pair,
         Err(page) => return page,
     };
 
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let activity = state.hub.activity().clone();
-    let server_id = route.server_id;
-    let credentials = access::credentials(request.headers());
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(browser) => {
-                let mut browser = Touching::new(TokioIo::new(browser), move || activity.touch(server_id));
+                let mut browser = Touching::new(TokioIo::new(browser), touch);
                 let mut upstream = TokioIo::new(upstream);
                 let copied = tokio::io::copy_bidirectional_with_sizes(
                     &mut browser,
@@ -190,7 +220,7 @@ pub async fn relay(state: ProxyState, route: Route, mut request: Request, watch:
                             debug!(error = %e, "websocket relay ended");
                         }
                     }
-                    () = grant_ends(&state, &route, &credentials, watch) => {}
+                    () = ends => {}
                 }
             }
             Err(e) => debug!(error = %e, "browser websocket upgrade failed"),

@@ -329,6 +329,13 @@ pub fn remove_docker_objects(prefix: &str) {
         args.extend(volumes.iter().map(String::as_str));
         run(&args);
     }
+    // Servers' own networks, once their containers are gone (the hub's shared one stays).
+    let networks = run(&["network", "ls", "-q", "--filter", &format!("name={prefix}-")]);
+    if !networks.is_empty() {
+        let mut args = vec!["network", "rm"];
+        args.extend(networks.iter().map(String::as_str));
+        run(&args);
+    }
 }
 
 /// Containers whose name starts with the prefix. A `docker ps` that fails fails the test (an

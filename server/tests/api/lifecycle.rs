@@ -192,7 +192,7 @@ async fn a_container_restarted_behind_the_hubs_back_is_followed_to_its_new_port(
 }
 
 #[tokio::test]
-async fn servers_sit_on_the_hubs_network_and_cannot_reach_each_other() {
+async fn each_server_has_a_network_of_its_own_and_cannot_reach_another() {
     let app = TestApp::spawn().await;
     app.add_user("alice", "alice-password", false).await;
     app.add_user("bob", "bob-password-1", false).await;
@@ -201,28 +201,44 @@ async fn servers_sit_on_the_hubs_network_and_cannot_reach_each_other() {
     assert_eq!(app.start_and_wait(&alice, "base", "small", "").await["ready"], true);
     assert_eq!(app.start_and_wait(&bob, "base", "small", "").await["ready"], true);
 
-    let network = &app.hub.config().spawner.docker.network;
-    let net = docker(&["network", "inspect", network]);
-    let net: serde_json::Value = serde_json::from_slice(&net.stdout).unwrap();
-    assert_eq!(net[0]["Options"]["com.docker.network.bridge.enable_icc"], "false", "{net}");
-
     let ids = containers(&app.prefix);
     assert_eq!(ids.len(), 2);
-    let address = |id: &str| {
+    let pool = app.hub.config().spawner.docker.server_subnets;
+    // Each container's only network: its own, made for it, with inter-container traffic off,
+    // on a /28 of the configured range, and no other container on it.
+    let own_network = |id: &str| {
         let c = inspect(id);
-        assert_eq!(
-            c["HostConfig"]["NetworkMode"].as_str().map(|m| m == net[0]["Id"] || m == network.as_str()),
-            Some(true),
-            "{c}"
-        );
+        let mode = c["HostConfig"]["NetworkMode"].as_str().expect("a network mode").to_owned();
+        let name = c["Name"].as_str().unwrap().trim_start_matches('/').to_owned();
+        assert_eq!(mode, format!("{name}-net"), "{c}");
+        let joined = c["NetworkSettings"]["Networks"].as_object().unwrap();
+        assert_eq!(joined.keys().collect::<Vec<_>>(), [&mode], "{c}");
         assert_eq!(c["HostConfig"]["PortBindings"]["8888/tcp"][0]["HostIp"], "127.0.0.1");
-        c["NetworkSettings"]["Networks"][network]["IPAddress"].as_str().unwrap().to_owned()
+        let net: serde_json::Value = serde_json::from_slice(&docker(&["network", "inspect", &mode]).stdout)
+            .expect("the network is there");
+        assert_eq!(net[0]["Options"]["com.docker.network.bridge.enable_icc"], "false", "{net}");
+        let subnet = net[0]["IPAM"]["Config"][0]["Subnet"].as_str().unwrap().to_owned();
+        assert!(subnet.ends_with("/28"), "{subnet}");
+        let address: std::net::Ipv4Addr = subnet.split('/').next().unwrap().parse().unwrap();
+        assert!(pool.blocks(0).any(|(a, _)| a == address), "{subnet} is not in {pool}");
+        assert_eq!(net[0]["Containers"].as_object().map(|m| m.len()), Some(1), "{net}");
+        let ip = joined[&mode]["IPAddress"].as_str().unwrap().to_owned();
+        (mode, subnet, ip)
     };
-    let (a, b) = (ids[0].clone(), address(&ids[1]));
-    let _ = address(&a);
+    // Alice's container first (the engine lists them in no set order).
+    let owner = |id: &str| inspect(id)["Config"]["Labels"]["org.ganymede.user"].as_str().map(str::to_owned);
+    let (a, b) = match owner(&ids[0]).as_deref() {
+        Some("alice") => (ids[0].clone(), ids[1].clone()),
+        _ => (ids[1].clone(), ids[0].clone()),
+    };
+    assert_eq!(owner(&a).as_deref(), Some("alice"));
+    let (net_a, subnet_a, own) = own_network(&a);
+    let (net_b, subnet_b, other) = own_network(&b);
+    assert_ne!(net_a, net_b);
+    assert_ne!(subnet_a, subnet_b);
     // From inside one server, the other's Jupyter port (which listens on all its interfaces).
     let probe = format!(
-        "import socket\ntry:\n    socket.create_connection(('{b}', 8888), timeout=3)\n    print('reached')\nexcept OSError as e:\n    print('refused', e)\n"
+        "import socket\ntry:\n    socket.create_connection(('{other}', 8888), timeout=3)\n    print('reached')\nexcept OSError as e:\n    print('refused', e)\n"
     );
     let out = docker(&["exec", &a, "python3", "-c", &probe]);
     let said = String::from_utf8_lossy(&out.stdout);
@@ -232,8 +248,7 @@ async fn servers_sit_on_the_hubs_network_and_cannot_reach_each_other() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The same probe against itself works, so the probe can tell the difference.
-    let own = address(&a);
-    let out = docker(&["exec", &a, "python3", "-c", &probe.replace(&b, &own)]);
+    let out = docker(&["exec", &a, "python3", "-c", &probe.replace(&other, &own)]);
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with("reached"),
         "{}",
@@ -242,4 +257,14 @@ async fn servers_sit_on_the_hubs_network_and_cannot_reach_each_other() {
     // Both still answer their owners through the proxy.
     assert_eq!(app.get("/user/alice/api/status", Some(&alice)).await.status(), 200);
     assert_eq!(app.get("/user/bob/api/status", Some(&bob)).await.status(), 200);
+
+    // A stopped server's network goes with its container.
+    assert_eq!(app.server_fn("stop_server", &[("name", "")], Some(&alice)).await.status(), 200);
+    let network_left = || {
+        let listed = docker(&["network", "ls", "-q", "--filter", &format!("name={net_a}")]);
+        assert!(listed.status.success(), "docker network ls failed");
+        !String::from_utf8_lossy(&listed.stdout).trim().is_empty()
+    };
+    wait_for("alice's network to go", Duration::from_secs(60), || !network_left()).await;
+    assert!(docker(&["network", "inspect", &net_b]).status.success(), "bob's network stays");
 }

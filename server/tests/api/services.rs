@@ -5,8 +5,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use hub::config::{RoleConfig, ServiceConfig};
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{TestApp, COOKIE};
 
@@ -163,8 +166,8 @@ async fn pypis_idle_culler_as_a_managed_service_culls_an_idle_server() {
 }
 
 /// The service API lists what the caller may see, as a map by name; an external service's own
-/// token works; `/services/NAME/` reaches the service with the path unchanged and without the hub's
-/// cookie; people sign in to it through the OAuth provider when a role gives them access.
+/// token works; `/services/NAME/` reaches the service (HTTP and websockets) with the path unchanged
+/// and without the hub's cookie; people sign in to it through the OAuth provider when a role gives them access.
 #[tokio::test]
 async fn an_external_service_is_listed_proxied_and_signed_in_to_through_the_hub() {
     // The service: a real HTTP server that echoes what it was sent.
@@ -172,18 +175,20 @@ async fn an_external_service_is_listed_proxied_and_signed_in_to_through_the_hub(
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let echo = r#"
-import http.server, json, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"path": self.path, "cookie": self.headers.get("Cookie", "")}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+import json, sys
+import tornado.ioloop, tornado.web, tornado.websocket
+class Echo(tornado.web.RequestHandler):
+    def get(self, _):
+        self.write({"path": self.request.uri, "cookie": self.request.headers.get("Cookie", "")})
+class Socket(tornado.websocket.WebSocketHandler):
+    def check_origin(self, origin):
+        return True
+    def open(self):
+        self.write_message(json.dumps({"cookie": self.request.headers.get("Cookie", "")}))
+    def on_message(self, message):
+        self.write_message("echo:" + message)
+tornado.web.Application([(r"/services/echo/ws", Socket), (r"(.*)", Echo)]).listen(int(sys.argv[1]), "127.0.0.1")
+tornado.ioloop.IOLoop.current().start()
 "#;
     let mut child = tokio::process::Command::new(venv_python())
         .args(["-c", echo, &port.to_string()])
@@ -247,6 +252,28 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
     assert!(bare.status().is_redirection());
     assert_eq!(bare.headers()["location"], "/services/echo/");
     assert_eq!(app.get("/services/nobody/", None).await.status(), 404);
+
+    // A websocket to the service is relayed both ways, without the hub's cookie; one opened by
+    // another site's page is refused.
+    let socket = |origin: Option<&str>| {
+        let mut request =
+            app.url("/services/echo/ws").replace("http://", "ws://").into_client_request().unwrap();
+        request.headers_mut().insert("cookie", format!("{COOKIE}={alice}; theirs=1").parse().unwrap());
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(request)
+    };
+    let (mut ws, _) = socket(None).await.expect("a websocket to the service");
+    let hello: Value = serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(hello["cookie"], "theirs=1", "{hello}");
+    ws.send(Message::text("ping-1")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap().to_text().unwrap(), "echo:ping-1");
+    ws.close(None).await.unwrap();
+    match socket(Some("http://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("another site's websocket was not refused: {:?}", other.map(|_| ())),
+    }
 
     // Signing in to the service: alice has no access:services on it, bob has (his role).
     let callback = "/services/echo/oauth_callback";
