@@ -244,6 +244,9 @@ pub enum Who<'a> {
     Person(&'a User),
     /// An API or OAuth token (`Authorization: token …`).
     Token(&'a Principal),
+    /// A service's own token: its roles' scopes alone decide, as in JupyterHub (a service with
+    /// `access:servers`, filtered or not, reaches those servers).
+    Service(&'a crate::services::Service),
 }
 
 /// The answer to "may this reach the server?".
@@ -295,6 +298,21 @@ pub async fn open_server(hub: &Hub, who: Who<'_>, target: ServerRef<'_>) -> Resu
             } else {
                 Opening::Denied
             })
+        }
+        Who::Service(service) => {
+            if target.owner_id == 0 {
+                return Ok(Opening::Denied);
+            }
+            let groups = groups_of(hub, target.owner_id).await?;
+            Ok(
+                if service.scopes.check(Scope::AccessServers, server_resource(target, &groups))
+                    == Access::Allowed
+                {
+                    Opening::Granted
+                } else {
+                    Opening::Denied
+                },
+            )
         }
     }
 }

@@ -1,13 +1,13 @@
 //! Who may use a server through the proxy, as [`hub::access`] answers it: the signed-in owner
 //! (or an admin, where `servers.admin_access` allows), someone it is shared with or a role
 //! names, or — as JupyterHub's servers accept — an API token (`Authorization: token …` /
-//! `Bearer …`) whose scopes grant `access:servers` on that server. This module only reads the
+//! `Bearer …`), a user's or a service's, whose scopes grant `access:servers` on that server. This module only reads the
 //! credentials off the request; it decides nothing itself.
 
 use app::session::ssr::cookie_in;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::HeaderMap;
-use hub::access::{self, Changed, ServerRef, Session, Who};
+use hub::access::{self, Bearer, Changed, ServerRef, Session, Who};
 use hub::domain::UserName;
 use hub::Hub;
 use tracing::warn;
@@ -91,8 +91,26 @@ pub async fn decide(
         };
     };
     let Ok(token) = presented else { return Decision::Forbidden("The Authorization header is not valid.") };
-    let principal = match access::token(hub, &token).await {
-        Ok(Some(principal)) => principal,
+    let principal = match access::bearer(hub, &token).await {
+        Ok(Some(Bearer::User(principal))) => principal,
+        Ok(Some(Bearer::Service(service))) => {
+            // A service's grant is its configuration: it ends only with the hub's restart.
+            let server = ServerRef {
+                owner_id: target.user_id.unwrap_or(0),
+                owner: target.user,
+                server: target.server,
+            };
+            return match access::open_server(hub, Who::Service(&service), server).await {
+                Ok(opening) if opening.allowed() => {
+                    Decision::Allowed(Grant { viewer_id: 0, session_id: None, token_id: None })
+                }
+                Ok(_) => Decision::Forbidden("The service's roles do not grant access to this server."),
+                Err(e) => {
+                    warn!(error = %e, "access check failed");
+                    Decision::Forbidden("The token could not be checked.")
+                }
+            };
+        }
         Ok(None) => return Decision::Forbidden("The token is not valid."),
         Err(e) => {
             warn!(error = %e, "token lookup failed");

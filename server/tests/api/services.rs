@@ -313,6 +313,33 @@ tornado.ioloop.IOLoop.current().start()
     let _ = child.kill().await;
 }
 
+/// A service's own token reaches, through the proxy, the servers its roles grant `access:servers`
+/// on (here: alice's, by a `!user=` filter) and no other.
+#[tokio::test]
+async fn a_services_token_reaches_through_the_proxy_only_the_servers_its_roles_grant() {
+    let app = TestApp::spawn_with(|c| {
+        let mut s = service("grader");
+        s.api_token = Some(EXTERNAL_TOKEN.into());
+        c.services.push(s);
+        c.roles.push(role("grades-alice", &["access:servers!user=alice"], &["grader"], &[]));
+    })
+    .await;
+    app.add_user("alice", "alice-password", false).await;
+    app.add_user("bob", "bob-password-1", false).await;
+    let alice = app.session("alice", "alice-password").await;
+    let bob = app.session("bob", "bob-password-1").await;
+    assert_eq!(app.start_and_wait(&alice, "base", "small", "").await["ready"], true);
+    assert_eq!(app.start_and_wait(&bob, "base", "small", "").await["ready"], true);
+
+    let status: Value = app.api_get("/user/alice/api/status", EXTERNAL_TOKEN).await.json().await.unwrap();
+    assert!(status.get("kernels").is_some(), "Jupyter's own answer: {status}");
+    assert_eq!(app.api_get("/user/bob/api/status", EXTERNAL_TOKEN).await.status(), 403);
+    assert_eq!(app.api_get("/user/nobody/api/status", EXTERNAL_TOKEN).await.status(), 403);
+    assert_eq!(app.api_get("/user/alice/api/status", "external-service-token-wrong000").await.status(), 403);
+    // Its owner still gets in, with her cookie.
+    assert_eq!(app.get("/user/alice/api/status", Some(&alice)).await.status(), 200);
+}
+
 fn urlencoding(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
