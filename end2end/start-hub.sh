@@ -48,6 +48,7 @@ id = "base"
 display_name = "Base"
 description = "JupyterLab with Python 3, as a local process."
 environment = "$venv"
+kind = "jupyterlab"
 TOML
 else
   export GANYMEDE_AUTH__LOCAL__ALLOW_SIGNUP=true
@@ -92,6 +93,7 @@ display_name = "Base"
 description = "JupyterLab with Python 3."
 image = "ganymede/base:latest"
 icon = "planet"
+kind = "jupyterlab"
 
 [[flavours]]
 id = "hub6"

@@ -41,6 +41,7 @@ kind = "local"
 id = "probe"
 display_name = "GPU probe"
 environment = "$work/env"
+kind = "jupyterlab"
 
 [[sizes]]
 id = "gpu-1"

@@ -84,12 +84,12 @@ if want npm && [ "$mode" = "test" ]; then
 fi
 
 # --- JupyterLab for the local spawner's tests -------------------------------
-if want venv && [ "$mode" = "test" ] && ! .tools/jupyter-venv/bin/python -c 'import jupyterlab, jupyterhub_idle_culler' 2>/dev/null; then
-  say "building .tools/jupyter-venv with jupyterlab (the local spawner's tests) and jupyterhub-idle-culler (the services' tests)"
+if want venv && [ "$mode" = "test" ] && ! .tools/jupyter-venv/bin/python -c 'import jupyterlab, jupyterhub, jupyterhub_idle_culler' 2>/dev/null; then
+  say "building .tools/jupyter-venv with jupyterlab and jupyterhub (the local spawner's tests, both kinds) and jupyterhub-idle-culler (the services' tests)"
   command -v python3 >/dev/null || { echo "setup: python3 is missing (apt-get install python3-venv)" >&2; exit 1; }
   mkdir -p .tools
   [ -x .tools/jupyter-venv/bin/python ] || python3 -m venv .tools/jupyter-venv
-  .tools/jupyter-venv/bin/pip install --quiet --disable-pip-version-check jupyterlab jupyterhub-idle-culler
+  .tools/jupyter-venv/bin/pip install --quiet --disable-pip-version-check jupyterlab 'jupyterhub==5.*' jupyterhub-idle-culler
 fi
 
 # --- Docker engine (the spawner, image builds) -----------------------------

@@ -17,8 +17,9 @@ pub struct FlavourConfig {
     /// Container image, e.g. `ganymede/scipy:latest` (the Docker spawner; needed with it).
     #[serde(default)]
     pub image: String,
-    /// The local spawner: absolute path of a venv or conda prefix whose `bin/jupyter` runs
-    /// `jupyter lab`. Needed with `spawner.kind = "local"`.
+    /// The local spawner: absolute path of a venv or conda prefix with `bin/jupyterhub-singleuser`
+    /// (kind `jupyterhub-singleuser`) or `bin/jupyter` (kind `jupyterlab`). Needed with
+    /// `spawner.kind = "local"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
     /// The card's icon: one the site ships (`planet`, `chart`, `chip`, `book`), or the path or
@@ -32,7 +33,8 @@ pub struct FlavourConfig {
     pub sizes: Vec<String>,
     /// How the image starts: `jupyterlab` (plain `jupyter lab`, with a token the hub's proxy
     /// adds) or `jupyterhub-singleuser` (JupyterHub's single-user contract: the hub is its OAuth
-    /// provider, the browser authenticates itself). Default `jupyterlab`.
+    /// provider, the browser authenticates itself). Default `jupyterhub-singleuser`: what
+    /// JupyterHub's images run (the built-in `base` and `scipy` flavours say `jupyterlab`).
     #[serde(default)]
     pub kind: FlavourKind,
     /// The command instead of the kind's own (`jupyterhub-singleuser`, or the image's `jupyter lab`
@@ -55,8 +57,8 @@ pub struct FlavourConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FlavourKind {
-    #[default]
     Jupyterlab,
+    #[default]
     JupyterhubSingleuser,
 }
 
@@ -259,12 +261,6 @@ pub(super) fn validate_catalogue(
                     format!("flavour {:?}: {user:?} must be uid or uid:gid", f.id),
                 ));
             }
-        }
-        if kind == SpawnerChoice::Local && f.kind == FlavourKind::JupyterhubSingleuser {
-            return Err(ConfigError::invalid(
-                "flavours.kind",
-                format!("flavour {:?}: the local spawner runs kind \"jupyterlab\" only, for now", f.id),
-            ));
         }
         if let Some(unknown) = f.sizes.iter().find(|s| !seen.contains(s.as_str())) {
             return Err(ConfigError::invalid(

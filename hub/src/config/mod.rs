@@ -259,6 +259,23 @@ mod tests {
     }
 
     #[test]
+    fn a_flavour_that_does_not_say_runs_jupyterhub_singleuser_and_the_built_in_ones_jupyterlab() {
+        let c = Config::from_toml_str(
+            "[[flavours]]\nid = \"lab\"\ndisplay_name = \"Lab\"\nimage = \"example/lab:1\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.flavours[0].kind, FlavourKind::JupyterhubSingleuser);
+        assert!(Config::default().flavours.iter().all(|f| f.kind == FlavourKind::Jupyterlab));
+        // The local spawner runs either kind.
+        let local = Config::from_toml_str(
+            "[spawner]\nkind = \"local\"\n[[flavours]]\nid = \"lab\"\ndisplay_name = \"Lab\"\n\
+             environment = \"/opt/venv\"\n",
+        )
+        .unwrap();
+        assert_eq!(local.flavours[0].kind, FlavourKind::JupyterhubSingleuser);
+    }
+
+    #[test]
     fn local_spawner_keys_are_validated_by_name() {
         let err = Config::from_toml_str("[spawner]\nkind = \"local\"\n").unwrap_err().to_string();
         assert!(err.contains("flavours.environment") && err.contains("base"), "{err}");

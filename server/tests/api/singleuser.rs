@@ -1,5 +1,6 @@
 //! JupyterHub's own single-user servers (`jupyterhub-singleuser` from PyPI's `jupyterhub` 5 and 6,
-//! and a docker-stacks-like image, all built by the test set-up) under Ganymede, with the real engine: it starts
+//! a docker-stacks-like image and the project's own base, all built by the test set-up, and the
+//! local spawner's environment) under Ganymede, with the real engine: it starts
 //! with the contract's environment, reaches the hub's API from its container, and a browser (a
 //! client keeping cookies as one does) gets into the lab through the OAuth flow.
 
@@ -32,6 +33,8 @@ fn singleuser_flavours(c: &mut hub::config::Config) {
     c.hub.servers_api_port = 0;
     c.flavours.push(flavour("hub5", "ganymede/singleuser:latest", None, "1000:1000"));
     c.flavours.push(flavour("hub6", "ganymede/singleuser6:latest", None, "1000:1000"));
+    // The project's own base image runs either kind.
+    c.flavours.push(flavour("base-hub", "ganymede/base:latest", None, "1000:1000"));
     c.flavours.push(flavour(
         "stacks",
         "ganymede/docker-stacks:latest",
@@ -142,6 +145,50 @@ async fn owner_gets_in(app: &TestApp, user: &str, flavour: &str, cmd: &str, run_
     jar
 }
 
+/// The local spawner runs `jupyterhub-singleuser` from an environment (`.tools/jupyter-venv`, with
+/// PyPI's `jupyterhub` 5): it listens where JUPYTERHUB_SERVICE_URL says, calls the hub's API on
+/// the servers' listener, and its owner gets in through the OAuth flow; someone else does not.
+#[tokio::test]
+async fn the_local_spawner_runs_jupyterhub_singleuser_and_its_owner_gets_in_through_oauth() {
+    let venv = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/jupyter-venv");
+    assert!(
+        venv.join("bin/jupyterhub-singleuser").is_file(),
+        "{} has no jupyterhub-singleuser: run `scripts/setup.sh test`",
+        venv.display()
+    );
+    let venv = std::path::absolute(&venv).unwrap().display().to_string();
+    let app = TestApp::spawn_with(|c| {
+        c.spawner.kind = hub::config::SpawnerChoice::Local;
+        c.hub.servers_api_port = 0;
+        c.flavours.retain(|f| f.id == "base");
+        c.flavours[0].environment = Some(venv.clone());
+        c.flavours[0].kind = FlavourKind::JupyterhubSingleuser;
+    })
+    .await;
+    app.add_user("eve", "user-password-1", false).await;
+    let session = app.session("eve", "user-password-1").await;
+    let done = app.start_and_wait(&session, "base", "small", "").await;
+    assert_eq!(done["ready"], true, "{done}");
+    let mut jar = Jar::default();
+    jar.0.insert(COOKIE.to_owned(), session);
+    let (lab, path) = browse(&app, &mut jar, "/user/eve/lab").await;
+    assert_eq!(lab.status(), 200, "{path:?}");
+    assert!(path.iter().any(|p| p.starts_with("/hub/api/oauth2/authorize?")), "{path:?}");
+    assert!(path.iter().any(|p| p.starts_with("/user/eve/oauth_callback?code=")), "{path:?}");
+    assert!(jar.0.contains_key("jupyterhub-user-eve"), "{:?}", jar.0.keys());
+    assert!(lab.text().await.unwrap().contains("JupyterLab"));
+    let (contents, _) = browse(&app, &mut jar, "/user/eve/api/contents").await;
+    assert_eq!(contents.status(), 200);
+    // With the hub's session cookie alone, someone else is refused by the proxy.
+    app.add_user("bob", "bob-password-1", false).await;
+    let mut bobs = Jar::default();
+    bobs.0.insert(COOKIE.to_owned(), app.session("bob", "bob-password-1").await);
+    let (refused, _) = browse(&app, &mut bobs, "/user/eve/lab").await;
+    assert_eq!(refused.status(), 403);
+    let stop = app.server_fn("stop_server", &[("name", "")], Some(&jar.0[COOKIE])).await;
+    assert_eq!(stop.status(), 200);
+}
+
 #[tokio::test]
 async fn jupyterhub_5_6_and_docker_stacks_images_start_with_the_contract_and_their_owners_get_in_through_oauth(
 ) {
@@ -150,6 +197,7 @@ async fn jupyterhub_5_6_and_docker_stacks_images_start_with_the_contract_and_the
     // JupyterHub 6 sends a PKCE challenge with its authorization request.
     owner_gets_in(&app, "ben", "hub6", "jupyterhub-singleuser", "1000:1000", true).await;
     owner_gets_in(&app, "cat", "stacks", "start-notebook.py", "1000:100", false).await;
+    owner_gets_in(&app, "dan", "base-hub", "jupyterhub-singleuser", "1000:1000", false).await;
 
     // Someone else is refused.
     app.add_user("bob", "bob-password-1", false).await;

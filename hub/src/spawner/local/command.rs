@@ -1,7 +1,8 @@
-//! Starting `jupyter lab` (or the flavour's command): the command line, environment, limits,
-//! the account to run as, and the files that find the process again.
+//! Starting `jupyter lab` or `jupyterhub-singleuser` (by the flavour's kind): the command line,
+//! environment, limits, the account to run as, and the files that find the process again.
 
 use super::*;
+use crate::config::FlavourKind;
 
 impl LocalSpawner {
     pub(super) async fn start_inner(
@@ -14,9 +15,19 @@ impl LocalSpawner {
             .environment
             .as_deref()
             .ok_or_else(|| SpawnError::Process("the flavour names no environment".into()))?;
-        let jupyter = environment.join("bin").join("jupyter");
+        // Plain JupyterLab runs `jupyter lab`; a single-user server the contract's program.
+        let jupyter = match spec.kind {
+            FlavourKind::Jupyterlab => environment.join("bin").join("jupyter"),
+            FlavourKind::JupyterhubSingleuser => environment.join("bin").join("jupyterhub-singleuser"),
+        };
         if !jupyter.is_file() {
-            return Err(SpawnError::Process(format!("{} does not exist", jupyter.display())));
+            let hint = match spec.kind {
+                FlavourKind::Jupyterlab => "",
+                FlavourKind::JupyterhubSingleuser => {
+                    " (kind \"jupyterhub-singleuser\" needs `pip install jupyterhub` there)"
+                }
+            };
+            return Err(SpawnError::Process(format!("{} does not exist{hint}", jupyter.display())));
         }
         progress(ProgressStep::new(15, "Preparing the home directory"));
         let account = self.account(&spec.user).await?;
@@ -34,28 +45,41 @@ impl LocalSpawner {
         let port = free_port()?;
         let limits = self.prepare_limits(spec, dir).await?;
         progress(ProgressStep::new(30, limits.describe()));
-        info!(memory = limits.memory, cpu = limits.cpu, port, "starting jupyter lab");
+        info!(memory = limits.memory, cpu = limits.cpu, port, program = %jupyter.display(), "starting the server");
 
         let log_path = dir.join(LOG_FILE);
         let log = std::fs::File::create(&log_path).map_err(|e| io_error("creating", &log_path, e))?;
         let log_err = log.try_clone().map_err(|e| io_error("opening", &log_path, e))?;
         let path = format!("{}:/usr/local/bin:/usr/bin:/bin", environment.join("bin").display());
         let mut command = tokio::process::Command::new(&jupyter);
+        // Only what Jupyter needs: the hub's own environment (its secrets) stays with the hub.
         command
-            .arg("lab")
-            .arg("--ip=127.0.0.1")
-            .arg(format!("--port={port}"))
-            .arg("--no-browser")
-            .arg(format!("--ServerApp.base_url={}", spec.base_url))
-            .arg(format!("--ServerApp.root_dir={}", home.display()))
-            // Only what Jupyter needs: the hub's own environment (its secrets) stays with the hub.
             .env_clear()
             .env("PATH", path)
             .env("HOME", &home)
             .env("USER", spec.user.as_str())
-            .env("LANG", "C.UTF-8")
-            .env("JUPYTER_TOKEN", spec.token.expose())
-            .env("JUPYTERHUB_USER", spec.user.as_str())
+            .env("LANG", "C.UTF-8");
+        match spec.kind {
+            FlavourKind::Jupyterlab => {
+                command
+                    .arg("lab")
+                    .arg("--ip=127.0.0.1")
+                    .arg(format!("--port={port}"))
+                    .arg("--no-browser")
+                    .arg(format!("--ServerApp.base_url={}", spec.base_url))
+                    .arg(format!("--ServerApp.root_dir={}", home.display()))
+                    .env("JUPYTER_TOKEN", spec.token.expose())
+                    .env("JUPYTERHUB_USER", spec.user.as_str());
+            }
+            // The contract's environment (in `spec.env`), with where this process listens: the
+            // server reads its address and prefix from JUPYTERHUB_SERVICE_URL.
+            FlavourKind::JupyterhubSingleuser => {
+                command
+                    .env("JUPYTERHUB_SERVICE_URL", format!("http://127.0.0.1:{port}{}", spec.base_url))
+                    .env("JUPYTERHUB_ROOT_DIR", &home);
+            }
+        }
+        command
             .current_dir(&home)
             .stdin(std::process::Stdio::null())
             .stdout(log)
@@ -66,7 +90,12 @@ impl LocalSpawner {
         // CUDA list and `void`, so nothing the process inherits widens it.
         let visible = if spec.gpus.is_empty() { "void".to_owned() } else { spec.gpus.join(",") };
         // The flavour's own variables (config validation keeps NVIDIA_/CUDA_/JUPYTERHUB_ out).
-        command.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command.envs(
+            spec.env
+                .iter()
+                .filter(|(k, _)| k != "JUPYTERHUB_SERVICE_URL" && k != "JUPYTERHUB_ROOT_DIR")
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
         command
             .env("CUDA_VISIBLE_DEVICES", if spec.gpus.is_empty() { "" } else { visible.as_str() })
             .env("NVIDIA_VISIBLE_DEVICES", &visible);
@@ -110,11 +139,17 @@ impl LocalSpawner {
                 Ok(())
             });
         }
-        progress(ProgressStep::new(45, "Starting jupyter lab"));
+        progress(ProgressStep::new(
+            45,
+            match spec.kind {
+                FlavourKind::Jupyterlab => "Starting jupyter lab",
+                FlavourKind::JupyterhubSingleuser => "Starting jupyterhub-singleuser",
+            },
+        ));
         let mut child = command.spawn().map_err(|e| io_error("running", &jupyter, e))?;
         let pid = child.id().and_then(|p| i32::try_from(p).ok());
         let Some(pid) = pid else {
-            return Err(SpawnError::Process("jupyter lab exited at once".into()));
+            return Err(SpawnError::Process(format!("{} exited at once", jupyter.display())));
         };
         let start_time = read_stat(pid).map(|s| s.start_time);
         let Some(start_time) = start_time else {
