@@ -1,7 +1,8 @@
 # The Ganymede hub: one binary plus its static site.
 #
 #   docker build -t ganymede .            (offline: run scripts/debian-base.sh first)
-#   docker run -p 8000:8000 -v ganymede-data:/data \
+#   docker run --network host --cap-add NET_ADMIN -v ganymede-data:/data \
+#     -v /var/run/docker.sock:/var/run/docker.sock --group-add "$(stat -c %g /var/run/docker.sock)" \
 #     -e GANYMEDE_ADMIN_USER=admin -e GANYMEDE_ADMIN_PASSWORD=... ganymede
 #
 # Behind a TLS-intercepting proxy, put its CA certificate in docker/extra-ca/*.crt
@@ -43,9 +44,12 @@ RUN cargo build --release --locked -p server --bin ganymede \
 # --- runtime: the binary, the site, an unprivileged user, state in /data ---
 FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
+# iptables with CAP_NET_ADMIN as a file capability: the unprivileged hub fences its servers'
+# networks (spawner.docker.egress) when run with --network host --cap-add NET_ADMIN.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl iptables libcap2-bin \
  && rm -rf /var/lib/apt/lists/* \
+ && setcap cap_net_admin,cap_net_raw+ep "$(readlink -f /usr/sbin/iptables)" \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin ganymede \
  && mkdir -p /data && chown ganymede:ganymede /data
 COPY --from=builder /out/ganymede /usr/local/bin/ganymede

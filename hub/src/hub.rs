@@ -253,6 +253,25 @@ impl Instance {
     }
 }
 
+/// Takes or renews the lease `name` for `holder` (see [`db::leases::acquire`]); a holder known to
+/// be dead (its process gone on this host) does not keep it until it expires.
+pub(crate) async fn take_lease(
+    conn: &mut db::DbConn,
+    name: &str,
+    holder: &str,
+    now: i64,
+    ttl_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    if db::leases::acquire(conn, name, holder, now, ttl_ms).await? {
+        return Ok(true);
+    }
+    let dead = db::leases::holder(conn, name).await?.filter(|h| !Instance::may_live(h));
+    match dead {
+        Some(dead) => db::leases::take_from(conn, name, &dead, holder, now, ttl_ms).await,
+        None => Ok(false),
+    }
+}
+
 /// The lease that says the process `instance_id` lives.
 pub(crate) fn instance_lease(instance_id: &str) -> String {
     format!("instance:{instance_id}")

@@ -49,6 +49,8 @@ impl Application {
         bind: SocketAddr,
         leptos_options: LeptosOptions,
     ) -> anyhow::Result<Self> {
+        let spawner = hub.spawners().current().context("the configured spawner")?;
+        spawner.preflight().await.context("checking what the spawner's configuration needs")?;
         if let Err(e) = hub::servers::reconcile(&hub).await {
             tracing::warn!(error = %e, "reconciling servers after start-up failed");
         }

@@ -348,6 +348,18 @@ pub async fn may_open_service(hub: &Hub, who: &User, service: &str) -> Result<bo
     Ok(scopes.check(Scope::AccessServices, Resource::Service { name: service }) == Access::Allowed)
 }
 
+/// Whether a change concerns what a person opened under their session (a websocket to a
+/// service), so that it must ask [`may_open_service`] again: a change to the person, to that
+/// session, or to any group (a role may name one).
+pub fn concerns_person(change: &Changed, viewer_id: i64, session_id: i64) -> bool {
+    match change {
+        Changed::User(id) => *id == viewer_id,
+        Changed::Session(id) => *id == session_id,
+        Changed::Group(_) => true,
+        Changed::Token(_) | Changed::Server(_) => false,
+    }
+}
+
 /// Whether `who` may start anyone's servers (an unfiltered `start:servers`).
 pub async fn may_start_any(hub: &Hub, who: &User) -> Result<bool, AccessError> {
     Ok(scopes_of(hub, who).await?.check(Scope::StartServers, Resource::Hub) == Access::Allowed)

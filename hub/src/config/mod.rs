@@ -38,7 +38,8 @@ pub use servers::ServersConfig;
 pub use services::{ServiceConfig, ServiceKind};
 pub use session::SessionConfig;
 pub use spawner::{
-    DockerConfig, GpuAttach, LocalConfig, LocalLimits, SpawnerChoice, SpawnerConfig, SubnetPool, UserMapping,
+    DockerConfig, Egress, EgressTarget, GpuAttach, LocalConfig, LocalLimits, SpawnerChoice, SpawnerConfig,
+    SubnetPool, UserMapping,
 };
 
 /// The name of the config file looked for in the working directory.

@@ -113,6 +113,13 @@ pub struct DockerConfig {
     /// (`NVIDIA_VISIBLE_DEVICES` set to the UUIDs; for engines whose default runtime is
     /// `nvidia`). Default `device-request`.
     pub gpu_attach: GpuAttach,
+    /// Where servers may connect to: `internet` (public addresses and DNS; of the host only the
+    /// hub's API listener; no private, shared or link-local range), `hub-only` or `open` (the
+    /// engine's defaults). Enforced with the host's packet filter, per server. Default `internet`.
+    pub egress: Egress,
+    /// Destinations `internet` and `hub-only` allow besides the hub: `a.b.c.d[/len][:port]`
+    /// (a TCP port when given), e.g. a package mirror or a file server. Default: none.
+    pub egress_allow: Vec<EgressTarget>,
 }
 
 /// `[spawner.docker] gpu_attach`.
@@ -134,6 +141,8 @@ impl Default for DockerConfig {
             network: "ganymede-servers".into(),
             server_subnets: SubnetPool::DEFAULT,
             gpu_attach: GpuAttach::DeviceRequest,
+            egress: Egress::Internet,
+            egress_allow: Vec::new(),
         }
     }
 }
@@ -272,9 +281,119 @@ fn valid_network_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// `[spawner.docker] egress`: where a server may connect to, enforced by the engine host's packet
+/// filter per server (the hub must run on that host as root or with `CAP_NET_ADMIN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Egress {
+    /// The engine's defaults: anything, the host's listeners and the local network included.
+    Open,
+    /// Public addresses and DNS; of the host only the hub's API listener; no private, shared
+    /// or link-local range (so no cloud metadata service) but `egress_allow`.
+    #[default]
+    Internet,
+    /// The hub's API listener and `egress_allow` only.
+    HubOnly,
+}
+
+/// An `egress_allow` entry: an IPv4 address or range, optionally one TCP port,
+/// `a.b.c.d[/len][:port]` (e.g. `10.0.0.5:3128` for a proxy, `192.168.10.0/24` for a file server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EgressTarget {
+    base: u32,
+    len: u8,
+    port: Option<u16>,
+}
+
+impl EgressTarget {
+    /// The range as iptables writes it, `a.b.c.d/len`.
+    pub fn network(&self) -> String {
+        format!("{}/{}", std::net::Ipv4Addr::from(self.base), self.len)
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+}
+
+impl std::str::FromStr for EgressTarget {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wrong = || {
+            format!("{s:?} is not an IPv4 address or range with an optional port, like 10.0.0.5:3128 or 192.168.10.0/24")
+        };
+        let (range, port) = match s.rsplit_once(':') {
+            Some((range, port)) => {
+                (range, Some(port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(wrong)?))
+            }
+            None => (s, None),
+        };
+        let (address, len) = match range.split_once('/') {
+            Some((address, len)) => (address, len.parse::<u8>().ok().filter(|l| *l <= 32).ok_or_else(wrong)?),
+            None => (range, 32),
+        };
+        let base = u32::from(address.parse::<std::net::Ipv4Addr>().map_err(|_| wrong())?);
+        if len < 32 && base & (u32::MAX >> len) != 0 {
+            return Err(format!(
+                "{s:?} has host bits set (its network address is {}/{len})",
+                address_of(base, len)
+            ));
+        }
+        if len == 0 {
+            return Err(format!("{s:?} is every address: set egress = \"open\" instead"));
+        }
+        Ok(Self { base, len, port })
+    }
+}
+
+impl TryFrom<String> for EgressTarget {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<EgressTarget> for String {
+    fn from(target: EgressTarget) -> Self {
+        target.to_string()
+    }
+}
+
+impl std::fmt::Display for EgressTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let address = std::net::Ipv4Addr::from(self.base);
+        match (self.len, self.port) {
+            (32, None) => write!(f, "{address}"),
+            (32, Some(port)) => write!(f, "{address}:{port}"),
+            (len, None) => write!(f, "{address}/{len}"),
+            (len, Some(port)) => write!(f, "{address}/{len}:{port}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::SubnetPool;
+
+    #[test]
+    fn egress_targets_parse_addresses_ranges_and_ports_and_refuse_the_rest() {
+        use super::EgressTarget;
+        let parsed = |s: &str| s.parse::<EgressTarget>();
+        let t = parsed("10.0.0.5:3128").unwrap();
+        assert_eq!((t.network(), t.port()), ("10.0.0.5/32".to_owned(), Some(3128)));
+        let t = parsed("192.168.10.0/24").unwrap();
+        assert_eq!((t.network(), t.port()), ("192.168.10.0/24".to_owned(), None));
+        assert_eq!(parsed("192.168.10.0/24:443").unwrap().to_string(), "192.168.10.0/24:443");
+        assert_eq!(parsed("10.0.0.5").unwrap().to_string(), "10.0.0.5");
+        for bad in
+            ["", "host:80", "10.0.0.5:0", "10.0.0.5:99999", "10.0.0.0/33", "10.0.0.1/24", "0.0.0.0/0", "::1"]
+        {
+            assert!(parsed(bad).is_err(), "{bad:?} parsed");
+        }
+    }
 
     #[test]
     fn a_subnet_pool_parses_and_carves_28s() {

@@ -24,15 +24,9 @@ pub async fn reconcile(hub: &Hub) -> Result<Reconciled, ServerError> {
     let ttl = i64::try_from(RECONCILE_LEASE_TTL.as_millis()).unwrap_or(i64::MAX);
     {
         let mut conn = hub.db().acquire().await?;
-        if !leases::acquire(&mut conn, RECONCILE_LEASE, hub.instance_id(), now, ttl).await? {
-            // A holder that is known to be dead (killed on this host) does not keep it.
-            let dead = leases::holder(&mut conn, RECONCILE_LEASE)
-                .await?
-                .filter(|h| !crate::hub::Instance::may_live(h));
-            let Some(dead) = dead else { return Ok(Reconciled::default()) };
-            if !leases::take_from(&mut conn, RECONCILE_LEASE, &dead, hub.instance_id(), now, ttl).await? {
-                return Ok(Reconciled::default());
-            }
+        // A holder that is known to be dead (killed on this host) does not keep it.
+        if !crate::hub::take_lease(&mut conn, RECONCILE_LEASE, hub.instance_id(), now, ttl).await? {
+            return Ok(Reconciled::default());
         }
     }
     // Routes of this process come from the database too (another replica may have started them).

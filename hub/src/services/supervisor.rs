@@ -57,7 +57,8 @@ async fn hold_lease(hub: &Hub, service: &Service) -> bool {
             return false;
         }
     };
-    match leases::acquire(&mut conn, &name, hub.instance_id(), now, ttl).await {
+    // A runner killed on this host does not keep it until it expires.
+    match crate::hub::take_lease(&mut conn, &name, hub.instance_id(), now, ttl).await {
         Ok(held) => held,
         Err(e) => {
             warn!(error = %e, "cannot hold the service's lease");

@@ -137,6 +137,8 @@ pub enum SpawnError {
     Process(String),
     #[error("this hub has no {0} spawner configured")]
     NoSuchSpawner(SpawnerKind),
+    #[error("the server's network policy (spawner.docker.egress) could not be applied: {0}")]
+    Egress(String),
 }
 
 #[async_trait]
@@ -156,13 +158,19 @@ pub trait Spawner: Send + Sync + 'static {
     async fn remove_home(&self, user: &UserName) -> Result<(), SpawnError>;
     /// Every workload that carries this hub's labels, running or not (orphans included).
     async fn workloads(&self) -> Result<Vec<Workload>, SpawnError>;
-    /// What the workload uses now (CPU and memory); `None` when the spawner cannot tell.
     /// The host address its workloads reach the hub on (the Docker network's gateway), when it is
     /// not the loopback the hub serves people on; the hub binds its API-only listener there.
     async fn hub_gateway(&self) -> Result<Option<std::net::IpAddr>, SpawnError> {
         Ok(None)
     }
 
+    /// What the hub checks before it serves, without the engine (which may be down then): that
+    /// what its configuration asks of this spawner can be done on this machine at all.
+    async fn preflight(&self) -> Result<(), SpawnError> {
+        Ok(())
+    }
+
+    /// What the workload uses now (CPU and memory); `None` when the spawner cannot tell.
     async fn usage(&self, _state: &WorkloadState) -> Result<Option<Usage>, SpawnError> {
         Ok(None)
     }
@@ -248,7 +256,8 @@ impl crate::error::Classify for SpawnError {
             | SpawnError::OutOfMemory
             | SpawnError::Exited(_)
             | SpawnError::Engine(_)
-            | SpawnError::Process(_) => C::Unavailable { retry_after_seconds: UNAVAILABLE_RETRY_SECONDS },
+            | SpawnError::Process(_)
+            | SpawnError::Egress(_) => C::Unavailable { retry_after_seconds: UNAVAILABLE_RETRY_SECONDS },
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `/services/{name}/…` to the service's `url`, the path unchanged (as JupyterHub's proxy does).
 //! The hub does not gate it: a service that serves people signs them in itself, through the
 //! hub's OAuth provider (its client is `service-NAME`). The hub's session cookie never reaches
-//! it. Websockets are relayed as to users' servers (from the hub's own origin or an allowed one).
+//! it. Websockets are relayed as to users' servers (from the hub's own origin or an allowed one);
+//! one that a signed-in person with `access:services` on the service opens is closed when their
+//! session or that access ends.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -33,8 +35,26 @@ pub async fn handle(State(state): State<ProxyState>, request: Request) -> Respon
             tracing::warn!(service.name = %name, "websocket to a service from another origin refused");
             return pages::error(StatusCode::FORBIDDEN, "Websockets from other sites are refused.");
         }
-        tracing::debug!(service.name = %name, "relaying a websocket to a service");
-        return websocket::relay_to_service(state, upstream, request).await;
+        // Subscribed before the check, so that no change between the two is missed.
+        let changes = state.hub.access().subscribe();
+        let watch = match request.extensions().get::<hub::access::Session>() {
+            Some(session) => match hub::access::may_open_service(&state.hub, &session.user, name).await {
+                Ok(true) => Some(websocket::ServiceWatch {
+                    viewer_id: session.user.id,
+                    session_id: session.id,
+                    service: name.to_owned(),
+                    changes,
+                }),
+                Ok(false) => None,
+                Err(e) => {
+                    tracing::warn!(service.name = %name, error = %e, "checking access to a service failed");
+                    return pages::error(StatusCode::SERVICE_UNAVAILABLE, "The hub cannot check access now.");
+                }
+            },
+            None => None,
+        };
+        tracing::debug!(service.name = %name, watched = watch.is_some(), "relaying a websocket to a service");
+        return websocket::relay_to_service(state, upstream, request, watch).await;
     }
     tracing::debug!(service.name = %name, "proxying to a service");
     forward::send(&state, &upstream, None, &verdict, request).await

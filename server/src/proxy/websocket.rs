@@ -170,10 +170,63 @@ pub async fn relay(state: ProxyState, route: Route, request: Request, watch: Wat
     join(&state, &upstream, token.as_deref(), request, move || activity.touch(server_id), ends).await
 }
 
-/// Relays a websocket to a service: it signs its people in itself, so only the connection's own
-/// end (or the hub's) ends it.
-pub async fn relay_to_service(state: ProxyState, upstream: Upstream, request: Request) -> Response {
-    join(&state, &upstream, None, request, || {}, std::future::pending()).await
+/// Who opened a websocket to a service, when a person signed in to the hub did and held
+/// `access:services` on it then: the connection ends with that session or that access.
+pub struct ServiceWatch {
+    pub viewer_id: i64,
+    pub session_id: i64,
+    pub service: String,
+    pub changes: broadcast::Receiver<Changed>,
+}
+
+/// Resolves when the session or the access behind a person's websocket to a service is gone.
+async fn service_grant_ends(state: &ProxyState, credentials: &HeaderMap, mut watch: ServiceWatch) {
+    loop {
+        let ask = match watch.changes.recv().await {
+            Ok(change) => hub::access::concerns_person(&change, watch.viewer_id, watch.session_id),
+            Err(broadcast::error::RecvError::Lagged(_)) => true,
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        };
+        if !ask {
+            continue;
+        }
+        let still = match access::session_of(&state.hub, credentials).await {
+            Some(session) if session.id == watch.session_id => {
+                hub::access::may_open_service(&state.hub, &session.user, &watch.service).await
+            }
+            _ => Ok(false),
+        };
+        match still {
+            Ok(true) => {}
+            Ok(false) => {
+                info!(service.name = %watch.service, "websocket to a service closed: its person's access ended");
+                return;
+            }
+            Err(e) => {
+                warn!(service.name = %watch.service, error = %e, "websocket to a service closed: its access could not be checked");
+                return;
+            }
+        }
+    }
+}
+
+/// Relays a websocket to a service. A service signs its people in itself; when a signed-in person
+/// with access to it opened the connection, it also ends when their session or access does.
+pub async fn relay_to_service(
+    state: ProxyState,
+    upstream: Upstream,
+    request: Request,
+    watch: Option<ServiceWatch>,
+) -> Response {
+    match watch {
+        Some(watch) => {
+            let credentials = access::credentials(request.headers());
+            let watcher = state.clone();
+            let ends = async move { service_grant_ends(&watcher, &credentials, watch).await };
+            join(&state, &upstream, None, request, || {}, ends).await
+        }
+        None => join(&state, &upstream, None, request, || {}, std::future::pending()).await,
+    }
 }
 
 /// Opens the upstream upgrade first, then answers the browser's and joins the two connections

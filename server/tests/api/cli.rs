@@ -206,3 +206,27 @@ fn serve_on_an_empty_database_explains_how_to_make_the_first_admin() {
     assert!(all.contains("There are no users yet"), "{all}");
     assert!(all.contains("ganymede user add admin --admin --password-stdin"), "{all}");
 }
+
+/// A hub whose egress policy it cannot enforce (no `iptables` to change the packet filter with)
+/// stops before it serves and says what to do; with `egress = "open"` the same hub starts.
+#[tokio::test]
+async fn serve_refuses_an_egress_policy_it_cannot_enforce() {
+    let dir = Scratch::new();
+    let empty = tempfile::tempdir().unwrap();
+    let out = ganymede(&dir)
+        .arg("serve")
+        .env("GANYMEDE_HUB__BIND", "127.0.0.1:0")
+        .env("PATH", empty.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the hub started without a way to enforce its egress policy");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("running iptables failed"), "{said}");
+    assert!(said.contains("spawner.docker.egress = \"open\""), "{said}");
+    let served = serve(
+        &dir,
+        &[("PATH", &empty.path().display().to_string()), ("GANYMEDE_SPAWNER__DOCKER__EGRESS", "open")],
+    );
+    assert!(!served.base.is_empty());
+}

@@ -418,3 +418,12 @@ impl TestApp {
         user["name"].as_str().unwrap().to_owned()
     }
 }
+
+/// Waits until `check` holds, polling every 100 ms; fails the test after `timeout`.
+pub async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

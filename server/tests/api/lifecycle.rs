@@ -4,17 +4,11 @@
 use std::time::{Duration, Instant};
 
 use crate::cli::serve;
-use crate::helpers::{containers, inspect, random_prefix, session_cookie, DockerCleanup, TestApp, COOKIE};
+use crate::helpers::{
+    containers, inspect, random_prefix, session_cookie, wait_for, DockerCleanup, TestApp, COOKIE,
+};
 
 use crate::helpers::docker;
-
-async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_hub_killed_mid_start_leaves_no_container_running_after_it_comes_back() {

@@ -10,6 +10,7 @@ mod cli;
 mod compat;
 mod csrf;
 mod db_copy;
+mod egress;
 mod gpus;
 mod health;
 mod hostile;

@@ -165,12 +165,9 @@ async fn pypis_idle_culler_as_a_managed_service_culls_an_idle_server() {
     assert_eq!(stop.actor.as_deref(), Some("service:idle-culler"), "{stop:?}");
 }
 
-/// The service API lists what the caller may see, as a map by name; an external service's own
-/// token works; `/services/NAME/` reaches the service (HTTP and websockets) with the path unchanged
-/// and without the hub's cookie; people sign in to it through the OAuth provider when a role gives them access.
-#[tokio::test]
-async fn an_external_service_is_listed_proxied_and_signed_in_to_through_the_hub() {
-    // The service: a real HTTP server that echoes what it was sent.
+/// The echo service: a real HTTP and websocket server (tornado, from the test venv) that echoes
+/// what it was sent, on a free port.
+fn echo_service() -> (tokio::process::Child, u16) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
@@ -190,11 +187,20 @@ class Socket(tornado.websocket.WebSocketHandler):
 tornado.web.Application([(r"/services/echo/ws", Socket), (r"(.*)", Echo)]).listen(int(sys.argv[1]), "127.0.0.1")
 tornado.ioloop.IOLoop.current().start()
 "#;
-    let mut child = tokio::process::Command::new(venv_python())
+    let child = tokio::process::Command::new(venv_python())
         .args(["-c", echo, &port.to_string()])
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    (child, port)
+}
+
+/// The service API lists what the caller may see, as a map by name; an external service's own
+/// token works; `/services/NAME/` reaches the service (HTTP and websockets) with the path unchanged
+/// and without the hub's cookie; people sign in to it through the OAuth provider when a role gives them access.
+#[tokio::test]
+async fn an_external_service_is_listed_proxied_and_signed_in_to_through_the_hub() {
+    let (mut child, port) = echo_service();
     let app = TestApp::spawn_with(|c| {
         let mut s = service("echo");
         s.url = Some(format!("http://127.0.0.1:{port}"));
@@ -347,4 +353,160 @@ fn urlencoding(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A websocket a signed-in person opened to a service ends when their access to it (a role by
+/// group) or their session ends; the hub's cookie still never reaches the service.
+#[tokio::test]
+async fn a_persons_websocket_to_a_service_closes_when_their_access_or_session_ends() {
+    let (mut child, port) = echo_service();
+    let app = TestApp::spawn_with(|c| {
+        let mut s = service("echo");
+        s.url = Some(format!("http://127.0.0.1:{port}"));
+        s.api_token = Some(EXTERNAL_TOKEN.into());
+        c.services.push(s);
+        let mut echoers = role("echo-users", &["access:services!service=echo"], &[], &[]);
+        echoers.groups = vec!["echoers".into()];
+        c.roles.push(echoers);
+    })
+    .await;
+    app.add_user("bob", "bob-password", false).await;
+    let bob_user =
+        hub::users::find(&app.hub, &hub::domain::UserName::parse("bob").unwrap()).await.unwrap().unwrap();
+    let echoers = hub::domain::GroupName::parse("echoers").unwrap();
+    hub::groups::create(&app.hub, None, &echoers, std::slice::from_ref(&bob_user)).await.unwrap();
+    let bob = app.session("bob", "bob-password").await;
+
+    let open = |session: String| {
+        let mut request =
+            app.url("/services/echo/ws").replace("http://", "ws://").into_client_request().unwrap();
+        request.headers_mut().insert("cookie", format!("{COOKIE}={session}").parse().unwrap());
+        async move {
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async(request).await.expect("a websocket to the service");
+            let hello: Value =
+                serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+            assert_eq!(hello["cookie"], "", "the hub's cookie reached the service: {hello}");
+            ws.send(Message::text("ping")).await.unwrap();
+            assert_eq!(ws.next().await.unwrap().unwrap().to_text().unwrap(), "echo:ping");
+            ws
+        }
+    };
+    // Ended: the proxy closes it (a close frame, or the stream simply ends) within a few seconds.
+    async fn closes(
+        ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+        why: &str,
+    ) {
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match ws.next().await {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the websocket stayed open after {why}");
+    }
+
+    // Wait for the service to listen.
+    wait_for("the echo service", Duration::from_secs(20), async || {
+        app.get("/services/echo/x", None).await.status().is_success().then_some(())
+    })
+    .await;
+
+    // Bob's access comes from his group: leaving it ends the websocket he opened.
+    let mut ws = open(bob.clone()).await;
+    hub::groups::change_members(&app.hub, None, "echoers", std::slice::from_ref(&bob_user), false)
+        .await
+        .unwrap();
+    closes(&mut ws, "bob left the group that gave him access").await;
+
+    // Back in the group, a new one works until he signs out.
+    hub::groups::change_members(&app.hub, None, "echoers", std::slice::from_ref(&bob_user), true)
+        .await
+        .unwrap();
+    let mut ws = open(bob.clone()).await;
+    // A change that is not his leaves it open.
+    app.add_user("carol", "carol-password", false).await;
+    let carol_user =
+        hub::users::find(&app.hub, &hub::domain::UserName::parse("carol").unwrap()).await.unwrap().unwrap();
+    hub::groups::change_members(&app.hub, None, "echoers", std::slice::from_ref(&carol_user), true)
+        .await
+        .unwrap();
+    ws.send(Message::text("still")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap().to_text().unwrap(), "echo:still");
+    assert!(app.get("/hub/logout", Some(&bob)).await.status().is_redirection());
+    closes(&mut ws, "bob signed out").await;
+    let _ = child.kill().await;
+}
+
+/// Two hub processes on one database run a managed service once between them; when the one that
+/// runs it is killed (`kill -9`), its service dies with it and the other takes the lease over
+/// (a holder whose process is gone does not keep it) and starts the service.
+#[tokio::test]
+async fn a_managed_service_runs_once_across_two_hubs_and_moves_when_its_hub_is_killed() {
+    let dir = crate::helpers::Scratch::new();
+    let out = dir.path().join("runs");
+    let script = dir.path().join("service.py");
+    std::fs::write(
+        &script,
+        "import json, os, sys, time\n\
+         with open(sys.argv[1], 'a') as f:\n    \
+             f.write(json.dumps({'api': os.environ['JUPYTERHUB_API_URL'], 'pid': os.getpid()}) + '\\n')\n\
+         while True:\n    time.sleep(1)\n",
+    )
+    .unwrap();
+    let config = dir.path().join("ganymede.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[services]]\nname = \"single\"\ncommand = [{:?}, {:?}, {:?}]\n",
+            venv_python().display().to_string(),
+            script.display().to_string(),
+            out.display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let runs = || -> Vec<Value> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a run line"))
+            .collect()
+    };
+    let alive = |pid: i64| std::path::Path::new(&format!("/proc/{pid}")).exists();
+
+    let mut first = crate::cli::serve(&dir, &[("GANYMEDE_CONFIG", &config)]);
+    let started: Vec<Value> =
+        wait_for("the first hub to start the service", Duration::from_secs(30), async || {
+            let runs = runs();
+            (!runs.is_empty()).then_some(runs)
+        })
+        .await;
+    assert_eq!(started[0]["api"], format!("{}/hub/api", first.base), "{started:?}");
+    let second = crate::cli::serve(&dir, &[("GANYMEDE_CONFIG", &config)]);
+    // The second hub tries at once and finds the lease held.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(runs().len(), 1, "both hubs run the service: {:?}", runs());
+
+    first.child.kill().expect("kill -9 the first hub");
+    let _ = first.child.wait();
+    let first_pid = started[0]["pid"].as_i64().unwrap();
+    wait_for("the killed hub's service to die with it", Duration::from_secs(10), async || {
+        (!alive(first_pid)).then_some(())
+    })
+    .await;
+    // The second hub retries every 15 s and takes over from the dead holder at once.
+    let moved: Vec<Value> =
+        wait_for("the second hub to take the service over", Duration::from_secs(40), async || {
+            let runs = runs();
+            (runs.len() >= 2).then_some(runs)
+        })
+        .await;
+    assert_eq!(moved.len(), 2, "{moved:?}");
+    assert_eq!(moved[1]["api"], format!("{}/hub/api", second.base), "{moved:?}");
+    assert!(alive(moved[1]["pid"].as_i64().unwrap()), "the taken-over service is not running");
+    drop(second);
 }

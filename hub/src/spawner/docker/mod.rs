@@ -1,5 +1,8 @@
 //! The Docker spawner: one container per (user, server), a named volume per user, the port
-//! published on 127.0.0.1 only, limits from the size, no privileges.
+//! published on 127.0.0.1 only, limits from the size, no privileges; each container alone on a
+//! network of its own, fenced by `egress`.
+
+mod egress;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -25,7 +28,7 @@ use super::{
     ProgressSink, ProgressStep, ServerStatus, SpawnError, SpawnSpec, Spawner, SpawnerKind, Started, Upstream,
     Workload, WorkloadState,
 };
-use crate::config::{DockerConfig, GpuAttach};
+use crate::config::{DockerConfig, Egress, GpuAttach};
 use crate::domain::{ServerName, UserName};
 
 const JUPYTER_PORT: &str = "8888/tcp";
@@ -104,13 +107,14 @@ impl DockerSpawner {
     /// of `spawner.docker.server_subnets` that no network of the engine overlaps. Its container is
     /// the only one on it, and the engine's isolation rules drop traffic between networks, so a
     /// server reaches no other server by any address; it still reaches the host, where the hub's
-    /// API listener is. A leftover of the same name (a crash mid-start) is replaced.
+    /// API listener is (what else it reaches is [`Self::fence`]'s). A leftover of the same name
+    /// (a crash mid-start) is replaced. Returns its id and subnet.
     async fn make_server_network(
         &self,
         docker: &Docker,
         spec: &SpawnSpec,
         name: &str,
-    ) -> Result<String, SpawnError> {
+    ) -> Result<(String, (Ipv4Addr, u8)), SpawnError> {
         let _carving = self.carving.lock().await;
         self.remove_networks_named(docker, name).await?;
         let start = u64::from_be_bytes(Sha256::digest(name.as_bytes())[..8].try_into().unwrap_or_default());
@@ -148,7 +152,7 @@ impl DockerSpawner {
                 ..Default::default()
             };
             match docker.create_network(request).await {
-                Ok(created) => return Ok(created.id),
+                Ok(created) => return Ok((created.id, (address, len))),
                 // Another hub on this engine took the block since it was listed: list again.
                 Err(DockerError::DockerResponseServerError { message, .. })
                     if message.contains("overlaps") => {}
@@ -175,12 +179,53 @@ impl DockerSpawner {
             .collect())
     }
 
-    /// Removes every network called exactly `name` (none is fine).
+    /// Removes every network called exactly `name` (none is fine), and its egress rules.
     async fn remove_networks_named(&self, docker: &Docker, name: &str) -> Result<(), SpawnError> {
         for network in self.networks_named(docker, name).await? {
             match docker.remove_network(&network.id).await {
                 Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
                 Err(e) => return Err(engine_error(e)),
+            }
+        }
+        if self.config.egress != Egress::Open {
+            egress::remove(name).await;
+        }
+        Ok(())
+    }
+
+    /// Puts the server's egress rules in place (`spawner.docker.egress`) before its container
+    /// exists, so it never runs unfenced: the hub's API listener (the host and port of its
+    /// `JUPYTERHUB_API_URL`), `egress_allow`, and what the policy allows besides.
+    async fn fence(
+        &self,
+        spec: &SpawnSpec,
+        network: &str,
+        network_id: &str,
+        subnet: (Ipv4Addr, u8),
+    ) -> Result<(), SpawnError> {
+        if self.config.egress == Egress::Open {
+            return Ok(());
+        }
+        // The rules live in this host's packet filter: the engine's bridge must be here too.
+        let bridge = format!("/sys/class/net/br-{}", network_id.get(..12).unwrap_or(network_id));
+        if !std::path::Path::new(&bridge).exists() {
+            return Err(SpawnError::Egress(
+                "the engine's networks are not on this host (a remote engine, or a hub in a container \
+                 without the host's network): run the hub on the engine's host, or set \
+                 spawner.docker.egress = \"open\" and filter servers' traffic where the engine runs"
+                    .into(),
+            ));
+        }
+        let hub_api = hub_api_addresses(spec).await;
+        let rules = egress::server_rules(self.config.egress, &self.config.egress_allow, &hub_api);
+        egress::apply(network, subnet, &rules).await?;
+        // Rules of networks that are gone (removed behind the hub's back, or by a killed hub).
+        let listed = egress::jumps().await;
+        if let Ok(docker) = self.docker().await {
+            if let Ok(used) = self.subnets_in_use(docker).await {
+                let used: Vec<String> =
+                    used.iter().map(|&(address, len)| format!("{}/{len}", Ipv4Addr::from(address))).collect();
+                egress::sweep(listed, &used).await;
             }
         }
         Ok(())
@@ -391,8 +436,9 @@ impl DockerSpawner {
         // A leftover container of the same name (a crash mid-start) is ours to replace.
         self.remove_container(docker, &name).await;
         let network = Self::network_name(&name);
-        self.make_server_network(docker, spec, &network).await?;
+        let (network_id, subnet) = self.make_server_network(docker, spec, &network).await?;
         *network_slot = Some(network.clone());
+        self.fence(spec, &network, &network_id, subnet).await?;
         let created = docker
             .create_container(
                 Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }),
@@ -417,6 +463,36 @@ impl DockerSpawner {
         let state =
             ContainerRef { container_id: Some(created.id.clone()), container_name: Some(name) }.state();
         Ok(Started { upstream, state })
+    }
+}
+
+/// Where a single-user server's `JUPYTERHUB_API_URL` points, as IPv4 socket addresses (a name is
+/// resolved now); none for a server without one.
+async fn hub_api_addresses(spec: &SpawnSpec) -> Vec<std::net::SocketAddrV4> {
+    let Some(url) = spec.env.iter().find(|(k, _)| k == "JUPYTERHUB_API_URL").map(|(_, v)| v.as_str()) else {
+        return Vec::new();
+    };
+    let (default_port, rest) = match url.split_once("://") {
+        Some(("https", rest)) => (443, rest),
+        Some((_, rest)) => (80, rest),
+        None => (80, url),
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().unwrap_or(default_port)),
+        None => (authority, default_port),
+    };
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(found) => found
+            .filter_map(|a| match a {
+                std::net::SocketAddr::V4(v4) => Some(v4),
+                std::net::SocketAddr::V6(_) => None,
+            })
+            .collect(),
+        Err(e) => {
+            warn!(url, error = %e, "the servers' API address does not resolve; the server will not reach the hub");
+            Vec::new()
+        }
     }
 }
 
@@ -527,6 +603,14 @@ impl Spawner for DockerSpawner {
             }
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(ServerStatus::Missing),
             Err(e) => Err(engine_error(e)),
+        }
+    }
+
+    /// A policy the hub cannot enforce stops it before it serves.
+    async fn preflight(&self) -> Result<(), SpawnError> {
+        match self.config.egress {
+            Egress::Open => Ok(()),
+            Egress::Internet | Egress::HubOnly => egress::check_permitted().await,
         }
     }
 
