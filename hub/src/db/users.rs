@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use super::{flag, now_ms, Db, Pool};
+use super::{flag, now_ms, Db, DbConn, Pool};
 use crate::domain::UserName;
 use crate::stored::ServerState;
 
@@ -351,13 +351,13 @@ pub async fn rename<'e>(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn set_last_activity(pool: &Pool, id: i64, at_ms: i64) -> Result<(), sqlx::Error> {
+pub async fn set_last_activity(conn: &mut DbConn, id: i64, at_ms: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE users SET last_activity = $1 WHERE id = $2 AND (last_activity IS NULL OR last_activity < $1)",
     )
     .bind(at_ms)
     .bind(id)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! Operations on users that both edges (the REST API and the admin pages) use: adding, listing,
 //! deleting, renaming, the admin flag, activity. Each writes its own audit rows.
 
+mod activity;
 mod listing;
+
+pub use activity::{record as record_activity, ActivityError, ActivityReport};
 
 use crate::accounts::{self, AccountError, User};
 use crate::change::Change;
@@ -91,13 +94,6 @@ pub async fn add(
     }
     change.commit_unaudited().await.map_err(AccountError::from)?;
     Ok(Added { added, existing })
-}
-
-/// Records activity a user's server reported (`at`: milliseconds; `None`: now).
-pub async fn record_activity(hub: &Hub, user: &User, at: Option<i64>) -> Result<(), AccountError> {
-    let at = at.unwrap_or_else(|| hub.clock().now_ms());
-    crate::db::users::set_last_activity(hub.db(), user.id, at).await?;
-    Ok(())
 }
 
 /// The user with this name, if any.

@@ -231,9 +231,27 @@ pub async fn patch(
 #[derive(Deserialize, Default)]
 pub struct Activity {
     last_activity: Option<String>,
+    #[serde(default)]
+    servers: std::collections::BTreeMap<String, ServerActivity>,
 }
 
-/// `POST /users/{name}/activity`: a server reports activity.
+#[derive(Deserialize)]
+pub struct ServerActivity {
+    last_activity: Option<String>,
+}
+
+/// An ISO 8601 time as JupyterHub's clients write it (`…Z`, an offset, or none for UTC), in
+/// milliseconds since the epoch.
+fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
+    use time::format_description::well_known::Rfc3339;
+    let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
+        .or_else(|_| time::OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339))
+        .map_err(|e| ApiError::bad_request(format!("{field} must be an ISO 8601 time: {e}")))?;
+    Ok(i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+}
+
+/// `POST /users/{name}/activity`: a server reports its activity and its user's (JupyterHub's
+/// body: `last_activity` and/or `servers: {NAME: {last_activity}}`).
 pub async fn activity(
     State(state): State<AppState>,
     caller: Caller,
@@ -243,14 +261,17 @@ pub async fn activity(
     let (found, groups) = lookup(&state, &raw).await?;
     caller.require(Scope::UsersActivity, Resource::User { name: &raw, groups: &groups })?;
     let user = existing(found, &raw)?;
-    let at = match body.last_activity {
-        None => None,
-        Some(text) => {
-            let t = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-                .map_err(|e| ApiError::bad_request(format!("last_activity must be an ISO 8601 time: {e}")))?;
-            Some(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
-        }
+    let mut report = hub::users::ActivityReport {
+        last_activity: body.last_activity.as_deref().map(|t| parse_time("last_activity", t)).transpose()?,
+        servers: Vec::with_capacity(body.servers.len()),
     };
-    hub::users::record_activity(&state.hub, &user, at).await?;
+    for (name, server) in &body.servers {
+        let text = server
+            .last_activity
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request(format!("servers.{name}.last_activity is required")))?;
+        report.servers.push((name.clone(), parse_time(&format!("servers.{name}.last_activity"), text)?));
+    }
+    hub::users::record_activity(&state.hub, &user, &report).await?;
     Ok(StatusCode::OK)
 }

@@ -304,12 +304,12 @@ async fn plain_users_cannot_manage_users() {
             Method::POST,
             "/hub/api/users/alice/activity",
             token,
-            Some(json!({ "last_activity": "2030-01-02T03:04:05Z" })),
+            Some(json!({ "last_activity": "2026-01-02T03:04:05Z" })),
         )
         .await;
     assert_eq!(activity.status(), 200);
     let me: Value = app.api(Method::GET, "/hub/api/users/alice", token, None).await.json().await.unwrap();
-    assert!(me["last_activity"].as_str().unwrap().starts_with("2030-01-02T03:04:05"));
+    assert!(me["last_activity"].as_str().unwrap() >= "2026-01-02T03:04:05", "{me}");
     let bad = app
         .api(
             Method::POST,
@@ -605,4 +605,69 @@ async fn named_servers_can_be_created_without_starting_and_bad_queries_get_the_e
     let body: Value = query.json().await.unwrap();
     assert_eq!(body["status"], 400);
     assert!(body["message"].as_str().unwrap().contains("colour"), "{body}");
+}
+
+/// JupyterHub's activity contract, as `jupyterhub-singleuser` and PyPI's idle culler rely on it:
+/// the `servers` map moves each named server's time (and its user's), an unknown server or a time
+/// more than 59 minutes ahead is 400 and changes nothing, times only move forward.
+#[tokio::test]
+async fn activity_reports_move_each_named_servers_time_forward_and_refuse_unknown_servers_and_the_future() {
+    use reqwest::Method;
+    let (app, root) = admin_app().await;
+    app.add_user("alice", "alice-password", false).await;
+    let created = app.api(Method::PUT, "/hub/api/users/alice/servers/work", &root, None).await;
+    assert!(created.status().is_success(), "{}", created.status());
+    let post = |body: Value| app.api(Method::POST, "/hub/api/users/alice/activity", &root, Some(body));
+    let times = || async {
+        let me: Value = app
+            .api(Method::GET, "/hub/api/users/alice?include_stopped_servers=1", &root, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        (
+            me["last_activity"].as_str().map(str::to_owned),
+            me["servers"]["work"]["last_activity"].as_str().map(str::to_owned),
+        )
+    };
+    let ago = |minutes: i64| {
+        (time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+
+    // The named server's time moves, and with it its user's.
+    let ten = ago(10);
+    assert_eq!(post(json!({ "servers": { "work": { "last_activity": ten } } })).await.status(), 200);
+    let (user, work) = times().await;
+    assert_eq!(work.as_deref().map(|t| &t[..19]), Some(&ten[..19]), "{work:?}");
+    assert!(user.as_deref() >= Some(&ten[..19]), "{user:?}");
+
+    // Backwards is ignored (200, nothing moves).
+    assert_eq!(post(json!({ "servers": { "work": { "last_activity": ago(30) } } })).await.status(), 200);
+    assert_eq!(times().await.1, work);
+
+    // An unknown server, a time an hour ahead, an empty body, a server without a time: 400, and
+    // nothing of the report is kept (the good server beside the bad one does not move either).
+    let now = ago(0);
+    for bad in [
+        json!({ "servers": { "work": { "last_activity": now }, "nope": { "last_activity": now } } }),
+        json!({ "servers": { "work": { "last_activity": ago(-61) } } }),
+        json!({ "last_activity": ago(-61) }),
+        json!({}),
+        json!({ "servers": { "work": {} } }),
+        json!({ "servers": { "work": { "last_activity": "soon" } } }),
+    ] {
+        let r = post(bad.clone()).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        let said: Value = r.json().await.unwrap();
+        assert!(said["message"].as_str().is_some_and(|m| !m.is_empty()), "{said}");
+    }
+    assert_eq!(times().await.1, work, "a refused report moved the server");
+
+    // A time a little ahead (clock skew) is accepted; a naive time is UTC.
+    assert_eq!(post(json!({ "servers": { "work": { "last_activity": ago(-5) } } })).await.status(), 200);
+    let naive = ago(-6).trim_end_matches('Z').to_owned();
+    assert_eq!(post(json!({ "last_activity": naive })).await.status(), 200);
+    assert!(times().await.1 > work);
 }
