@@ -62,6 +62,17 @@ pub async fn sample_usage(hub: Hub) {
     }
 }
 
+/// Asks plain-JupyterLab servers what their kernels and terminals did, every
+/// `servers.activity_poll_seconds` (under the reconcile lease: one process asks).
+pub async fn poll_kernels(hub: Hub) {
+    let mut tick = tokio::time::interval(Duration::from_secs(hub.config().servers.activity_poll_seconds));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        hub::servers::kernels::poll_round(&hub).await;
+    }
+}
+
 /// How often the servers are reconciled (a crashed container is noticed within this time).
 const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 

@@ -84,6 +84,7 @@ impl Application {
         let lease = tokio::spawn(crate::housekeeping::renew_instance_lease(self.hub.clone()));
         let gpus = tokio::spawn(crate::housekeeping::refresh_gpus(self.hub.clone()));
         let usage = tokio::spawn(crate::housekeeping::sample_usage(self.hub.clone()));
+        let kernels = tokio::spawn(crate::housekeeping::poll_kernels(self.hub.clone()));
         // Managed services call the hub's API on this process's own listener.
         let local = if self.addr.ip().is_unspecified() {
             SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), self.addr.port())
@@ -112,6 +113,7 @@ impl Application {
         lease.abort();
         gpus.abort();
         usage.abort();
+        kernels.abort();
         services.abort();
         let _ = services.await;
         if let Err(e) = hub::services::supervisor::release_leases(&self.hub).await {

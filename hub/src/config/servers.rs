@@ -27,6 +27,11 @@ pub struct ServersConfig {
     pub active_server_limit: u32,
     /// Seconds between attempts to stop a server whose stop the engine refused. Default `30`.
     pub stop_retry_seconds: u64,
+    /// Seconds between the hub's questions to plain-JupyterLab servers about their kernels and
+    /// terminals (what counts as their activity), and the interval single-user servers are told
+    /// to report theirs at (`JUPYTERHUB_ACTIVITY_INTERVAL`). Keep it well below any idle
+    /// timeout. Default `60`.
+    pub activity_poll_seconds: u64,
 }
 
 impl Default for ServersConfig {
@@ -41,6 +46,7 @@ impl Default for ServersConfig {
             concurrent_spawn_limit: 100,
             active_server_limit: 0,
             stop_retry_seconds: 30,
+            activity_poll_seconds: 60,
         }
     }
 }
@@ -61,6 +67,9 @@ impl ServersConfig {
         }
         if self.stop_retry_seconds == 0 {
             return Err(ConfigError::invalid("servers.stop_retry_seconds", "must be at least 1"));
+        }
+        if self.activity_poll_seconds == 0 {
+            return Err(ConfigError::invalid("servers.activity_poll_seconds", "must be at least 1"));
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ pub mod activity;
 pub mod gpu_limits;
 mod health;
 pub(crate) mod in_flight;
+pub mod kernels;
 mod launch;
 pub mod live_usage;
 mod named;

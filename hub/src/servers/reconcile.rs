@@ -16,6 +16,12 @@ pub struct Reconciled {
     pub orphans_removed: usize,
 }
 
+/// Whether this process holds the reconcile lease now (what runs under it runs here).
+pub(super) async fn holds_lease(hub: &Hub) -> Result<bool, sqlx::Error> {
+    let mut conn = hub.db().acquire().await?;
+    Ok(leases::holder(&mut conn, RECONCILE_LEASE).await?.as_deref() == Some(hub.instance_id()))
+}
+
 /// Holds the database against every spawner in use, at start-up and periodically, under a lease
 /// so that only one hub process does it: running servers are checked (and routed), starts and
 /// stops whose process died are settled, failed stops are retried, and orphans are removed.

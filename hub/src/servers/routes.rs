@@ -39,6 +39,17 @@ impl RouteTable {
         self.routes.read().ok()?.get(&(user.to_owned(), server.to_owned())).cloned()
     }
 
+    /// Every route, with its user's and server's names.
+    pub fn all(&self) -> Vec<(String, String, Route)> {
+        match self.routes.read() {
+            Ok(r) => r
+                .iter()
+                .map(|((user, server), route)| (user.clone(), server.clone(), route.clone()))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.routes.read().map(|r| r.len()).unwrap_or(0)
     }

@@ -31,7 +31,7 @@ pub fn environment(hub: &Hub, user: &UserName, server: &ServerName, token: &str)
         ("JUPYTERHUB_USER", user.to_string()),
         ("JUPYTERHUB_SERVER_NAME", server.to_string()),
         ("JUPYTERHUB_ACTIVITY_URL", format!("{api}/users/{user}/activity")),
-        ("JUPYTERHUB_ACTIVITY_INTERVAL", "300".to_owned()),
+        ("JUPYTERHUB_ACTIVITY_INTERVAL", hub.config().servers.activity_poll_seconds.to_string()),
         ("JUPYTERHUB_DEFAULT_URL", "/lab".to_owned()),
     ];
     if let Some(public) = &hub.config().hub.public_url {

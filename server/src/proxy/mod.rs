@@ -116,7 +116,11 @@ async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
     let Some((route, server)) = found else {
         return pages::not_running(&state.hub, &user, &rest).await;
     };
-    state.hub.activity().touch(route.server_id);
+    // Only a request that changes something (a save, a new kernel, an execution by REST) is
+    // activity; an open tab's polling is not.
+    if !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        state.hub.activity().touch(route.server_id);
+    }
     tracing::debug!(user.name = %user, server.name = %server, "proxying");
     if let Some(changes) = changes {
         let watch = websocket::Watch { grant, changes, server: server.clone(), user: user.clone() };

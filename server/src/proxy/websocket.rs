@@ -4,11 +4,8 @@
 //! small copy buffers, and every frame (text, binary, ping/pong, close with its code, messages of
 //! any size) passes through as the ends wrote it.
 
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
@@ -23,7 +20,6 @@ use hub::domain::UserName;
 use hub::servers::routes::Route;
 use hub::spawner::Upstream;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -157,17 +153,15 @@ async fn grant_ends(state: &ProxyState, route: &Route, credentials: &HeaderMap, 
     }
 }
 
-/// Relays a websocket to a user's server: it ends when the grant behind it does, and what the
-/// browser sends counts as the server's activity.
+/// Relays a websocket to a user's server: it ends when the grant behind it does. What passes is
+/// not activity (an idle tab keeps its sockets open): the kernels say what is (`servers::kernels`).
 pub async fn relay(state: ProxyState, route: Route, request: Request, watch: Watch) -> Response {
-    let activity = state.hub.activity().clone();
-    let server_id = route.server_id;
     let credentials = access::credentials(request.headers());
     let upstream = route.upstream.clone();
     let token = route.token.clone();
     let watcher = state.clone();
     let ends = async move { grant_ends(&watcher, &route, &credentials, watch).await };
-    join(&state, &upstream, token.as_deref(), request, move || activity.touch(server_id), ends).await
+    join(&state, &upstream, token.as_deref(), request, ends).await
 }
 
 /// Who opened a websocket to a service, when a person signed in to the hub did and held
@@ -223,24 +217,22 @@ pub async fn relay_to_service(
             let credentials = access::credentials(request.headers());
             let watcher = state.clone();
             let ends = async move { service_grant_ends(&watcher, &credentials, watch).await };
-            join(&state, &upstream, None, request, || {}, ends).await
+            join(&state, &upstream, None, request, ends).await
         }
-        None => join(&state, &upstream, None, request, || {}, std::future::pending()).await,
+        None => join(&state, &upstream, None, request, std::future::pending()).await,
     }
 }
 
 /// Opens the upstream upgrade first, then answers the browser's and joins the two connections
 /// until either closes or `ends` resolves.
-async fn join<F, E>(
+async fn join<E>(
     state: &ProxyState,
     upstream: &Upstream,
     token: Option<&str>,
     mut request: Request,
-    touch: F,
     ends: E,
 ) -> Response
 where
-    F: Fn() + Send + Unpin + 'static,
     E: std::future::Future<Output = ()> + Send + 'static,
 {
     let Some(key) = request.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
@@ -258,7 +250,7 @@ where
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(browser) => {
-                let mut browser = Touching::new(TokioIo::new(browser), touch);
+                let mut browser = TokioIo::new(browser);
                 let mut upstream = TokioIo::new(upstream);
                 let copied = tokio::io::copy_bidirectional_with_sizes(
                     &mut browser,
@@ -292,48 +284,4 @@ where
         headers.insert(SEC_WEBSOCKET_PROTOCOL, p.clone());
     }
     response
-}
-
-/// The browser's side of a relay: notes activity when the browser sends something, at most
-/// once a second.
-struct Touching<T, F> {
-    inner: T,
-    touch: F,
-    last: Option<Instant>,
-}
-
-impl<T, F: Fn()> Touching<T, F> {
-    fn new(inner: T, touch: F) -> Self {
-        Self { inner, touch, last: None }
-    }
-}
-
-impl<T: AsyncRead + Unpin, F: Fn() + Unpin> AsyncRead for Touching<T, F> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before && self.last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
-            (self.touch)();
-            self.last = Some(Instant::now());
-        }
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin, F: Unpin> AsyncWrite for Touching<T, F> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }

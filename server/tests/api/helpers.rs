@@ -13,6 +13,7 @@ use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{redirect, Response};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 pub const COOKIE: &str = "ganymede-session";
 
@@ -426,4 +427,44 @@ pub async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> 
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Starts a kernel through the proxy and opens its websocket, as JupyterLab does.
+pub async fn kernel(
+    app: &TestApp,
+    session: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let response = app
+        .http
+        .post(app.url("/user/alice/api/kernels"))
+        .header("cookie", format!("{COOKIE}={session}"))
+        .header("origin", &app.base)
+        .json(&serde_json::json!({ "name": "python3" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let kernel: serde_json::Value = response.json().await.unwrap();
+    let id = kernel["id"].as_str().expect("kernel id");
+    let mut request =
+        format!("{}/user/alice/api/kernels/{id}/channels", app.base.replace("http://", "ws://"))
+            .into_client_request()
+            .unwrap();
+    request.headers_mut().insert("cookie", format!("{COOKIE}={session}").parse().unwrap());
+    request.headers_mut().insert("origin", app.base.parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.expect("kernel websocket").0
+}
+
+/// A kernel protocol `execute_request` as JupyterLab sends it.
+pub fn execute(msg_id: &str, code: &str) -> tokio_tungstenite::tungstenite::Message {
+    tokio_tungstenite::tungstenite::Message::text(
+        serde_json::json!({
+            "header": { "msg_id": msg_id, "username": "alice", "session": "s1", "msg_type": "execute_request",
+                        "version": "5.3", "date": "2026-01-01T00:00:00Z" },
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": { "code": code, "silent": false, "store_history": false,
+                         "user_expressions": {}, "allow_stdin": false, "stop_on_error": true },
+        })
+        .to_string(),
+    )
 }

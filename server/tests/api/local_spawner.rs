@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use hub::config::SpawnerChoice;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{TestApp, COOKIE};
+use crate::helpers::TestApp;
 
 fn venv() -> PathBuf {
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/jupyter-venv");
@@ -67,34 +65,8 @@ async fn status_through_proxy(app: &TestApp, session: &str) -> u16 {
 
 /// Starts a kernel through the proxy and runs `print(6 * 7)` over its websocket.
 async fn run_code(app: &TestApp, session: &str) {
-    let response = app
-        .http
-        .post(app.url("/user/alice/api/kernels"))
-        .header("cookie", format!("{COOKIE}={session}"))
-        .header("origin", &app.base)
-        .json(&serde_json::json!({ "name": "python3" }))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.text().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    let kernel: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let id = kernel["id"].as_str().expect("kernel id");
-    let mut request =
-        format!("{}/user/alice/api/kernels/{id}/channels", app.base.replace("http://", "ws://"))
-            .into_client_request()
-            .unwrap();
-    request.headers_mut().insert("cookie", format!("{COOKIE}={session}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("kernel websocket");
-    let execute = serde_json::json!({
-        "header": { "msg_id": "m1", "username": "alice", "session": "s1", "msg_type": "execute_request",
-                    "version": "5.3", "date": "2024-01-01T00:00:00Z" },
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": { "code": "print(6 * 7)", "silent": false, "store_history": false,
-                     "user_expressions": {}, "allow_stdin": false, "stop_on_error": true },
-    });
-    ws.send(Message::text(execute.to_string())).await.unwrap();
+    let mut ws = crate::helpers::kernel(app, session).await;
+    ws.send(crate::helpers::execute("m1", "print(6 * 7)")).await.unwrap();
     let printed = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(Ok(message)) = ws.next().await {
             let Ok(text) = message.to_text() else { continue };

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod activity;
 mod admin;
 mod auth_hardening;
 mod cli;

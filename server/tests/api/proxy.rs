@@ -60,7 +60,7 @@ async fn http_upstream(gate: Gate) -> SocketAddr {
         )
         .route(
             "/user/alice/headers",
-            get(|request: Request| async move {
+            axum::routing::any(|request: Request| async move {
                 let headers: serde_json::Map<String, serde_json::Value> = request
                     .headers()
                     .iter()
@@ -260,14 +260,29 @@ async fn traversal_and_encoded_slashes_cannot_reach_another_users_route() {
 }
 
 #[tokio::test]
-async fn proxied_traffic_is_recorded_as_activity_in_batches() {
+async fn requests_that_change_something_are_activity_in_batches_and_polling_is_not() {
     let (app, session) = alice_app().await;
     route(&app, "", http_upstream(Arc::new(Mutex::new(None))).await).await;
     let before: Option<i64> =
         sqlx::query_scalar("SELECT last_activity FROM servers").fetch_one(app.hub.db()).await.unwrap();
     assert_eq!(before, None);
+    // An open tab polls: GETs are no sign that anyone works.
     for _ in 0..5 {
         assert_eq!(app.get("/user/alice/headers", Some(&session)).await.status(), 200);
+    }
+    assert_eq!(app.hub.activity().flush(&app.hub).await.unwrap(), 0);
+    // A save (or any request that changes something) is.
+    for _ in 0..5 {
+        let saved = app
+            .http
+            .put(app.url("/user/alice/headers"))
+            .header("cookie", format!("{COOKIE}={session}"))
+            .header("origin", &app.base)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), 200);
     }
     // Nothing is written per request; one flush writes the batch.
     let still: Option<i64> =
