@@ -30,8 +30,11 @@ use super::forward::prepare_upstream_headers;
 use super::quickack::QuickAck;
 use super::{pages, ProxyState};
 
-/// Headers of the browser's handshake that Jupyter should see.
-const PASSED: &[&str] = &["origin", "cookie", "user-agent", "sec-websocket-protocol", "x-forwarded-for"];
+/// Headers of the client's handshake that Jupyter should see. Its `Authorization` reaches a
+/// single-user server or a service (they check it with the hub, as over HTTP); for a plain
+/// JupyterLab the hub's token replaces it.
+const PASSED: &[&str] =
+    &["origin", "cookie", "authorization", "user-agent", "sec-websocket-protocol", "x-forwarded-for"];
 
 /// Size of each direction's copy buffer: what an idle websocket holds besides its sockets.
 const COPY_BUFFER: usize = 8 * 1024;
@@ -49,7 +52,7 @@ pub fn is_upgrade(request: &Request) -> bool {
 }
 
 /// The upgrade request Jupyter (or a service) gets: the browser's key, version and protocols,
-/// Jupyter's token where the hub holds one; never the hub's session cookie.
+/// Jupyter's token where the hub holds one (else the client's own); never the hub's session cookie.
 fn upstream_request(
     state: &ProxyState,
     token: Option<&str>,

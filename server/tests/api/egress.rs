@@ -119,7 +119,8 @@ fn gateway_and_api(container: &str) -> (String, String) {
     (gateway, api)
 }
 
-fn base_singleuser() -> FlavourConfig {
+/// The project's base image as a `jupyterhub-singleuser` flavour.
+pub(crate) fn base_singleuser() -> FlavourConfig {
     FlavourConfig {
         id: "base-hub".into(),
         display_name: "base-hub".into(),

@@ -429,15 +429,17 @@ pub async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> 
     }
 }
 
-/// Starts a kernel through the proxy and opens its websocket, as JupyterLab does.
+/// Starts a kernel on `user`'s default server through the proxy and opens its websocket, as
+/// JupyterLab does, with `credential` (a `cookie` or `authorization` header).
 pub async fn kernel(
     app: &TestApp,
-    session: &str,
+    user: &str,
+    credential: (&str, String),
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let response = app
         .http
-        .post(app.url("/user/alice/api/kernels"))
-        .header("cookie", format!("{COOKIE}={session}"))
+        .post(app.url(&format!("/user/{user}/api/kernels")))
+        .header(credential.0, &credential.1)
         .header("origin", &app.base)
         .json(&serde_json::json!({ "name": "python3" }))
         .send()
@@ -447,10 +449,13 @@ pub async fn kernel(
     let kernel: serde_json::Value = response.json().await.unwrap();
     let id = kernel["id"].as_str().expect("kernel id");
     let mut request =
-        format!("{}/user/alice/api/kernels/{id}/channels", app.base.replace("http://", "ws://"))
+        format!("{}/user/{user}/api/kernels/{id}/channels", app.base.replace("http://", "ws://"))
             .into_client_request()
             .unwrap();
-    request.headers_mut().insert("cookie", format!("{COOKIE}={session}").parse().unwrap());
+    request.headers_mut().insert(
+        reqwest::header::HeaderName::from_bytes(credential.0.as_bytes()).unwrap(),
+        credential.1.parse().unwrap(),
+    );
     request.headers_mut().insert("origin", app.base.parse().unwrap());
     tokio_tungstenite::connect_async(request).await.expect("kernel websocket").0
 }

@@ -65,7 +65,9 @@ async fn status_through_proxy(app: &TestApp, session: &str) -> u16 {
 
 /// Starts a kernel through the proxy and runs `print(6 * 7)` over its websocket.
 async fn run_code(app: &TestApp, session: &str) {
-    let mut ws = crate::helpers::kernel(app, session).await;
+    let mut ws =
+        crate::helpers::kernel(app, "alice", ("cookie", format!("{}={session}", crate::helpers::COOKIE)))
+            .await;
     ws.send(crate::helpers::execute("m1", "print(6 * 7)")).await.unwrap();
     let printed = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(Ok(message)) = ws.next().await {

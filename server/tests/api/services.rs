@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{TestApp, COOKIE};
 
-fn venv_python() -> PathBuf {
+pub(crate) fn venv_python() -> PathBuf {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/jupyter-venv/bin/python");
     assert!(
         python.is_file(),
@@ -23,7 +23,7 @@ fn venv_python() -> PathBuf {
     std::path::absolute(&python).expect("absolute path")
 }
 
-fn service(name: &str) -> ServiceConfig {
+pub(crate) fn service(name: &str) -> ServiceConfig {
     ServiceConfig {
         name: name.into(),
         url: None,
@@ -37,7 +37,7 @@ fn service(name: &str) -> ServiceConfig {
     }
 }
 
-fn role(name: &str, scopes: &[&str], services: &[&str], users: &[&str]) -> RoleConfig {
+pub(crate) fn role(name: &str, scopes: &[&str], services: &[&str], users: &[&str]) -> RoleConfig {
     RoleConfig {
         name: name.into(),
         description: String::new(),
