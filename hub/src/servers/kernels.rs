@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
+use crate::domain::{ServerName, UserName};
 use crate::spawner::Upstream;
 use crate::Hub;
 
@@ -89,16 +90,14 @@ pub async fn poll_round(hub: &Hub) -> usize {
         .all()
         .into_iter()
         .filter_map(|(user, server, route)| {
+            let (user, server) = (UserName::parse(&user).ok()?, ServerName::parse(&server).ok()?);
             Some((user, server, route.server_id, route.upstream, route.token?))
         })
         .collect();
     let now = hub.clock().now_ms();
     let answers: Vec<(i64, Option<i64>)> = futures_util::stream::iter(asked)
         .map(|(user, server, server_id, upstream, token)| async move {
-            let base = match server.as_str() {
-                "" => format!("/user/{user}/"),
-                named => format!("/user/{user}/{named}/"),
-            };
+            let base = super::base_url(&user, &server);
             let kernels = get_json(&upstream, &format!("{base}api/kernels"), &token).await;
             let terminals = get_json(&upstream, &format!("{base}api/terminals"), &token).await;
             let seen = match (kernels, terminals) {

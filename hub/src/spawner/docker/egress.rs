@@ -196,19 +196,22 @@ pub(super) async fn sweep(listed: Vec<Jump>, in_use: &[String]) {
 }
 
 /// Puts a server's rules in place before its container exists: its chain, then the jumps of its
-/// subnet. Whatever an earlier network of the same name or subnet left is replaced.
+/// subnet. Whatever an earlier network of the same name or subnet left is replaced. Returns the
+/// other jumps it found, listed before it changed anything (for [`sweep`]).
 pub(super) async fn apply(
     network: &str,
     subnet: (Ipv4Addr, u8),
     rules: &[Vec<String>],
-) -> Result<(), SpawnError> {
+) -> Result<Vec<Jump>, SpawnError> {
     if rules.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     ensure_hooks().await?;
     let chain = chain_name(network);
     let subnet = format!("{}/{}", subnet.0, subnet.1);
-    for stale in jumps().await.into_iter().filter(|j| j.chain == chain || j.subnet == subnet) {
+    let (stale, others): (Vec<Jump>, Vec<Jump>) =
+        jumps().await.into_iter().partition(|j| j.chain == chain || j.subnet == subnet);
+    for stale in stale {
         let args: Vec<&str> = stale.delete.iter().map(String::as_str).collect();
         let _ = iptables(&args).await;
     }
@@ -224,7 +227,7 @@ pub(super) async fn apply(
         iptables(&["-A", ours, "-s", &subnet, "-j", &chain]).await?;
     }
     debug!(network, chain, subnet, rules = rules.len(), "egress rules in place");
-    Ok(())
+    Ok(others)
 }
 
 /// Removes a server's chain and the jumps to it (none is fine).

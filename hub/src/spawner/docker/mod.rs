@@ -218,9 +218,8 @@ impl DockerSpawner {
         }
         let hub_api = hub_api_addresses(spec).await;
         let rules = egress::server_rules(self.config.egress, &self.config.egress_allow, &hub_api);
-        egress::apply(network, subnet, &rules).await?;
         // Rules of networks that are gone (removed behind the hub's back, or by a killed hub).
-        let listed = egress::jumps().await;
+        let listed = egress::apply(network, subnet, &rules).await?;
         if let Ok(docker) = self.docker().await {
             if let Ok(used) = self.subnets_in_use(docker).await {
                 let used: Vec<String> =
@@ -472,16 +471,17 @@ async fn hub_api_addresses(spec: &SpawnSpec) -> Vec<std::net::SocketAddrV4> {
     let Some(url) = spec.env.iter().find(|(k, _)| k == "JUPYTERHUB_API_URL").map(|(_, v)| v.as_str()) else {
         return Vec::new();
     };
-    let (default_port, rest) = match url.split_once("://") {
-        Some(("https", rest)) => (443, rest),
-        Some((_, rest)) => (80, rest),
-        None => (80, url),
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            warn!(url, error = %e, "the servers' API URL does not parse; the server will not reach the hub");
+            return Vec::new();
+        }
     };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().unwrap_or(default_port)),
-        None => (authority, default_port),
+    let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+        return Vec::new();
     };
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
     match tokio::net::lookup_host((host, port)).await {
         Ok(found) => found
             .filter_map(|a| match a {
