@@ -1,5 +1,6 @@
 //! Background housekeeping: drops expired sessions, old failed-sign-in records and stale
-//! OpenID Connect attempts; flushes activity; polls servers; discovers the OpenID Connect provider.
+//! OpenID Connect attempts; flushes activity; polls servers; culls; discovers the OpenID Connect
+//! provider.
 
 use std::time::Duration;
 
@@ -70,6 +71,22 @@ pub async fn poll_kernels(hub: Hub) {
     loop {
         tick.tick().await;
         hub::servers::kernels::poll_round(&hub).await;
+    }
+}
+
+/// Culls idle and old servers (and idle users) every `culler.every_seconds`, when `[culler]` is
+/// enabled (under the reconcile lease: one process culls).
+pub async fn cull(hub: Hub) {
+    if !hub.config().culler.enabled {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(hub.config().culler.every_seconds));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = hub::servers::culler::round(&hub).await {
+            warn!(error = %e, "culling failed");
+        }
     }
 }
 

@@ -85,6 +85,7 @@ impl Application {
         let gpus = tokio::spawn(crate::housekeeping::refresh_gpus(self.hub.clone()));
         let usage = tokio::spawn(crate::housekeeping::sample_usage(self.hub.clone()));
         let kernels = tokio::spawn(crate::housekeeping::poll_kernels(self.hub.clone()));
+        let culler = tokio::spawn(crate::housekeeping::cull(self.hub.clone()));
         // Managed services call the hub's API on this process's own listener.
         let local = if self.addr.ip().is_unspecified() {
             SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), self.addr.port())
@@ -114,6 +115,7 @@ impl Application {
         gpus.abort();
         usage.abort();
         kernels.abort();
+        culler.abort();
         services.abort();
         let _ = services.await;
         if let Err(e) = hub::services::supervisor::release_leases(&self.hub).await {

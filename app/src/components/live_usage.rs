@@ -21,6 +21,20 @@ pub struct LiveView {
     pub stop_reason: Option<String>,
     pub warned: bool,
     pub extensible: bool,
+    /// When the culler stops it, if it does.
+    pub cull: Option<CullView>,
+}
+
+/// The culler's deadline for a running server, as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CullView {
+    pub at_ms: i64,
+    /// "no activity for 1 h".
+    pub reason: String,
+    /// Whether the warning period has begun.
+    pub warned: bool,
+    /// Whether Keep running moves it (not for a maximum age).
+    pub keepable: bool,
 }
 
 impl LiveView {
@@ -96,6 +110,12 @@ impl From<hub::servers::LiveServer> for LiveView {
             stop_reason: session.as_ref().and_then(|s| s.reason.clone()),
             warned: session.as_ref().is_some_and(|s| s.warned),
             extensible: session.as_ref().is_some_and(|s| s.extensible),
+            cull: l.cull.map(|c| CullView {
+                at_ms: c.at_ms,
+                reason: c.reason,
+                warned: c.warned,
+                keepable: c.keepable,
+            }),
         }
     }
 }
@@ -120,6 +140,7 @@ mod tests {
             stop_reason: None,
             warned: false,
             extensible: false,
+            cull: None,
         };
         assert_eq!(v.summary(), "12% CPU · 1.3 GiB of 4.0 GiB · 1 GPU: 87% busy, 30.2 GiB, 1 process");
         v.gpu_utilization_percent = None;

@@ -143,16 +143,56 @@ pub async fn extend_gpu_session(name: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Keep running: the owner still uses the server (counts as its activity for the culler).
+#[server(prefix = "/hub/fn", endpoint = "keep_running")]
+pub async fn keep_running(name: String) -> Result<(), AppError> {
+    let user = crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    let server = hub::domain::ServerName::parse(&name).map_err(|e| AppError::Invalid(e.to_string()))?;
+    hub::servers::culler::keep_running(&hub, Some(user.name.as_str()), &user, &server).await?;
+    Ok(())
+}
+
+/// "Your server default stops at 14:05", once per deadline, when the dashboard is in a
+/// background tab and may notify.
+fn notify_cull(label: &str, when: &str, seen: RwSignal<Vec<(String, i64)>>, at_ms: i64) {
+    let key = (label.to_owned(), at_ms);
+    if seen.with_untracked(|s| s.contains(&key)) {
+        return;
+    }
+    seen.update_untracked(|s| s.push(key));
+    #[cfg(feature = "hydrate")]
+    {
+        let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
+        if hidden && web_sys::Notification::permission() == web_sys::NotificationPermission::Granted {
+            let options = web_sys::NotificationOptions::new();
+            options
+                .set_body(&format!("It stops at {when} unless used. Open the dashboard to keep it running."));
+            let _ =
+                web_sys::Notification::new_with_options(&format!("Your server {label} is idle"), &options);
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = when;
+}
+
 /// Live CPU, memory and GPU use of the running servers, and when a GPU limit stops them (with
 /// Extend when the length limit does and nobody waits), read again every five seconds.
 #[component]
 fn Usage() -> impl IntoView {
     let tick = RwSignal::new(0_u64);
     let extend = ServerAction::<ExtendGpuSession>::new();
+    let keep = ServerAction::<KeepRunning>::new();
+    let notified = RwSignal::new(Vec::<(String, i64)>::new());
     Effect::new(move |_| {
         let _ = set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(5));
+        #[cfg(feature = "hydrate")]
+        if web_sys::Notification::permission() == web_sys::NotificationPermission::Default {
+            let _ = web_sys::Notification::request_permission();
+        }
     });
-    let usage = Resource::new(move || (tick.get(), extend.version().get()), |_| my_usage());
+    let usage =
+        Resource::new(move || (tick.get(), extend.version().get(), keep.version().get()), |_| my_usage());
     view! {
         <Transition fallback=|| ()>
             {move || usage.get().and_then(Result::ok).filter(|u| !u.is_empty()).map(|list| view! {
@@ -161,7 +201,7 @@ fn Usage() -> impl IntoView {
                         <li data-server=u.label()>{format!("{}: {}", u.label(), u.summary())}</li>
                     }).collect_view()}
                 </ul>
-                {list.into_iter().filter(|u| u.stops_at_ms.is_some()).map(|u| {
+                {list.clone().into_iter().filter(|u| u.stops_at_ms.is_some()).map(|u| {
                     let class = if u.warned { "notice warning" } else { "notice muted" };
                     let when = u.stops_at_ms.map(format_ms).unwrap_or_default();
                     let text = format!("{} stops at {when}: {}.", u.label(), u.stop_reason.clone().unwrap_or_default());
@@ -180,8 +220,36 @@ fn Usage() -> impl IntoView {
                         </p>
                     }
                 }).collect_view()}
+                {list.iter().filter_map(|u| u.cull.clone().map(|c| (u.label(), u.server.clone(), c))).map(|(label, name, c)| {
+                    let when = format_ms(c.at_ms);
+                    if c.warned {
+                        notify_cull(&label, &when, notified, c.at_ms);
+                    }
+                    let text = if c.keepable {
+                        format!("{label} stops at {when} unless used ({}).", c.reason)
+                    } else {
+                        format!("{label} stops at {when}: {}.", c.reason)
+                    };
+                    view! {
+                        <p class=if c.warned { "notice warning" } else { "notice muted" }
+                           role=if c.warned { Some("alert") } else { None }
+                           data-testid=ids::CULL_NOTICE data-server=label data-warned=c.warned.to_string()>
+                            {text}
+                            {(c.keepable && c.warned).then(|| view! {
+                                " "
+                                <ActionForm action=keep attr:class="inline">
+                                    <input type="hidden" name="name" value=name/>
+                                    <button type="submit" class="small">"Keep running"</button>
+                                </ActionForm>
+                            })}
+                        </p>
+                    }
+                }).collect_view()}
             })}
         </Transition>
+        {move || keep.value().get().and_then(|r| r.err()).map(|e| view! {
+            <p class="notice error" role="alert">{e.to_string()}</p>
+        })}
         {move || extend.value().get().and_then(|r| r.err()).map(|e| view! {
             <p class="notice error" role="alert">{e.to_string()}</p>
         })}

@@ -325,6 +325,21 @@ pub async fn remove(hub: &Hub, actor: Option<&str>, name: &UserName) -> Result<(
     .await
 }
 
+/// Removes an idle user for the culler (`[culler] cull_users`): only if they are still idle since
+/// before `cutoff` with every server stopped; the audit row says why. False when they no longer are.
+pub async fn cull(hub: &Hub, name: &UserName, cutoff: i64, reason: &str) -> Result<bool, AccountError> {
+    let detail = json!({ "reason": reason });
+    match account_change(hub, name, "user.cull", None, detail, |conn, name| {
+        Box::pin(users::delete_if_idle(conn, name, cutoff))
+    })
+    .await
+    {
+        Ok(()) => Ok(true),
+        Err(AccountError::NoSuchUser(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 type Statement<'c> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + 'c>>;
 

@@ -11,6 +11,7 @@
 
 mod auth;
 mod catalogue;
+mod culler;
 mod database;
 mod gpu_limits;
 mod gpus;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthConfig, ConfigSecret, LocalAuthConfig, OidcConfig};
 pub use catalogue::{FlavourConfig, FlavourKind, SizeConfig};
+pub use culler::{CullPolicy, CullerConfig, SizeCulling};
 pub use database::DatabaseConfig;
 pub use gpu_limits::{GpuLimits, GpuLimitsConfig};
 pub use gpus::{GpuDiscovery, StaticGpu};
@@ -66,6 +68,8 @@ pub struct Config {
     pub roles: Vec<RoleConfig>,
     /// Programs that use the hub's API: managed (the hub runs them) or external.
     pub services: Vec<ServiceConfig>,
+    /// The hub's own idle culler.
+    pub culler: CullerConfig,
 }
 
 impl Default for Config {
@@ -83,6 +87,7 @@ impl Default for Config {
             gpu_limits: GpuLimitsConfig::default(),
             roles: Vec::new(),
             services: Vec::new(),
+            culler: CullerConfig::default(),
         }
     }
 }
@@ -155,6 +160,7 @@ impl Config {
         roles::validate(&self.roles)?;
         services::validate(&self.services, &self.roles)?;
         catalogue::validate_catalogue(&self.flavours, &self.sizes, self.spawner.kind)?;
+        self.culler.validate(&self.sizes)?;
         Ok(())
     }
 

@@ -386,22 +386,25 @@ pub async fn begin_stop(
     from: ServerState,
     worker: &str,
     now: i64,
+    reason: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE servers SET status = $1, state_changed_at = $2, worker = $5 WHERE id = $3 AND status = $4",
+        "UPDATE servers SET status = $1, state_changed_at = $2, worker = $5, stop_reason = $6 \
+         WHERE id = $3 AND status = $4",
     )
     .bind(ServerState::Stopping.as_str())
     .bind(now)
     .bind(id)
     .bind(from.as_str())
     .bind(worker)
+    .bind(reason)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// `from` → stopped, forgetting the workload; `error` says why when it was not asked for. False
-/// when the row was not in `from`.
+/// `from` → stopped, forgetting the workload; `error` says why when it was not asked for, else
+/// the reason the hub gave when it began the stop (if it did). False when the row was not in `from`.
 pub async fn mark_stopped(
     conn: &mut DbConn,
     id: i64,
@@ -411,7 +414,8 @@ pub async fn mark_stopped(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE servers SET status = $1, url = NULL, spawner_kind = NULL, spawner_state = '{}', started_at = NULL, \
-         last_error = $2, state_changed_at = $3, worker = NULL WHERE id = $4 AND status = $5",
+         last_error = COALESCE($2, stop_reason), stop_reason = NULL, state_changed_at = $3, worker = NULL \
+         WHERE id = $4 AND status = $5",
     )
     .bind(ServerState::Stopped.as_str())
     .bind(error)

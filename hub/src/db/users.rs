@@ -103,6 +103,37 @@ pub async fn delete<'e>(
     Ok(done.rows_affected() > 0)
 }
 
+/// Users idle since before `cutoff` (by their last activity, else when they were made) with no
+/// server that is not stopped; admins only when `admins`.
+pub async fn idle_since_before(pool: &Pool, cutoff: i64, admins: bool) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE COALESCE(last_activity, created_at) < $1 AND ($2 = 1 OR is_admin = 0) \
+         AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.user_id = users.id AND s.status <> $3) ORDER BY name"
+    ))
+    .bind(cutoff)
+    .bind(i64::from(admins))
+    .bind(ServerState::Stopped.as_str())
+    .fetch_all(pool)
+    .await
+}
+
+/// Deletes the user when still idle since before `cutoff` with every server stopped (they may
+/// have signed in or started one since they were listed).
+pub async fn delete_if_idle(conn: &mut DbConn, name: &UserName, cutoff: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM users WHERE name = $1 AND COALESCE(last_activity, created_at) < $2 \
+         AND NOT EXISTS (SELECT 1 FROM servers s WHERE s.user_id = users.id AND s.status <> $3)",
+    )
+    .bind(name.as_str())
+    .bind(cutoff)
+    .bind(ServerState::Stopped.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub async fn set_admin<'e>(
     ex: impl sqlx::Executor<'e, Database = Db>,
     name: &UserName,

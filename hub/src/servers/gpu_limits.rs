@@ -74,7 +74,12 @@ pub async fn enforce(hub: &Hub) -> Result<Enforced, ServerError> {
         let reason = ending.reason(&limits, policy.gpu_idle_timeout_minutes);
         if now >= at {
             info!(user.name = %row.user_name, server.name = %row.name, %reason, "a GPU limit stops the server");
-            match super::stop_because(hub, &row, &reason).await {
+            let because = super::transitions::Because {
+                action: "server.stop",
+                reason: &reason,
+                detail: json!({ "limit": ending.as_str() }),
+            };
+            match super::stop_because(hub, &row, &because).await {
                 Ok(true) => done.stopped += 1,
                 Ok(false) => {}
                 Err(e) => {

@@ -124,6 +124,8 @@ pub struct LiveServer {
     pub gpu_readings: Vec<crate::gpus::readings::Reading>,
     /// Its GPU session's limits, if it holds GPUs.
     pub session: Option<gpu_limits::SessionNotice>,
+    /// When the culler stops it, if it does.
+    pub cull: Option<super::culler::CullNotice>,
 }
 
 /// What each of `user`'s running servers uses now: CPU and memory, GPUs and their utilization,
@@ -147,7 +149,16 @@ pub(super) async fn live(hub: &Hub, rows: Vec<ServerRow>) -> Result<Vec<LiveServ
         let readings = hub.gpus().readings();
         let gpu_readings = gpus.iter().filter_map(|u| readings.get(u)).collect();
         let session = if gpus.is_empty() { None } else { gpu_limits::notice(hub, row.id).await? };
-        out.push(LiveServer { user: row.user_name, server: row.name, usage, gpus, gpu_readings, session });
+        let cull = super::culler::notice(hub, &row);
+        out.push(LiveServer {
+            user: row.user_name,
+            server: row.name,
+            usage,
+            gpus,
+            gpu_readings,
+            session,
+            cull,
+        });
     }
     Ok(out)
 }

@@ -11,6 +11,7 @@
 //! error, the views (`ServerInfo`), URLs and routes.
 
 pub mod activity;
+pub mod culler;
 pub mod gpu_limits;
 mod health;
 pub(crate) mod in_flight;
@@ -95,6 +96,8 @@ pub enum ServerError {
     GpuLimit(#[from] crate::gpus::limits::Refusal),
     #[error("no GPU session limit applies to this server, so there is nothing to extend")]
     NothingToExtend,
+    #[error("the server is {0}, not running, so there is nothing to keep running")]
+    NotRunning(ServerState),
     #[error("others are waiting for GPUs, so the session cannot be extended")]
     OthersWaiting,
     #[error("the server could not be stopped and stays stopping; the hub retries: {0}")]
@@ -237,9 +240,10 @@ impl crate::error::Classify for ServerError {
             | ServerError::NothingToChange
             | ServerError::DefaultNotRenamed => C::Invalid,
             ServerError::NotFound => C::NotFound,
-            ServerError::NameTaken(_) | ServerError::OthersWaiting | ServerError::NothingToExtend => {
-                C::Conflict
-            }
+            ServerError::NameTaken(_)
+            | ServerError::OthersWaiting
+            | ServerError::NothingToExtend
+            | ServerError::NotRunning(_) => C::Conflict,
             ServerError::GpuLimit(_) => C::Forbidden,
             ServerError::TooManySpawns { retry_after_seconds }
             | ServerError::TooManyActive { retry_after_seconds } => {

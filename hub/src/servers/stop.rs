@@ -37,10 +37,15 @@ pub async fn stop(
     carry_out_stop(hub, &row).await
 }
 
-/// Stops a running server for a reason of the hub's own (a GPU limit): the reason goes to the
-/// audit log and, once stopped, to the server's `last_error`. False when it was not running.
-pub(crate) async fn stop_because(hub: &Hub, row: &ServerRow, reason: &str) -> Result<bool, ServerError> {
-    if !transitions::begin_stop(hub, None, row, Some(reason)).await? {
+/// Stops a running server for a reason of the hub's own (the culler, a GPU limit): the reason
+/// goes to the audit log and, once stopped, to the server's `last_error`. False when it was not
+/// running.
+pub(crate) async fn stop_because(
+    hub: &Hub,
+    row: &ServerRow,
+    because: &transitions::Because<'_>,
+) -> Result<bool, ServerError> {
+    if !transitions::begin_stop(hub, None, row, Some(because)).await? {
         return Ok(false);
     }
     let _busy = hub.in_flight().hold(row.id);

@@ -216,33 +216,46 @@ pub async fn begin_stop(
     hub: &Hub,
     actor: Actor<'_>,
     row: &ServerRow,
-    reason: Option<&str>,
+    because: Option<&Because<'_>>,
 ) -> Result<bool, ServerError> {
     let now = hub.clock().now_ms();
     let mut tx = hub.db().begin().await?;
-    if !servers::begin_stop(&mut tx, row.id, ServerState::Running, hub.instance_id(), now).await? {
+    let shown = because.map(|b| format!("Stopped by the hub: {}.", b.reason));
+    if !servers::begin_stop(&mut tx, row.id, ServerState::Running, hub.instance_id(), now, shown.as_deref())
+        .await?
+    {
         return Ok(false);
     }
-    let detail = match reason {
-        Some(reason) => {
-            crate::db::gpu_sessions::set_end_reason(&mut tx, row.id, reason).await?;
-            json!({ "reason": reason })
+    let (action, detail) = match because {
+        Some(b) => {
+            crate::db::gpu_sessions::set_end_reason(&mut tx, row.id, b.reason).await?;
+            let mut detail = match &b.detail {
+                serde_json::Value::Object(map) => map.clone(),
+                _ => serde_json::Map::new(),
+            };
+            detail.insert("reason".into(), b.reason.into());
+            (b.action, serde_json::Value::Object(detail))
         }
-        None => json!({}),
+        None => ("server.stop", json!({})),
     };
-    events::record(&mut *tx, actor, "server.stop", Some(&target(row)), detail).await?;
+    events::record(&mut *tx, actor, action, Some(&target(row)), detail).await?;
     tx.commit().await?;
     Ok(true)
 }
 
-/// stopping → stopped, once the spawner says the workload is gone. A stop the hub decided (a GPU
-/// limit) leaves its reason as the server's `last_error`, so the owner sees why.
+/// Why the hub itself stops a running server: the audit row's action and detail, and the reason
+/// its owner reads on the dashboard once it is stopped.
+#[derive(Debug, Clone)]
+pub struct Because<'a> {
+    pub action: &'static str,
+    pub reason: &'a str,
+    pub detail: serde_json::Value,
+}
+
+/// stopping → stopped, once the spawner says the workload is gone. A stop the hub decided (the
+/// culler, a GPU limit) leaves its reason as the server's `last_error`, so the owner sees why.
 pub async fn finish_stop(hub: &Hub, row: &ServerRow) -> Result<bool, ServerError> {
-    let reason = crate::db::gpu_sessions::open_of_server(hub.db(), row.id)
-        .await?
-        .and_then(|s| s.end_reason)
-        .map(|r| format!("Stopped by the hub: {r}."));
-    ended(hub, row, ServerState::Stopping, reason.as_deref(), "server.stopped", json!({})).await
+    ended(hub, row, ServerState::Stopping, None, "server.stopped", json!({})).await
 }
 
 /// stopping stays stopping: the spawner refused; the error is shown and the stop retried.

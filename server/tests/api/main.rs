@@ -10,6 +10,7 @@ mod auth_hardening;
 mod cli;
 mod compat;
 mod csrf;
+mod culler;
 mod db_copy;
 mod egress;
 mod gpus;
