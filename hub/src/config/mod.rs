@@ -13,6 +13,7 @@ mod auth;
 mod catalogue;
 mod culler;
 mod database;
+mod deprecated;
 mod gpu_limits;
 mod gpus;
 mod hub;
@@ -25,6 +26,7 @@ mod spawner;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::Dict;
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +34,7 @@ pub use auth::{AuthConfig, ConfigSecret, LocalAuthConfig, OidcConfig};
 pub use catalogue::{FlavourConfig, FlavourKind, SizeConfig};
 pub use culler::{CullPolicy, CullerConfig, SizeCulling};
 pub use database::DatabaseConfig;
+pub use deprecated::{Deprecation, Fate};
 pub use gpu_limits::{GpuLimits, GpuLimitsConfig};
 pub use gpus::{GpuDiscovery, StaticGpu};
 pub use hub::{HubConfig, PublicUrl};
@@ -46,6 +49,9 @@ pub use spawner::{
 
 /// The name of the config file looked for in the working directory.
 pub const DEFAULT_FILE: &str = "ganymede.toml";
+
+/// The prefix of configuration variables: `GANYMEDE_HUB__BIND` is `hub.bind`.
+pub const ENV_PREFIX: &str = "GANYMEDE_";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -108,42 +114,63 @@ impl ConfigError {
     }
 }
 
+fn parse_error(e: figment::Error) -> ConfigError {
+    let messages: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+    ConfigError::Parse(messages.join("; "))
+}
+
 impl Config {
     /// Loads defaults, then the file (explicit path, or `ganymede.toml` when it exists), then the
-    /// environment, and validates the result.
+    /// environment, and validates the result. Deprecated keys in use are logged as warnings.
     pub fn load(explicit_file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::new().merge(Serialized::defaults(Config::default()));
-        match explicit_file {
-            Some(path) => {
-                if !path.exists() {
-                    return Err(ConfigError::Missing(path.to_owned()));
-                }
-                figment = figment.merge(Toml::file_exact(path));
-            }
-            None => {
-                if Path::new(DEFAULT_FILE).exists() {
-                    figment = figment.merge(Toml::file_exact(DEFAULT_FILE));
-                }
-            }
+        let (config, deprecated) = Self::load_noting(explicit_file)?;
+        for note in &deprecated {
+            tracing::warn!("{note}");
         }
-        figment =
-            figment.merge(Env::prefixed("GANYMEDE_").filter(|key| key.as_str().contains("__")).split("__"));
-        Self::from_figment(figment)
+        Ok(config)
+    }
+
+    /// As [`Config::load`], returning the deprecated keys in use instead of logging them.
+    pub fn load_noting(explicit_file: Option<&Path>) -> Result<(Self, Vec<Deprecation>), ConfigError> {
+        let file = match explicit_file {
+            Some(path) if !path.exists() => return Err(ConfigError::Missing(path.to_owned())),
+            Some(path) => Some(path.to_owned()),
+            None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.exists()),
+        };
+        let mut layers = Vec::new();
+        if let Some(path) = file {
+            layers.push((Some(path.display().to_string()), Figment::from(Toml::file_exact(path))));
+        }
+        let env = Env::prefixed(ENV_PREFIX).filter(|key| key.as_str().contains("__")).split("__");
+        layers.push((None, Figment::from(env)));
+        Self::from_layers(layers)
     }
 
     /// Parses a config from TOML text alone (defaults underneath, no environment): for tests and
     /// for checking the example file.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        Self::from_figment(
-            Figment::new().merge(Serialized::defaults(Config::default())).merge(Toml::string(text)),
-        )
+        let layer = Figment::from(Toml::string(text));
+        Ok(Self::from_layers(vec![(Some("the given text".to_owned()), layer)])?.0)
+    }
+
+    /// Defaults, then each source in turn; a source that sets deprecated keys has them moved first.
+    fn from_layers(layers: Vec<(Option<String>, Figment)>) -> Result<(Self, Vec<Deprecation>), ConfigError> {
+        let mut figment = Figment::new().merge(Serialized::defaults(Config::default()));
+        let mut notes = Vec::new();
+        for (source, layer) in layers {
+            if deprecated::present(&layer) {
+                let mut values: Dict = layer.extract().map_err(parse_error)?;
+                deprecated::rewrite(&mut values, source.as_deref(), &mut notes);
+                figment = figment.merge(Serialized::defaults(values));
+            } else {
+                figment = figment.merge(layer);
+            }
+        }
+        Ok((Self::from_figment(figment)?, notes))
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment.extract().map_err(|e| {
-            let messages: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
-            ConfigError::Parse(messages.join("; "))
-        })?;
+        let config: Config = figment.extract().map_err(parse_error)?;
         config.validate()?;
         Ok(config)
     }
@@ -219,9 +246,11 @@ mod tests {
     }
 
     #[test]
-    fn keys_of_the_old_spawner_section_are_named_with_their_new_place() {
-        let err = Config::from_toml_str("[spawner]\nnamed_servers_limit = 2\n").unwrap_err().to_string();
-        assert!(err.contains("named_servers_limit"), "{err}");
+    fn keys_of_the_old_spawner_section_still_work_in_their_new_place() {
+        let old = Config::from_toml_str("[spawner]\nnamed_servers_limit = 2\n").unwrap();
+        assert_eq!(old.servers.named_servers_limit, 2);
+        let err = Config::from_toml_str("[spawner]\nnamed_server_limit = 2\n").unwrap_err().to_string();
+        assert!(err.contains("named_server_limit"), "{err}");
         let parsed =
             Config::from_toml_str("[servers]\nnamed_servers_limit = 2\n[spawner.docker]\nprefix = \"x\"\n")
                 .unwrap();

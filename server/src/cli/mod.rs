@@ -70,6 +70,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(load()?, cmd).await,
         Command::Db(cmd) => db::run(load()?, cmd).await,
         Command::Gpus { json } => gpus::run(load()?, json).await,
-        Command::Config(cmd) => config::run(load(), cmd),
+        Command::Config(cmd) => config::run(cli.config.as_deref(), cmd),
     }
 }

@@ -230,3 +230,30 @@ async fn serve_refuses_an_egress_policy_it_cannot_enforce() {
     );
     assert!(!served.base.is_empty());
 }
+
+#[test]
+fn a_key_the_previous_release_used_still_works_with_a_warning_naming_the_new_one() {
+    let dir = Scratch::new();
+    std::fs::write(dir.path().join("ganymede.toml"), "[spawner]\nnamed_servers_limit = 5\n").unwrap();
+    let out =
+        ganymede(&dir).args(["config", "check"]).env("GANYMEDE_SPAWNER__PREFIX", "old-hub").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("deprecated keys in use (2)"), "{stdout}");
+    assert!(stdout.contains("`spawner.prefix` (GANYMEDE_SPAWNER__PREFIX)"), "{stdout}");
+    assert!(stdout.contains("GANYMEDE_SPAWNER__DOCKER__PREFIX"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "`spawner.named_servers_limit` (ganymede.toml) is deprecated: use `servers.named_servers_limit`"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("prefix = \"old-hub\""), "{stdout}");
+    assert!(stdout.contains("named_servers_limit = 5"), "{stdout}");
+
+    // The hub itself starts with them, warning in its log, and serves.
+    std::fs::remove_file(dir.path().join("ganymede.toml")).unwrap();
+    let served = serve(&dir, &[("GANYMEDE_SPAWNER__PREFIX", "old-hub")]);
+    let all = served.lines.join("\n");
+    assert!(all.contains("WARN") && all.contains("use `spawner.docker.prefix`"), "{all}");
+}
