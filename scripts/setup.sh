@@ -41,6 +41,8 @@ command -v dockerd >/dev/null || packages+=(docker.io)
 command -v debootstrap >/dev/null || packages+=(debootstrap)
 if [ "$mode" = "test" ]; then
   command -v chromium >/dev/null || packages+=(chromium)
+  # A real Prometheus scrapes /hub/metrics in the metrics tests.
+  command -v prometheus >/dev/null || packages+=(prometheus)
 fi
 if [ "${#packages[@]}" -gt 0 ]; then
   say "installing Debian packages: ${packages[*]}"

@@ -50,6 +50,7 @@ pub const ADMIN_LIVE_USAGE: &str = "admin-live-usage";
 pub const GPU_SESSION_NOTICE: &str = "gpu-session-notice";
 /// The culler's notice of a running server ("stops at 14:05 unless used"), with Keep running.
 pub const CULL_NOTICE: &str = "cull-notice";
+pub const ENGINE_NOTICE: &str = "engine-notice";
 pub const USAGE_SUMMARY: &str = "usage-summary";
 pub const USAGE_SESSIONS: &str = "usage-sessions";
 pub const SHARING: &str = "sharing";

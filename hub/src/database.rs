@@ -1,7 +1,8 @@
-//! The database as the command line manages it: migrations and `db copy`. Everything else reaches
+//! The database as the command line manages it: migrations, `db copy` and `db backup`. Everything else reaches
 //! the database through the operations of the other modules.
 
 pub use crate::db::backend::redact;
+pub use crate::db::backup::{backup, BackupError, BackupReport};
 pub use crate::db::copy::{copy, CopyError, CopyReport};
 pub use crate::db::DbError;
 

@@ -49,6 +49,8 @@ struct Inner {
     access: crate::access::Policy,
     services: crate::services::Services,
     oidc: Option<Arc<Oidc>>,
+    metrics: crate::metrics::Metrics,
+    engine: crate::servers::engine::EngineState,
     /// The hub's API as servers reach it (`JUPYTERHUB_API_URL`), once its listener is up.
     internal_api_url: std::sync::OnceLock<String>,
 }
@@ -85,6 +87,7 @@ impl Hub {
                 .await
                 .unwrap_or_else(|_| crate::gpus::Inventory::empty())
         };
+        let metrics = crate::metrics::Metrics::new();
         let hub = Self {
             inner: Arc::new(Inner {
                 config,
@@ -97,13 +100,15 @@ impl Hub {
                 gpus: GpuPool::new(gpus),
                 in_flight: InFlight::default(),
                 debounce: Debounce::default(),
-                routes: RouteTable::default(),
+                routes: RouteTable::timed(&metrics),
                 progress: ProgressHub::default(),
                 activity: Activity::default(),
                 live_usage: Default::default(),
                 access: crate::access::Policy::default(),
                 services,
                 oidc,
+                metrics,
+                engine: Default::default(),
                 internal_api_url: std::sync::OnceLock::new(),
             }),
         };
@@ -167,6 +172,15 @@ impl Hub {
 
     pub fn clock(&self) -> &dyn Clock {
         self.inner.clock.as_ref()
+    }
+
+    /// Whether the spawner's engine answered its last check.
+    pub fn engine(&self) -> &crate::servers::engine::EngineState {
+        &self.inner.engine
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     pub fn spawners(&self) -> &Spawners {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod gpus;
 pub mod groups;
 pub mod maintenance;
+pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod scopes;

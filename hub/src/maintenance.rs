@@ -28,3 +28,39 @@ pub async fn prune(hub: &Hub) {
 pub async fn database_ok(hub: &Hub) -> bool {
     db::users::count(hub.db()).await.is_ok()
 }
+
+/// How long the readiness probe waits for each part before it calls it down.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What the readiness probe found: each part the hub needs to serve, and why one is down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    pub database: Result<(), String>,
+    pub engine: Result<(), String>,
+}
+
+impl Readiness {
+    pub fn ready(&self) -> bool {
+        self.database.is_ok() && self.engine.is_ok()
+    }
+}
+
+/// Asks the database and the configured spawner's engine at once, each within a few seconds.
+pub async fn readiness(hub: &Hub) -> Readiness {
+    let database = async {
+        match tokio::time::timeout(READY_TIMEOUT, db::users::count(hub.db())).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", READY_TIMEOUT.as_secs())),
+        }
+    };
+    let engine = async {
+        let spawner = hub.spawners().current().map_err(|e| e.to_string())?;
+        match tokio::time::timeout(READY_TIMEOUT, spawner.ready()).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", READY_TIMEOUT.as_secs())),
+        }
+    };
+    let (database, engine) = tokio::join!(database, engine);
+    Readiness { database, engine }
+}

@@ -41,6 +41,13 @@ pub async fn create(
 /// with its audit row for a known user, in one transaction; open connections it opened end.
 /// Returns whether a session existed.
 pub async fn sign_out(hub: &Hub, presented: &str, user: Option<&User>) -> Result<bool, sqlx::Error> {
+    let began = std::time::Instant::now();
+    let ended = end_session(hub, presented, user).await;
+    hub.metrics().logout(began.elapsed());
+    ended
+}
+
+async fn end_session(hub: &Hub, presented: &str, user: Option<&User>) -> Result<bool, sqlx::Error> {
     let mut change = Change::begin(hub).await?;
     let ended =
         sessions::delete_by_hash(change.conn(), &SecretToken::from_presented(presented).hash()).await?;

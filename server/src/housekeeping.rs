@@ -107,6 +107,20 @@ pub async fn reconcile_servers(hub: Hub) {
     }
 }
 
+/// How often the spawner's engine is asked whether it answers.
+const ENGINE_EVERY: Duration = Duration::from_secs(2);
+
+/// Watches the spawner's engine: an outage shows on the dashboard, and the servers are
+/// reconciled as soon as it ends (see `hub::servers::engine`).
+pub async fn watch_engine(hub: Hub) {
+    let mut tick = tokio::time::interval(ENGINE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        hub::servers::engine::check(&hub).await;
+    }
+}
+
 /// How often the GPUs' utilization, memory and processes are sampled (for live usage and idle
 /// reclaim; nothing is sampled for a static inventory).
 const GPU_SAMPLE_EVERY: Duration = Duration::from_secs(5);

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use anyhow::Context;
 use app::state::AppState;
@@ -38,9 +39,10 @@ pub struct Application {
 impl Application {
     /// Opens the database (running migrations), binds `config.hub.bind` and assembles the router.
     pub async fn build(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+        let began = Instant::now();
         let bind = config.hub.bind;
         let hub = Hub::open(config).await.context("opening the hub's database")?;
-        Self::build_with_hub(hub, bind, leptos_options).await
+        Self::assemble(hub, bind, leptos_options, began).await
     }
 
     /// Like [`Application::build`] with a hub opened by the caller.
@@ -49,17 +51,29 @@ impl Application {
         bind: SocketAddr,
         leptos_options: LeptosOptions,
     ) -> anyhow::Result<Self> {
+        Self::assemble(hub, bind, leptos_options, Instant::now()).await
+    }
+
+    async fn assemble(
+        hub: Hub,
+        bind: SocketAddr,
+        leptos_options: LeptosOptions,
+        began: Instant,
+    ) -> anyhow::Result<Self> {
         let spawner = hub.spawners().current().context("the configured spawner")?;
         spawner.preflight().await.context("checking what the spawner's configuration needs")?;
+        let reconciling = Instant::now();
         if let Err(e) = hub::servers::reconcile(&hub).await {
             tracing::warn!(error = %e, "reconciling servers after start-up failed");
         }
+        hub.metrics().spawners_initialised(reconciling.elapsed());
         hub::services::register_clients(&hub).await.context("registering the services' OAuth clients")?;
         let listener = TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let state = AppState { leptos_options, hub: hub.clone() };
         let servers_api = bind_servers_api(&hub).await?.map(|l| (l, servers_api_router(state.clone())));
         let router = router(state);
+        hub.metrics().started(began.elapsed());
         Ok(Self { listener, router, hub, addr, servers_api })
     }
 
@@ -86,6 +100,8 @@ impl Application {
         let usage = tokio::spawn(crate::housekeeping::sample_usage(self.hub.clone()));
         let kernels = tokio::spawn(crate::housekeeping::poll_kernels(self.hub.clone()));
         let culler = tokio::spawn(crate::housekeeping::cull(self.hub.clone()));
+        let event_loop = tokio::spawn(hub::metrics::measure_event_loop(self.hub.clone()));
+        let engine = tokio::spawn(crate::housekeeping::watch_engine(self.hub.clone()));
         // Managed services call the hub's API on this process's own listener.
         let local = if self.addr.ip().is_unspecified() {
             SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), self.addr.port())
@@ -116,6 +132,8 @@ impl Application {
         usage.abort();
         kernels.abort();
         culler.abort();
+        event_loop.abort();
+        engine.abort();
         services.abort();
         let _ = services.await;
         if let Err(e) = hub::services::supervisor::release_leases(&self.hub).await {
@@ -142,6 +160,9 @@ pub fn router(state: AppState) -> Router {
         .route("/hub", get(web::pages::to_home))
         .route("/hub/", get(web::pages::to_home))
         .route("/hub/health", get(web::health::health))
+        .route("/hub/ready", get(web::health::ready))
+        .route("/hub/metrics", get(web::metrics::scrape))
+        .route("/hub/api/metrics", get(web::metrics::scrape))
         .route("/hub/oauth_login", get(web::oidc::login))
         .route("/hub/oauth_callback", get(web::oidc::callback))
         .route("/hub/admin/usage.csv", get(web::usage_csv::usage_csv))
@@ -160,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::pages::guard))
         .layer(axum::middleware::from_fn(web::server_fn_status::map))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::metrics::observe))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(CompressionLayer::new());
     let routes = Router::new()

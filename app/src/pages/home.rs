@@ -143,6 +143,46 @@ pub async fn extend_gpu_session(name: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Since when the container engine has not answered, if it has not (`None`: it answers).
+#[server(prefix = "/hub/fn", endpoint = "engine_outage")]
+pub async fn engine_outage() -> Result<Option<i64>, AppError> {
+    let _user = crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    Ok(hub.engine().outage().map(|o| o.since_ms))
+}
+
+/// A banner while the container engine does not answer, read again every five seconds; when it
+/// is back the server list is read again (servers whose workloads died are stopped by then).
+#[component]
+fn EngineNotice(on_back: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+    let tick = RwSignal::new(0_u64);
+    let was_down = RwSignal::new(false);
+    Effect::new(move |_| {
+        let _ = set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(5));
+    });
+    let outage = Resource::new(move || tick.get(), |_| engine_outage());
+    Effect::new(move |_| {
+        let down = matches!(outage.get(), Some(Ok(Some(_))));
+        if was_down.get_untracked() && !down {
+            on_back();
+        }
+        was_down.set(down);
+    });
+    view! {
+        <Transition fallback=|| ()>
+            {move || outage.get().and_then(Result::ok).flatten().map(|since| view! {
+                <p class="notice warning" role="alert" data-testid=ids::ENGINE_NOTICE>
+                    {format!(
+                        "The container engine has not answered since {}. Servers cannot start or stop until it is back; \
+                         running ones are checked as soon as it answers.",
+                        format_ms(since)
+                    )}
+                </p>
+            })}
+        </Transition>
+    }
+}
+
 /// Keep running: the owner still uses the server (counts as its activity for the culler).
 #[server(prefix = "/hub/fn", endpoint = "keep_running")]
 pub async fn keep_running(name: String) -> Result<(), AppError> {
@@ -429,10 +469,15 @@ fn Launcher() -> impl IntoView {
 fn Servers() -> impl IntoView {
     let stop = ServerAction::<StopServer>::new();
     let delete = ServerAction::<DeleteServer>::new();
-    let servers = Resource::new(move || (stop.version().get(), delete.version().get()), |_| my_servers());
+    let engine_back = RwSignal::new(0_u64);
+    let servers = Resource::new(
+        move || (stop.version().get(), delete.version().get(), engine_back.get()),
+        |_| my_servers(),
+    );
     view! {
         <div class="card">
             <h2>"Your servers"</h2>
+            <EngineNotice on_back=move || engine_back.update(|n| *n += 1)/>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || servers.get().map(|r| match r {
                     Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),

@@ -174,6 +174,19 @@ pub async fn authenticate(
     password: &str,
     client: &SignInClient,
 ) -> Result<User, LoginError> {
+    let began = std::time::Instant::now();
+    let result = check_sign_in(hub, policy, raw_name, password, client).await;
+    hub.metrics().login(crate::metrics::Outcome::of(&result), began.elapsed());
+    result
+}
+
+async fn check_sign_in(
+    hub: &Hub,
+    policy: &LocalAuthConfig,
+    raw_name: &str,
+    password: &str,
+    client: &SignInClient,
+) -> Result<User, LoginError> {
     let pool = hub.db();
     if password.len() > crate::domain::PASSWORD_MAX_LEN {
         return Err(LoginError::InvalidCredentials);

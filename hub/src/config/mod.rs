@@ -17,6 +17,8 @@ mod deprecated;
 mod gpu_limits;
 mod gpus;
 mod hub;
+mod log;
+mod metrics;
 mod roles;
 mod servers;
 mod services;
@@ -38,6 +40,8 @@ pub use deprecated::{Deprecation, Fate};
 pub use gpu_limits::{GpuLimits, GpuLimitsConfig};
 pub use gpus::{GpuDiscovery, StaticGpu};
 pub use hub::{HubConfig, PublicUrl};
+pub use log::{LogConfig, LogFormat};
+pub use metrics::{AddressRange, MetricsConfig};
 pub use roles::RoleConfig;
 pub use servers::ServersConfig;
 pub use services::{ServiceConfig, ServiceKind};
@@ -76,6 +80,10 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// The hub's own idle culler.
     pub culler: CullerConfig,
+    /// Who may read `/hub/metrics`.
+    pub metrics: MetricsConfig,
+    /// How the hub writes its log.
+    pub log: LogConfig,
 }
 
 impl Default for Config {
@@ -94,6 +102,8 @@ impl Default for Config {
             roles: Vec::new(),
             services: Vec::new(),
             culler: CullerConfig::default(),
+            metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }

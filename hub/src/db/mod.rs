@@ -5,6 +5,7 @@
 //! `BIGINT` times and 0/1 flags, `TEXT` JSON); what differs lives in [`backend`] alone.
 
 pub mod backend;
+pub mod backup;
 pub mod copy;
 pub mod events;
 pub mod gpu_claims;

@@ -25,6 +25,13 @@ fn vanished(what: &str) -> OidcError {
 /// and brings admin rights and (with `manage_groups`) group memberships in line with the provider.
 /// What changes lands in one transaction; a sign-in that changes nothing writes nothing.
 pub async fn sign_in(hub: &Hub, config: &OidcConfig, who: &Identity) -> Result<User, OidcError> {
+    let began = std::time::Instant::now();
+    let result = admit(hub, config, who).await;
+    hub.metrics().login(crate::metrics::Outcome::of(&result), began.elapsed());
+    result
+}
+
+async fn admit(hub: &Hub, config: &OidcConfig, who: &Identity) -> Result<User, OidcError> {
     let admin = match rules::decide(config, who) {
         rules::Decision::Blocked => return Err(OidcError::Blocked(who.name.clone())),
         rules::Decision::NotAllowed => return Err(OidcError::NotAllowed(who.name.clone())),

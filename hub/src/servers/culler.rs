@@ -148,7 +148,13 @@ pub async fn round(hub: &Hub) -> Result<Culled, ServerError> {
         };
         info!(user.name = %row.user_name, server.name = %row.name, %reason, "culling the server");
         match stop::stop_because(hub, &row, &because).await {
-            Ok(true) => done.servers += 1,
+            Ok(true) => {
+                done.servers += 1;
+                hub.metrics().culled(match cause {
+                    Cause::Idle => crate::metrics::CullReason::Idle,
+                    Cause::MaxAge => crate::metrics::CullReason::MaxAge,
+                });
+            }
             Ok(false) => continue,
             Err(e) => {
                 warn!(user.name = %row.user_name, server.name = %row.name, error = %e, "culling failed; the next round retries");
@@ -170,6 +176,7 @@ pub async fn round(hub: &Hub) -> Result<Culled, ServerError> {
                 Ok(true) => {
                     info!(user.name = %name, %reason, "culled an idle user");
                     done.users += 1;
+                    hub.metrics().culled(crate::metrics::CullReason::IdleUser);
                 }
                 Ok(false) => {}
                 Err(e) => warn!(user.name = %name, error = %e, "culling a user failed"),

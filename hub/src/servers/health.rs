@@ -13,7 +13,13 @@ pub(super) const RESTART_GRACE: Duration = Duration::from_secs(3);
 pub(super) async fn check_running(hub: &Hub, row: &ServerRow) -> Result<(), ServerError> {
     let Some(workload) = &row.workload else { return Ok(()) };
     let spawner = spawner_of(hub, row)?;
+    let began = std::time::Instant::now();
     let mut status = spawner.poll(&workload.workload).await;
+    let polled = match status {
+        Ok(ServerStatus::Running { .. } | ServerStatus::Restarting) => crate::metrics::PollStatus::Running,
+        _ => crate::metrics::PollStatus::Stopped,
+    };
+    hub.metrics().poll(polled, began.elapsed());
     if matches!(status, Ok(ServerStatus::Exited { .. })) {
         tokio::time::sleep(RESTART_GRACE).await;
         status = spawner.poll(&workload.workload).await;
@@ -65,11 +71,13 @@ pub(super) async fn check_running(hub: &Hub, row: &ServerRow) -> Result<(), Serv
 /// Checks every server the database says is running (at start-up and periodically), so a server
 /// that dies or moves is noticed without anyone asking.
 pub async fn poll_running(hub: &Hub) -> Result<(), ServerError> {
+    let began = std::time::Instant::now();
     for row in rows_in(hub, ServerState::Running).await? {
         if let Err(e) = check_running(hub, &row).await {
             warn!(user.name = %row.user_name, server.name = %row.name, error = %e, "checking a running server failed");
         }
     }
+    hub.metrics().routes_checked(began.elapsed());
     Ok(())
 }
 

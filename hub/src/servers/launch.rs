@@ -3,6 +3,7 @@
 //! it ended.
 
 use super::*;
+use crate::metrics::{spawn_reason, SpawnStatus};
 
 /// Begins starting `server` for `user` with the chosen flavour and size; returns at once.
 /// `actor` is who asked (the owner, an admin, or `None` for the hub itself): the audit log names them.
@@ -35,7 +36,10 @@ pub async fn start(
                 return Ok(StartOutcome::Queued);
             }
             StartClaim::AlreadyRunning => return Ok(StartOutcome::AlreadyRunning),
-            StartClaim::AlreadyPending => return Ok(StartOutcome::AlreadyPending),
+            StartClaim::AlreadyPending => {
+                hub.metrics().spawn(SpawnStatus::Failure, spawn_reason::ALREADY_PENDING, Duration::ZERO);
+                return Ok(StartOutcome::AlreadyPending);
+            }
             StartClaim::Busy(state) => return Err(ServerError::Busy(state)),
         };
     let row = db::servers::by_id(hub.db(), server_id).await?.ok_or(ServerError::NotFound)?;
@@ -94,6 +98,7 @@ pub(super) async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planne
         progress.publish(server_id, ProgressEvent::step(step.progress, step.message))
     };
     let limit = Duration::from_secs(hub.config().servers.start_timeout_seconds);
+    let began = std::time::Instant::now();
     let result = match spawner_of(hub, &row) {
         Ok(spawner) => match tokio::time::timeout(limit, start_and_wait(hub, spawner, &spec, &sink)).await {
             Ok(result) => result,
@@ -113,6 +118,7 @@ pub(super) async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planne
                         route_for(hub, &row, started.upstream, &workload),
                     );
                     info!(user.name = %spec.user, server.name = %spec.server, "server ready");
+                    hub.metrics().spawn(SpawnStatus::Success, spawn_reason::NONE, began.elapsed());
                     hub.progress().publish(row.id, ProgressEvent::ready(spec.base_url.clone()));
                     return;
                 }
@@ -120,7 +126,17 @@ pub(super) async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planne
                 Err(e) => Err((format!("the hub could not record the start: {e}"), started.state)),
             }
         }
-        Err(e) => Err((e.to_string(), planned.workload.clone())),
+        Err(e) => {
+            let (status, reason) = match &e {
+                SpawnError::Timeout(_) => (SpawnStatus::Failure, spawn_reason::TIMEOUT),
+                SpawnError::Exited(_) | SpawnError::OutOfMemory => {
+                    (SpawnStatus::Failure, spawn_reason::EXITED)
+                }
+                _ => (SpawnStatus::Error, spawn_reason::NONE),
+            };
+            hub.metrics().spawn(status, reason, began.elapsed());
+            Err((e.to_string(), planned.workload.clone()))
+        }
     };
     let Err((reason, workload)) = outcome else { return };
     warn!(user.name = %spec.user, server.name = %spec.server, reason = %reason, "server failed to start");

@@ -46,11 +46,22 @@ impl LiveUsage {
     /// The last reading of a server (`None`: none yet, or its spawner cannot tell). Counts as a
     /// view; the first view after nobody looked starts a round at once.
     pub(crate) fn read(&self, server_id: i64) -> Option<Usage> {
+        self.viewing(|s| s.by_server.get(&server_id).copied())
+    }
+
+    /// Every server's last reading (the metrics' scrape); counts as a view, like [`Self::read`].
+    pub(crate) fn read_all(&self) -> HashMap<i64, Usage> {
+        self.viewing(|s| Some(s.by_server.clone())).unwrap_or_default()
+    }
+
+    /// Reads the samples as a viewer: notes the view, and wakes the sampler when it is the
+    /// first after a quiet spell.
+    fn viewing<T>(&self, read: impl FnOnce(&Samples) -> Option<T>) -> Option<T> {
         let (found, first) = match self.samples.lock() {
             Ok(mut s) => {
                 let first = s.last_viewed.is_none_or(|at| at.elapsed() >= VIEWED_WITHIN);
                 s.last_viewed = Some(Instant::now());
-                (s.by_server.get(&server_id).copied(), first)
+                (read(&s), first)
             }
             Err(_) => (None, false),
         };

@@ -4,7 +4,8 @@
 //! the others see it busy) and no row says stopped while its workload runs.
 //!
 //! Rooms: `launch` (start, the spawn and the wait for Jupyter), `stop` (stop, delete, purge),
-//! `queue` (the GPU queue), `health` (polling running servers), `reconcile` (the lease-held
+//! `queue` (the GPU queue), `health` (polling running servers), [`engine`] (whether the engine
+//! answers, and the reconcile when it is back), `reconcile` (the lease-held
 //! settling against the spawners and the orphan sweep), `named` (create and change named
 //! servers), `queries` (reading them), [`live_usage`] (what running servers use), and
 //! [`transitions`] (every state change's transaction). This file holds what they share: the
@@ -12,6 +13,7 @@
 
 pub mod activity;
 pub mod culler;
+pub mod engine;
 pub mod gpu_limits;
 mod health;
 pub(crate) mod in_flight;

@@ -20,6 +20,10 @@ pub async fn advance_queue(hub: &Hub) -> Result<usize, ServerError> {
     for turn in turns {
         info!(user.name = %turn.row.user_name, server.name = %turn.row.name, gpus = ?turn.gpus, "a queued server's turn came");
         hub.progress().ensure(turn.row.id);
+        if let Some(since) = turn.row.state_changed_at.filter(|_| turn.row.state == ServerState::Queued) {
+            let waited = u64::try_from(hub.clock().now_ms().saturating_sub(since)).unwrap_or(0);
+            hub.metrics().queue_waited(Duration::from_millis(waited));
+        }
         launch_start(hub, turn.row, &turn.launch, turn.gpus, turn.planned);
     }
     publish_queue_positions(hub).await;

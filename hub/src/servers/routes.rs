@@ -20,18 +20,33 @@ pub struct Route {
 #[derive(Default, Clone)]
 pub struct RouteTable {
     routes: Arc<RwLock<HashMap<(String, String), Route>>>,
+    /// How long adding and deleting took (JupyterHub's proxy add and delete durations).
+    timers: Option<(prometheus::Histogram, prometheus::Histogram)>,
 }
 
 impl RouteTable {
+    /// A table that reports its changes' durations to `metrics`.
+    pub fn timed(metrics: &crate::metrics::Metrics) -> Self {
+        Self { routes: Arc::default(), timers: Some(metrics.route_timers()) }
+    }
+
     pub fn add(&self, user: &str, server: &str, route: Route) {
+        let began = std::time::Instant::now();
         if let Ok(mut r) = self.routes.write() {
             r.insert((user.to_owned(), server.to_owned()), route);
+        }
+        if let Some((added, _)) = &self.timers {
+            added.observe(began.elapsed().as_secs_f64());
         }
     }
 
     pub fn remove(&self, user: &str, server: &str) {
+        let began = std::time::Instant::now();
         if let Ok(mut r) = self.routes.write() {
             r.remove(&(user.to_owned(), server.to_owned()));
+        }
+        if let Some((_, deleted)) = &self.timers {
+            deleted.observe(began.elapsed().as_secs_f64());
         }
     }
 

@@ -57,11 +57,13 @@ pub(crate) async fn stop_because(
 /// Asks the workload's spawner to stop it, then records the outcome: `stopped`, or `stopping`
 /// with the error (retried by [`retry_stops`]).
 pub(super) async fn carry_out_stop(hub: &Hub, row: &ServerRow) -> Result<(), ServerError> {
+    let began = std::time::Instant::now();
     let result = match (spawner_of(hub, row), &row.workload) {
         (Ok(spawner), Some(w)) => spawner.stop(&w.workload).await,
         (Ok(_), None) => Ok(()),
         (Err(e), _) => Err(e),
     };
+    hub.metrics().stop(crate::metrics::Outcome::of(&result), began.elapsed());
     match result {
         Ok(()) => {
             retry_db(|| transitions::finish_stop(hub, row)).await?;

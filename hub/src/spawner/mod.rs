@@ -170,6 +170,12 @@ pub trait Spawner: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether the engine behind this spawner answers now (the readiness probe asks it). Spawners
+    /// with no engine of their own are always ready.
+    async fn ready(&self) -> Result<(), SpawnError> {
+        Ok(())
+    }
+
     /// What the workload uses now (CPU and memory); `None` when the spawner cannot tell.
     async fn usage(&self, _state: &WorkloadState) -> Result<Option<Usage>, SpawnError> {
         Ok(None)

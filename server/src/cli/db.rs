@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use clap::Subcommand;
 use hub::config::Config;
 
@@ -15,6 +17,13 @@ pub enum DbCommand {
         /// exist for PostgreSQL; a missing SQLite file is created).
         #[arg(long, value_name = "URL")]
         to: String,
+    },
+    /// Write a consistent copy of the hub's SQLite database to FILE while the hub runs (checked
+    /// before it is called done; an existing FILE is never overwritten). For PostgreSQL, says how
+    /// to use pg_dump instead.
+    Backup {
+        /// The new file, e.g. /backups/ganymede-2026-12-04.db
+        file: PathBuf,
     },
 }
 
@@ -39,6 +48,19 @@ pub async fn run(config: Config, cmd: DbCommand) -> anyhow::Result<()> {
                 println!("  {table}: {rows} row(s)");
             }
             println!("point database.url at the target and start the hub");
+            Ok(())
+        }
+        DbCommand::Backup { file } => {
+            let report = hub::database::backup(&config.database_url(), &file).await?;
+            println!(
+                "backed up {} to {} ({} bytes: {} user(s), {} server(s)); integrity check ok",
+                hub::database::redact(&config.database_url()),
+                file.display(),
+                report.bytes,
+                report.users,
+                report.servers
+            );
+            println!("to restore: stop the hub, copy the file over the database (removing its -wal and -shm files), start the hub");
             Ok(())
         }
     }

@@ -64,7 +64,15 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let load = || Config::load(cli.config.as_deref());
+    // The configuration picks the log's format, then its deprecation notes go to that log.
+    let load = || -> anyhow::Result<Config> {
+        let (config, deprecated) = Config::load_noting(cli.config.as_deref())?;
+        crate::telemetry::set_format(config.log.format);
+        for note in &deprecated {
+            tracing::warn!("{note}");
+        }
+        Ok(config)
+    };
     match cli.command {
         Command::Serve => serve::run(load()?).await,
         Command::User(cmd) => user::run(load()?, cmd).await,

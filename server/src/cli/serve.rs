@@ -50,15 +50,16 @@ async fn bootstrap_admin(hub: &Hub) -> anyhow::Result<()> {
                     NewAccount { name: &name, password: Some(&password), is_admin: true, approved: true },
                 )
                 .await?;
-                println!("created the administrator {name} from {ADMIN_USER_VAR}");
+                info!(user.name = %name, "created the administrator {name} from {ADMIN_USER_VAR}");
             }
         }
         (Some(_), None) => anyhow::bail!("{ADMIN_USER_VAR} is set but {ADMIN_PASSWORD_VAR} is not"),
         _ => {
             if hub::users::count(hub).await? == 0 {
-                println!(
-                    "There are no users yet. Create the first administrator with\n    \
-                     echo 'a-good-password' | ganymede user add admin --admin --password-stdin\n\
+                // In the log, so a JSON log stays one object per line.
+                info!(
+                    "There are no users yet. Create the first administrator with \
+                     `echo 'a-good-password' | ganymede user add admin --admin --password-stdin` \
                      or start the hub with {ADMIN_USER_VAR}=admin {ADMIN_PASSWORD_VAR}=... set."
                 );
             }

@@ -127,13 +127,15 @@ pub async fn send(
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     parts.extensions = Default::default();
+    let body = Body::new(super::counted::Counted::new(body, state.bytes.0.clone()));
     let upstream_request = axum::http::Request::from_parts(parts, body);
     match state.client.request(upstream_request).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             restrict_cors(&mut parts.headers, origin);
-            Response::from_parts(parts, Body::new(body))
+            state.hub.metrics().proxied(parts.status.as_u16());
+            Response::from_parts(parts, Body::new(super::counted::Counted::new(body, state.bytes.1.clone())))
         }
         Err(e) => {
             warn!(upstream = %upstream, error = %e, "upstream request failed");

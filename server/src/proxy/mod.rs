@@ -5,6 +5,7 @@
 //! client's own `Authorization` never reach Jupyter.
 
 mod access;
+mod counted;
 mod forward;
 mod origin;
 mod pages;
@@ -32,6 +33,8 @@ use quickack::QuickAckConnector;
 pub struct ProxyState {
     pub hub: Hub,
     pub client: Client<QuickAckConnector, axum::body::Body>,
+    /// Bytes to servers (`in`) and to browsers (`out`).
+    pub bytes: (hub::metrics::Counter, hub::metrics::Counter),
 }
 
 impl ProxyState {
@@ -48,7 +51,8 @@ impl ProxyState {
         // an idle pooled connection keeps a small buffer.
         builder.http1_max_buf_size(1024 * 1024);
         let client = builder.build(QuickAckConnector(connector));
-        Self { hub, client }
+        let bytes = hub.metrics().proxy_byte_counters();
+        Self { hub, client, bytes }
     }
 }
 

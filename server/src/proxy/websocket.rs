@@ -250,7 +250,11 @@ where
     };
 
     let on_upgrade = hyper::upgrade::on(&mut request);
+    let (bytes_in, bytes_out) = state.bytes.clone();
+    let open = state.hub.metrics().websocket_opened();
+    state.hub.metrics().proxied(StatusCode::SWITCHING_PROTOCOLS.as_u16());
     tokio::spawn(async move {
+        let _open = open;
         match on_upgrade.await {
             Ok(browser) => {
                 let mut browser = TokioIo::new(browser);
@@ -263,11 +267,13 @@ where
                 );
                 // Both sockets close when the grant ends (dropped with the copy).
                 tokio::select! {
-                    copied = copied => {
-                        if let Err(e) = copied {
-                            debug!(error = %e, "websocket relay ended");
+                    copied = copied => match copied {
+                        Ok((to_upstream, to_browser)) => {
+                            bytes_in.inc_by(to_upstream);
+                            bytes_out.inc_by(to_browser);
                         }
-                    }
+                        Err(e) => debug!(error = %e, "websocket relay ended"),
+                    },
                     () = ends => {}
                 }
             }

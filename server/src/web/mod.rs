@@ -5,6 +5,7 @@ pub mod csrf;
 pub mod health;
 pub mod html;
 pub mod jupyterhub_urls;
+pub mod metrics;
 pub mod oidc;
 pub mod pages;
 pub mod panics;

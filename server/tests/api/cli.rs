@@ -257,3 +257,40 @@ fn a_key_the_previous_release_used_still_works_with_a_warning_naming_the_new_one
     let all = served.lines.join("\n");
     assert!(all.contains("WARN") && all.contains("use `spawner.docker.prefix`"), "{all}");
 }
+
+#[test]
+fn log_format_json_writes_one_object_per_line() {
+    let dir = Scratch::new();
+    std::fs::write(dir.path().join("ganymede.toml"), "[log]\nformat = \"json\"\n").unwrap();
+    let mut cmd = ganymede(&dir);
+    cmd.arg("serve")
+        .env("GANYMEDE_HUB__BIND", "127.0.0.1:0")
+        .env("GANYMEDE_ADMIN_USER", "root")
+        .env("GANYMEDE_ADMIN_PASSWORD", "root-password")
+        .env("RUST_LOG", "info");
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut objects = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        let object: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let listening = object["message"].as_str().is_some_and(|m| m.contains("listening on http://"));
+        objects.push(object);
+        if listening || objects.len() > 200 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let last = objects.last().expect("some log lines");
+    assert!(last["message"].as_str().unwrap_or_default().contains("listening on"), "{objects:?}");
+    assert_eq!(last["level"], "INFO");
+    assert!(last["timestamp"].is_string());
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["message"].as_str().unwrap_or_default().contains("created the administrator root")),
+        "{objects:?}"
+    );
+}

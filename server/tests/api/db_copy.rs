@@ -181,3 +181,72 @@ async fn a_target_with_rows_is_refused_and_left_as_it_was() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("the same database"), "{}", text(&out.stderr));
 }
+
+/// `ganymede db backup FILE` while the hub serves, then the README's restore: stop, copy the
+/// file over the database, start. The restored hub has exactly what the backup held.
+#[tokio::test]
+async fn a_backup_taken_while_the_hub_serves_restores_with_its_users_tokens_and_sessions() {
+    let http = client();
+    let dir = Scratch::sqlite();
+    let served =
+        serve(&dir, &[("GANYMEDE_ADMIN_USER", "alice"), ("GANYMEDE_ADMIN_PASSWORD", "alice-password")]);
+    let base = served.base.clone();
+    let alice = session(&http, &base, "alice", "alice-password").await;
+    let created: Value =
+        new_token(&http, &base, &alice, "alice", json!({ "note": "kept" })).await.json().await.unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+
+    // Online: the hub keeps serving (and writing) while the copy is taken.
+    let file = dir.path().join("backup.db");
+    let out = ganymede(&dir).args(["db", "backup"]).arg(&file).output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("1 user(s)") && stdout.contains("integrity check ok"), "{stdout}");
+    // A second backup to the same file is refused and leaves it as it was.
+    let size = std::fs::metadata(&file).unwrap().len();
+    let again = ganymede(&dir).args(["db", "backup"]).arg(&file).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("already exists"), "{}", text(&again.stderr));
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), size);
+
+    // After the backup: a user the restore must not bring back.
+    let carol = api(&http, reqwest::Method::POST, format!("{base}/hub/api/users/carol"), &token, None).await;
+    assert_eq!(carol.status(), 201);
+    drop(served);
+
+    // The restore: the hub stopped, the file copied over the database, its journal files gone.
+    let db = dir.path().join("state").join("ganymede.db");
+    for extra in ["ganymede.db-wal", "ganymede.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join("state").join(extra));
+    }
+    std::fs::copy(&file, &db).unwrap();
+    let served = serve(&dir, &[]);
+    let base = served.base.clone();
+    let me = api(&http, reqwest::Method::GET, format!("{base}/hub/api/user"), &token, None).await;
+    assert_eq!(me.status(), 200, "the token from before the backup works");
+    let by_session = http
+        .get(format!("{base}/hub/api/user"))
+        .header("cookie", format!("{COOKIE}={alice}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_session.status(), 200, "and the session");
+    let carol = api(&http, reqwest::Method::GET, format!("{base}/hub/api/users/carol"), &token, None).await;
+    assert_eq!(carol.status(), 404, "what came after the backup is not in it");
+    session(&http, &base, "alice", "alice-password").await;
+}
+
+#[test]
+fn a_postgresql_backup_is_pointed_at_pg_dump() {
+    let dir = Scratch::sqlite();
+    let out = ganymede(&dir)
+        .args(["db", "backup", "dump.db"])
+        .env("GANYMEDE_DATABASE__URL", "postgres://ganymede:secret@db.invalid:5432/ganymede")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("pg_dump --format=custom --file=dump.db"), "{err}");
+    assert!(!err.contains("secret"), "the password is not printed: {err}");
+    assert!(!dir.path().join("dump.db").exists());
+}

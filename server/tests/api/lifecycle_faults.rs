@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{oneshot, watch};
@@ -755,4 +755,79 @@ async fn a_gpu_containers_device_request_names_exactly_its_claimed_uuids_and_no_
     assert!(message.contains("device driver") || message.contains("gpu"), "{last}");
     assert!(containers(&app.prefix).is_empty());
     assert!(hub::gpus::ledger::holdings(&app.hub).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// An engine that goes away and comes back.
+
+async fn ready(app: &TestApp) -> (u16, Value) {
+    let response = app.get("/hub/ready", None).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// What the dashboard's engine banner reads: since when the engine has not answered.
+async fn outage(app: &TestApp, session: &str) -> Value {
+    let response = app.server_fn("engine_outage", &[], Some(session)).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_engine_that_goes_away_is_named_by_ready_and_the_dashboard_and_servers_that_died_meanwhile_are_stopped_when_it_is_back(
+) {
+    let sock = tempfile::tempdir().unwrap();
+    let forwarder = Forwarder::start(sock.path().join("docker.sock"));
+    let (app, session, container) = app_behind(&forwarder).await;
+    let (status, body) = ready(&app).await;
+    assert_eq!((status, &body["engine"], &body["database"]), (200, &json!("ok"), &json!("ok")), "{body}");
+    assert_eq!(outage(&app, &session).await, Value::Null);
+
+    // The engine stops answering: /hub/ready says which part is down; liveness stays up.
+    forwarder.set(Mode::Refuse);
+    let (status, body) = ready(&app).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["unavailable"], json!(["engine"]), "{body}");
+    assert_eq!(body["database"], "ok");
+    assert!(body["engine"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert_eq!(app.get("/hub/health", None).await.status(), 200);
+    // The dashboard's banner appears within the watcher's few seconds.
+    let mut since = Value::Null;
+    for _ in 0..40 {
+        since = outage(&app, &session).await;
+        if since.is_number() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(since.is_number(), "the dashboard never said the engine is down");
+
+    // Meanwhile the engine restarts and its containers die (as a restarted dockerd's do).
+    let killed = crate::helpers::docker(&["kill", &container]);
+    assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
+    forwarder.set(Mode::Open);
+
+    // Back: well within the 30-s reconcile, the server is stopped with its reason and the banner is
+    // gone; nothing is stuck, and alice starts again.
+    let began = Instant::now();
+    let mut servers = Value::Null;
+    while began.elapsed() < Duration::from_secs(15) {
+        let me: Value = app.get("/hub/api/users/alice", Some(&session)).await.json().await.unwrap();
+        servers = me["servers"].clone();
+        if servers.as_object().is_some_and(|s| s.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(servers, json!({}), "the dead server was not settled within 15 s of the engine's return");
+    assert_eq!(events(&app, "server.died").await, 1);
+    let reason: String = sqlx::query_scalar("SELECT detail FROM events WHERE action = 'server.died'")
+        .fetch_one(app.hub.db())
+        .await
+        .unwrap();
+    assert!(reason.contains("exited"), "{reason}");
+    assert_eq!(outage(&app, &session).await, Value::Null);
+    assert_eq!(ready(&app).await.0, 200);
+    assert!(!exists(&container));
+    assert_eq!(app.start_and_wait(&session, "base", "small", "").await["ready"], true);
 }

@@ -19,8 +19,10 @@ mod hostile;
 mod jupyterhub_urls;
 mod lifecycle;
 mod lifecycle_faults;
+
 mod local_spawner;
 mod login;
+mod metrics;
 mod oauth;
 mod oidc;
 mod pages;

@@ -614,6 +614,11 @@ impl Spawner for DockerSpawner {
         }
     }
 
+    async fn ready(&self) -> Result<(), SpawnError> {
+        let docker = self.docker().await?;
+        docker.ping().await.map(|_| ()).map_err(|e| SpawnError::EngineUnavailable(e.to_string()))
+    }
+
     /// The gateway of the hub's network: a host address every server's own network reaches.
     async fn hub_gateway(&self) -> Result<Option<std::net::IpAddr>, SpawnError> {
         let docker = self.docker().await?;
