@@ -78,6 +78,9 @@ cargo test "${test_args[@]}" --no-run
 step "build: the site (scripts/build-site.sh)"
 scripts/build-site.sh
 
+step "build: the previous release, for the upgrade test (scripts/build-previous.sh)"
+scripts/build-previous.sh
+
 step "set-up in the background: notebook images, JupyterLab venv (waiting for it)"
 if ! wait "$background"; then
   cat "$background_log"

@@ -51,6 +51,8 @@ struct Inner {
     oidc: Option<Arc<Oidc>>,
     metrics: crate::metrics::Metrics,
     engine: crate::servers::engine::EngineState,
+    /// Set when the process begins to stop: open websockets close on it.
+    stopping: tokio::sync::watch::Sender<bool>,
     /// The hub's API as servers reach it (`JUPYTERHUB_API_URL`), once its listener is up.
     internal_api_url: std::sync::OnceLock<String>,
 }
@@ -109,6 +111,7 @@ impl Hub {
                 oidc,
                 metrics,
                 engine: Default::default(),
+                stopping: tokio::sync::watch::Sender::new(false),
                 internal_api_url: std::sync::OnceLock::new(),
             }),
         };
@@ -172,6 +175,19 @@ impl Hub {
 
     pub fn clock(&self) -> &dyn Clock {
         self.inner.clock.as_ref()
+    }
+
+    /// Says this process is stopping: what waits on [`Hub::stopping`] ends.
+    pub fn begin_stopping(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Resolves once the process begins to stop (at once if it has).
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stopping = self.inner.stopping.subscribe();
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        }
     }
 
     /// Whether the spawner's engine answered its last check.

@@ -1,6 +1,6 @@
 //! Builds the whole application, bound to its port, so `serve` and the tests run the same thing.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -121,9 +121,30 @@ impl Application {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let result = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // On the signal: no new connections, the websockets through the proxy close (their
+        // servers keep running; JupyterLab reconnects), requests in flight get the grace period.
+        let hub = self.hub.clone();
+        let grace = std::time::Duration::from_secs(hub.config().hub.shutdown_grace_seconds);
+        let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
+        let serving = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!(grace_seconds = grace.as_secs(), "stopping: finishing the requests in flight");
+                hub.begin_stopping();
+                let _ = signalled.send(true);
+            })
+            .into_future();
+        tokio::pin!(serving);
+        let result = tokio::select! {
+            result = &mut serving => result,
+            () = async {
+                let _ = on_signal.wait_for(|s| *s).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "requests still open after the grace period are cut off");
+                Ok(())
+            }
+        };
         housekeeping.abort();
         activity.abort();
         poller.abort();

@@ -29,6 +29,10 @@ pub struct HubConfig {
     /// `JUPYTERHUB_API_URL` as servers should use it, when they reach the hub some other way
     /// (a hub in a container, a proxy in between); the listener is not bound then. Default: none.
     pub servers_api_url: Option<String>,
+    /// Seconds a stopping hub (SIGTERM, Ctrl-C) gives requests in flight to finish after it
+    /// stops taking new ones; then it exits 0 whatever is still open. Servers keep running either
+    /// way. Default `10`.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for HubConfig {
@@ -40,6 +44,7 @@ impl Default for HubConfig {
             allowed_origins: Vec::new(),
             servers_api_port: 8081,
             servers_api_url: None,
+            shutdown_grace_seconds: 10,
         }
     }
 }

@@ -81,6 +81,8 @@ async fn follow(state: AppState, caller: Caller, name: String, server: String) -
     })
     .map(|event| {
         Ok::<_, Infallible>(Event::default().data(serde_json::to_string(&event).unwrap_or_default()))
-    });
+    })
+    // A stopping hub ends the stream (the browser's EventSource reconnects, to the next hub).
+    .take_until(state.hub.stopping());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))).into_response())
 }

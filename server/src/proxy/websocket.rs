@@ -252,6 +252,7 @@ where
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (bytes_in, bytes_out) = state.bytes.clone();
     let open = state.hub.metrics().websocket_opened();
+    let stopping = state.hub.stopping();
     state.hub.metrics().proxied(StatusCode::SWITCHING_PROTOCOLS.as_u16());
     tokio::spawn(async move {
         let _open = open;
@@ -265,7 +266,8 @@ where
                     COPY_BUFFER,
                     COPY_BUFFER,
                 );
-                // Both sockets close when the grant ends (dropped with the copy).
+                // Both sockets close when the grant ends or the hub stops (dropped with the
+                // copy; the server keeps running and JupyterLab reconnects to it).
                 tokio::select! {
                     copied = copied => match copied {
                         Ok((to_upstream, to_browser)) => {
@@ -275,6 +277,7 @@ where
                         Err(e) => debug!(error = %e, "websocket relay ended"),
                     },
                     () = ends => {}
+                    () = stopping => {}
                 }
             }
             Err(e) => debug!(error = %e, "browser websocket upgrade failed"),

@@ -10,7 +10,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_ganymede");
 
 /// A command with a clean environment apart from the data directory (and the scratch's database).
 pub fn ganymede(data: &Scratch) -> Command {
-    let mut cmd = Command::new(BIN);
+    ganymede_of(std::path::Path::new(BIN), data)
+}
+
+/// [`ganymede`] with another build of the binary (the previous release, in the upgrade test).
+pub fn ganymede_of(bin: &std::path::Path, data: &Scratch) -> Command {
+    let mut cmd = Command::new(bin);
     cmd.current_dir(data.path())
         .env_remove("GANYMEDE_CONFIG")
         .env_remove("GANYMEDE_ADMIN_USER")

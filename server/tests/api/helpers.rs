@@ -429,35 +429,68 @@ pub async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> 
     }
 }
 
+/// A kernel's websocket through the hub's proxy.
+pub type KernelSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// Starts a kernel on `user`'s default server through the proxy and opens its websocket, as
 /// JupyterLab does, with `credential` (a `cookie` or `authorization` header).
-pub async fn kernel(
-    app: &TestApp,
+pub async fn kernel(app: &TestApp, user: &str, credential: (&str, String)) -> KernelSocket {
+    kernel_at(&app.http, &app.base, user, credential).await.1
+}
+
+/// [`kernel`] on the hub at `base`: the kernel's id and its websocket.
+pub async fn kernel_at(
+    http: &reqwest::Client,
+    base: &str,
     user: &str,
     credential: (&str, String),
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let response = app
-        .http
-        .post(app.url(&format!("/user/{user}/api/kernels")))
+) -> (String, KernelSocket) {
+    let response = http
+        .post(format!("{base}/user/{user}/api/kernels"))
         .header(credential.0, &credential.1)
-        .header("origin", &app.base)
+        .header("origin", base)
         .json(&serde_json::json!({ "name": "python3" }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
     let kernel: serde_json::Value = response.json().await.unwrap();
-    let id = kernel["id"].as_str().expect("kernel id");
-    let mut request =
-        format!("{}/user/{user}/api/kernels/{id}/channels", app.base.replace("http://", "ws://"))
-            .into_client_request()
-            .unwrap();
+    let id = kernel["id"].as_str().expect("kernel id").to_owned();
+    let socket = kernel_socket(base, user, &id, credential).await;
+    (id, socket)
+}
+
+/// Opens the websocket of the running kernel `id` through the hub at `base` (JupyterLab's
+/// reconnect after the hub came back).
+pub async fn kernel_socket(base: &str, user: &str, id: &str, credential: (&str, String)) -> KernelSocket {
+    let mut request = format!("{}/user/{user}/api/kernels/{id}/channels", base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
     request.headers_mut().insert(
         reqwest::header::HeaderName::from_bytes(credential.0.as_bytes()).unwrap(),
         credential.1.parse().unwrap(),
     );
-    request.headers_mut().insert("origin", app.base.parse().unwrap());
+    request.headers_mut().insert("origin", base.parse().unwrap());
     tokio_tungstenite::connect_async(request).await.expect("kernel websocket").0
+}
+
+/// Runs `code` on the kernel behind `ws` and returns what it printed (within 60 s).
+pub async fn printed(ws: &mut KernelSocket, msg_id: &str, code: &str) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    ws.send(execute(msg_id, code)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(Ok(message)) = ws.next().await {
+            let Ok(text) = message.to_text() else { continue };
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(text) else { continue };
+            if msg["msg_type"] == "stream" && msg["parent_header"]["msg_id"] == msg_id {
+                return msg["content"]["text"].as_str().unwrap_or_default().to_owned();
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("the kernel answers in time")
 }
 
 /// A kernel protocol `execute_request` as JupyterLab sends it.

@@ -158,15 +158,19 @@ async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
 }
 
 /// The real `ganymede serve` whose log lines are kept (all of them, read on a thread of their own).
-struct HubProcess {
+pub(crate) struct HubProcess {
     child: Child,
-    base: String,
+    pub base: String,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl HubProcess {
-    fn start(dir: &Scratch, env: &[(&str, &str)]) -> Self {
-        let mut cmd = ganymede(dir);
+    pub(crate) fn start(dir: &Scratch, env: &[(&str, &str)]) -> Self {
+        Self::start_bin(ganymede(dir), env)
+    }
+
+    /// `serve` with `cmd` (a `ganymede` command of some build, its environment set).
+    pub(crate) fn start_bin(mut cmd: std::process::Command, env: &[(&str, &str)]) -> Self {
         cmd.arg("serve")
             .env("GANYMEDE_HUB__BIND", "127.0.0.1:0")
             .env("RUST_LOG", "info")
@@ -196,8 +200,27 @@ impl HubProcess {
         Self { child, base, lines }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.lines.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then waits (at most `limit`) for the process to exit; its exit status.
+    pub(crate) fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let began = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                began.elapsed() < limit,
+                "the hub did not exit within {limit:?} of SIGTERM: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// SIGKILL, and waits until the process is gone.
@@ -216,15 +239,15 @@ impl Drop for HubProcess {
 
 /// A signed-in person talking to a hub (the process may change; the session stays in the database).
 #[derive(Clone)]
-struct Person {
-    http: reqwest::Client,
-    base: String,
+pub(crate) struct Person {
+    pub http: reqwest::Client,
+    pub base: String,
     name: String,
-    session: String,
+    pub session: String,
 }
 
 impl Person {
-    async fn sign_in(base: &str, name: &str, password: &str) -> Self {
+    pub(crate) async fn sign_in(base: &str, name: &str, password: &str) -> Self {
         let http = crate::helpers::client_builder().build().unwrap();
         let login = http
             .post(format!("{base}/hub/fn/login"))
@@ -237,7 +260,7 @@ impl Person {
         Self { http, base: base.to_owned(), name: name.to_owned(), session }
     }
 
-    fn on(&self, hub: &HubProcess) -> Self {
+    pub(crate) fn on(&self, hub: &HubProcess) -> Self {
         Self { base: hub.base.clone(), ..self.clone() }
     }
 
@@ -265,7 +288,7 @@ impl Person {
     }
 
     /// Starts the default server from the dashboard and follows its progress to the end.
-    async fn start_and_wait(&self) -> Value {
+    pub(crate) async fn start_and_wait(&self) -> Value {
         let start =
             self.server_fn("start_server", &[("flavour", "base"), ("size", "small"), ("name", "")]).await;
         assert_eq!(start.status(), 200, "{}", start.text().await.unwrap_or_default());
@@ -280,7 +303,7 @@ impl Person {
     }
 
     /// The REST User model of `user` (200 expected).
-    async fn user(&self, user: &str) -> Value {
+    pub(crate) async fn user(&self, user: &str) -> Value {
         let response = self.get(&format!("/hub/api/users/{user}")).await;
         let status = response.status();
         let body = response.text().await.unwrap();
@@ -294,7 +317,7 @@ impl Person {
         response.json().await.unwrap()
     }
 
-    async fn proxy_status(&self) -> u16 {
+    pub(crate) async fn proxy_status(&self) -> u16 {
         self.get(&format!("/user/{}/api/status", self.name)).await.status().as_u16()
     }
 }
@@ -571,7 +594,7 @@ fn add_user(dir: &Scratch, name: &str, password: &str) {
 }
 
 /// The hub's database, opened beside the running hub.
-async fn database(dir: &Scratch) -> hub::db::Pool {
+pub(crate) async fn database(dir: &Scratch) -> hub::db::Pool {
     let url = match dir.database_url() {
         Some(url) => url.to_owned(),
         None => format!("sqlite://{}", state_dir(dir).join("ganymede.db").display()),

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use hub::config::SpawnerChoice;
 
 use crate::helpers::TestApp;
@@ -68,20 +67,7 @@ async fn run_code(app: &TestApp, session: &str) {
     let mut ws =
         crate::helpers::kernel(app, "alice", ("cookie", format!("{}={session}", crate::helpers::COOKIE)))
             .await;
-    ws.send(crate::helpers::execute("m1", "print(6 * 7)")).await.unwrap();
-    let printed = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(Ok(message)) = ws.next().await {
-            let Ok(text) = message.to_text() else { continue };
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(text) else { continue };
-            if msg["msg_type"] == "stream" && msg["parent_header"]["msg_id"] == "m1" {
-                return msg["content"]["text"].as_str().unwrap_or_default().to_owned();
-            }
-        }
-        String::new()
-    })
-    .await
-    .expect("the kernel answers in time");
-    assert_eq!(printed.trim(), "42");
+    assert_eq!(crate::helpers::printed(&mut ws, "m1", "print(6 * 7)").await.trim(), "42");
 }
 
 #[tokio::test]

@@ -35,3 +35,4 @@ mod sessions;
 mod signup;
 mod singleuser;
 mod spawner;
+mod upgrade;
