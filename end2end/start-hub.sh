@@ -103,6 +103,16 @@ image = "ganymede/singleuser6:latest"
 icon = "book"
 kind = "jupyterhub-singleuser"
 
+# A flavour whose server cannot start: the failed start's log (logs.spec.ts).
+[[flavours]]
+id = "broken"
+display_name = "Broken on purpose"
+description = "Exits at once with an error, for the tests."
+image = "ganymede/base:latest"
+icon = "book"
+kind = "jupyterlab"
+cmd = ["sh", "-c", "echo 'jupyter: cannot read /etc/jupyter/broken.py (on purpose)' >&2; exit 3"]
+
 [[sizes]]
 id = "gpu-test"
 display_name = "1 GPU"
@@ -113,4 +123,5 @@ TOML
 fi
 echo 'dora-password-1' | "$root/target/debug/ganymede" user add dora --password-stdin
 echo 'erin-password-1' | "$root/target/debug/ganymede" user add erin --password-stdin
+echo 'fern-password-1' | "$root/target/debug/ganymede" user add fern --password-stdin
 exec "$root/target/debug/ganymede" serve

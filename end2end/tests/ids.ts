@@ -52,3 +52,7 @@ export const SHARING = 'sharing';
 export const MY_SHARES = 'my-shares';
 export const SHARED_WITH_ME = 'shared-with-me';
 export const SHARE_LINK = 'share-link';
+export const CULL_NOTICE = 'cull-notice';
+export const ENGINE_NOTICE = 'engine-notice';
+export const SERVER_LOG = 'server-log';
+export const SERVER_LOG_TEXT = 'server-log-text';

@@ -525,6 +525,9 @@ fn server_row(
             <td>
                 <span class=format!("status {}", s.status)>{s.status.as_str()}</span>
                 {s.last_error.clone().map(|e| view! { <span class="muted server-error" role="status">" " {e}</span> })}
+                {(running || s.last_error.is_some()).then(|| view! {
+                    <crate::pages::spawn_pending::ServerLog user=String::new() server=s.name.clone()/>
+                })}
             </td>
             <td>{s.flavour.clone().unwrap_or_default()}</td>
             <td>{s.size.clone().unwrap_or_default()}</td>

@@ -1,7 +1,75 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
 use crate::ids;
+
+/// A server's log as its owner reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogView {
+    pub text: String,
+    /// From the running workload (`false`: what its failed start or its death left).
+    pub live: bool,
+}
+
+/// The last lines of `user`'s (`""`: the caller's) server `server`'s log (`""`: the default
+/// server), for whoever may start or stop it.
+#[server(prefix = "/hub/fn", endpoint = "server_log")]
+pub async fn server_log(user: String, server: String) -> Result<LogView, AppError> {
+    let me = crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    let user = if user.is_empty() { me.name.to_string() } else { user };
+    let name = hub::domain::UserName::parse(&user).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let server = hub::domain::ServerName::parse(&server).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let not_found = || AppError::NotFound("No such server.".into());
+    let owner = hub::users::find(&hub, &name).await?.ok_or_else(not_found)?;
+    let target = hub::access::ServerRef::of(&owner, server.as_str());
+    if !hub::access::may_read_log(&hub, &me, target).await? {
+        return Err(not_found());
+    }
+    let log = hub::servers::logs::of(&hub, &owner, &server).await?;
+    Ok(LogView { text: log.text, live: log.live })
+}
+
+/// The log of a server, read when asked (at once with `open`), and again on each click.
+#[component]
+pub fn ServerLog(user: String, server: String, #[prop(optional)] open: bool) -> impl IntoView {
+    let refresh = RwSignal::new(0_u64);
+    let shown = RwSignal::new(open);
+    let log = Resource::new(
+        move || (shown.get(), refresh.get()),
+        move |(shown, _)| {
+            let (user, server) = (user.clone(), server.clone());
+            async move {
+                if shown {
+                    server_log(user, server).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+        },
+    );
+    view! {
+        <div class="server-log" data-testid=ids::SERVER_LOG>
+            <button type="button" class="small" on:click=move |_| {
+                shown.set(true);
+                refresh.update(|n| *n += 1);
+            }>{move || if shown.get() { "Read the log again" } else { "Server log" }}</button>
+            <Transition fallback=|| view! { <p class="muted">"Reading the log…"</p> }>
+                {move || log.get().map(|r| match r {
+                    Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(None) => ().into_any(),
+                    Ok(Some(l)) if l.text.trim().is_empty() => view! { <p class="muted">"The log is empty."</p> }.into_any(),
+                    Ok(Some(l)) => view! {
+                        <p class="muted">{if l.live { "The last lines, as the server writes them:" } else { "What the server wrote before it stopped:" }}</p>
+                        <pre class="log" data-testid=ids::SERVER_LOG_TEXT>{l.text}</pre>
+                    }.into_any(),
+                })}
+            </Transition>
+        </div>
+    }
+}
 
 /// `/hub/spawn-pending/{user}[/{server}]`: a live progress bar fed by the progress event stream;
 /// sends the browser to JupyterLab when the server is ready.
@@ -35,6 +103,7 @@ pub fn SpawnPendingPage() -> impl IntoView {
                 <div class="bar" class:failed=move || failed.get() style:width=move || format!("{}%", progress.get())></div>
             </div>
             <p data-testid=ids::SPAWN_MESSAGE class:notice=move || failed.get() class:error=move || failed.get()>{move || message.get()}</p>
+            {move || failed.get().then(|| view! { <ServerLog user=user() server=server() open=true/> })}
             <p class="muted"><a href="/hub/home">"Back to the dashboard"</a></p>
         </section>
     }

@@ -341,6 +341,12 @@ pub async fn may_start(hub: &Hub, who: &User, target: ServerRef<'_>) -> Result<A
     Ok(scopes.check(Scope::StartServers, server_resource(target, &groups)))
 }
 
+/// Whether `who` may read `target`'s log: whoever may start or stop it (its owner, admins, a
+/// `[[roles]]` grant of `servers` on it).
+pub async fn may_read_log(hub: &Hub, who: &User, target: ServerRef<'_>) -> Result<bool, AccessError> {
+    Ok(may_start(hub, who, target).await? == Access::Allowed)
+}
+
 /// Whether a person may sign in to a service through the OAuth provider: `access:services` on
 /// it (admins have it; others through a `[[roles]]` entry).
 pub async fn may_open_service(hub: &Hub, who: &User, service: &str) -> Result<bool, AccessError> {

@@ -5,7 +5,7 @@
 
 use sqlx::FromRow;
 
-use super::{Db, DbConn};
+use super::{Db, DbConn, Pool};
 use crate::domain::{ServerName, UserName};
 use crate::stored::{ServerState, SpawnerKind, Upstream, WorkloadState};
 
@@ -288,7 +288,8 @@ pub async fn begin_start(
     let state = serde_json::to_string(planned).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let done = sqlx::query(
         "UPDATE servers SET status = $1, flavour = $2, size = $3, url = NULL, spawner_kind = $4, \
-         spawner_state = $5, last_error = NULL, state_changed_at = $6, worker = $9 WHERE id = $7 AND status = $8",
+         spawner_state = $5, last_error = NULL, last_log = NULL, state_changed_at = $6, worker = $9 \
+         WHERE id = $7 AND status = $8",
     )
     .bind(ServerState::Pending.as_str())
     .bind(flavour)
@@ -425,6 +426,25 @@ pub async fn mark_stopped(
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Keeps the end of a server's log (its start failed or it died; the workload is removed next).
+pub async fn set_last_log(conn: &mut DbConn, id: i64, log: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE servers SET last_log = $1 WHERE id = $2")
+        .bind(log)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The end of the log kept by [`set_last_log`], if any.
+pub async fn last_log(pool: &Pool, id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar::<_, Option<String>>("SELECT last_log FROM servers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map(Option::flatten)
 }
 
 /// Says what is wrong with a server that keeps its state (e.g. one of its GPUs left the pool).

@@ -51,6 +51,8 @@ pub(super) async fn check_running(hub: &Hub, row: &ServerRow) -> Result<(), Serv
         Ok(status) => {
             info!(user.name = %row.user_name, server.name = %row.name, ?status, "server is gone; marking it stopped");
             hub.routes().remove(row.user_name.as_str(), row.name.as_str());
+            // Its last words are kept for its owner before the workload goes.
+            let log = super::logs::capture(hub, row, workload).await;
             // Whatever is left of it goes first; a row never says stopped while its workload exists.
             spawner.stop(&workload.workload).await?;
             let reason = match status {
@@ -59,6 +61,9 @@ pub(super) async fn check_running(hub: &Hub, row: &ServerRow) -> Result<(), Serv
                 _ => "the server's workload disappeared".to_owned(),
             };
             transitions::died(hub, row, &reason).await?;
+            if let Some(log) = log {
+                super::logs::keep(hub, row.id, &log).await;
+            }
         }
         // Engine down: keep the row as it is and look again next time.
         Err(e) => {

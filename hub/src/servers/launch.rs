@@ -150,6 +150,9 @@ pub(super) async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planne
         }
         _ => {}
     }
+    // What Jupyter said before it failed is kept for its owner (the workload goes next).
+    let stored = StoredWorkload { workload: workload.clone(), token_nonce: planned.token_nonce.clone() };
+    let log = logs::capture(hub, &row, &stored).await;
     // Nothing may stay behind: remove the workload (by its planned state too, if the spawner
     // was cut off before it said what it made), then settle the row.
     if let Ok(spawner) = spawner_of(hub, &row) {
@@ -162,6 +165,9 @@ pub(super) async fn run_start(hub: &Hub, row: ServerRow, spec: SpawnSpec, planne
     match retry_db(|| transitions::start_failed(hub, &row, &reason, "server.start_failed")).await {
         Ok(_) => {}
         Err(e) => warn!(error = %e, "recording a failed start failed; reconcile settles the row"),
+    }
+    if let Some(log) = log {
+        logs::keep(hub, row.id, &log).await;
     }
     hub.progress().publish(row.id, ProgressEvent::failed(format!("Start failed: {reason}")));
 }

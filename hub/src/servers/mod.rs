@@ -4,8 +4,9 @@
 //! the others see it busy) and no row says stopped while its workload runs.
 //!
 //! Rooms: `launch` (start, the spawn and the wait for Jupyter), `stop` (stop, delete, purge),
-//! `queue` (the GPU queue), `health` (polling running servers), [`engine`] (whether the engine
-//! answers, and the reconcile when it is back), `reconcile` (the lease-held
+//! `queue` (the GPU queue), `health` (polling running servers), [`logs`] (a server's log for
+//! its owner), [`engine`] (whether the engine answers, and the reconcile when it is back),
+//! `reconcile` (the lease-held
 //! settling against the spawners and the orphan sweep), `named` (create and change named
 //! servers), `queries` (reading them), [`live_usage`] (what running servers use), and
 //! [`transitions`] (every state change's transaction). This file holds what they share: the
@@ -20,6 +21,7 @@ pub(crate) mod in_flight;
 pub mod kernels;
 mod launch;
 pub mod live_usage;
+pub mod logs;
 mod named;
 pub mod progress;
 mod queries;

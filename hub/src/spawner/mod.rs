@@ -176,6 +176,12 @@ pub trait Spawner: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The last `lines` lines of the workload's output (Jupyter's log), oldest first; `None` when
+    /// the workload is gone or the spawner keeps none.
+    async fn logs(&self, _state: &WorkloadState, _lines: usize) -> Result<Option<String>, SpawnError> {
+        Ok(None)
+    }
+
     /// What the workload uses now (CPU and memory); `None` when the spawner cannot tell.
     async fn usage(&self, _state: &WorkloadState) -> Result<Option<Usage>, SpawnError> {
         Ok(None)

@@ -849,6 +849,15 @@ async fn an_engine_that_goes_away_is_named_by_ready_and_the_dashboard_and_server
         .await
         .unwrap();
     assert!(reason.contains("exited"), "{reason}");
+    // What the server wrote before it died is kept for alice (its container is gone).
+    let log: Value = app
+        .server_fn("server_log", &[("user", ""), ("server", "")], Some(&session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["live"], false, "{log}");
+    assert!(log["text"].as_str().is_some_and(|t| t.contains("Jupyter")), "{log}");
     assert_eq!(outage(&app, &session).await, Value::Null);
     assert_eq!(ready(&app).await.0, 200);
     assert!(!exists(&container));

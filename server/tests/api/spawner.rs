@@ -223,3 +223,61 @@ async fn a_server_whose_container_dies_is_noticed_and_marked_stopped() {
     assert_eq!(page.status(), 503);
     assert!(page.text().await.unwrap().contains("is not running"));
 }
+
+/// `server_log` as the dashboard and the progress page ask it.
+async fn server_log(app: &TestApp, session: &str, user: &str) -> reqwest::Response {
+    app.server_fn("server_log", &[("user", user), ("server", "")], Some(session)).await
+}
+
+#[tokio::test]
+async fn the_owner_reads_the_log_of_a_failed_start_and_of_a_running_server_with_tokens_hidden() {
+    let app = TestApp::spawn_with(|c| {
+        let mut broken = c.flavours[0].clone();
+        broken.id = "broken".into();
+        broken.display_name = "Broken".into();
+        broken.cmd = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo 'bad setting in jupyter_server_config.py' >&2; echo 'see http://x:8888/lab?token=abc123def'; exit 3"
+                .into(),
+        ]);
+        c.flavours.push(broken);
+    })
+    .await;
+    app.add_user("alice", "alice-password", false).await;
+    app.add_user("bob", "bob-password", false).await;
+    let alice = app.session("alice", "alice-password").await;
+    let bob = app.session("bob", "bob-password").await;
+
+    // A start that fails: its container is gone, what it printed is kept.
+    let last = app.start_and_wait(&alice, "broken", "small", "").await;
+    assert_eq!(last["failed"], true, "{last}");
+    assert!(containers(&app.prefix).is_empty());
+    let log: serde_json::Value = server_log(&app, &alice, "").await.json().await.unwrap();
+    let text = log["text"].as_str().unwrap();
+    assert_eq!(log["live"], false);
+    assert!(text.contains("bad setting in jupyter_server_config.py"), "{log}");
+    assert!(text.contains("lab?token=[hidden]") && !text.contains("abc123def"), "{log}");
+    // Someone else's server's log is not there for them.
+    assert_eq!(server_log(&app, &bob, "alice").await.status(), 404);
+
+    // A running server's log comes from its container, its token hidden.
+    assert_eq!(app.start_and_wait(&alice, "base", "small", "").await["ready"], true);
+    let log: serde_json::Value = server_log(&app, &alice, "alice").await.json().await.unwrap();
+    let text = log["text"].as_str().unwrap();
+    assert_eq!(log["live"], true, "{log}");
+    assert!(text.contains("Jupyter Server") || text.contains("jupyter_server"), "{text}");
+    assert!(!text.contains("bad setting"), "a new start begins a new log: {text}");
+    let container = containers(&app.prefix).pop().unwrap();
+    let env = inspect(&container)["Config"]["Env"].clone();
+    let token = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str()?.strip_prefix("JUPYTER_TOKEN="))
+        .next()
+        .expect("a plain-JupyterLab container has JUPYTER_TOKEN")
+        .to_owned();
+    assert!(!text.contains(&token), "the server's token is hidden");
+    assert_eq!(server_log(&app, &bob, "alice").await.status(), 404);
+}

@@ -639,6 +639,29 @@ impl Spawner for DockerSpawner {
 
     /// One sample of the engine's stats API (cgroup v1 or v2): CPU over the engine's own
     /// interval between its two readings, memory without the page cache.
+    async fn logs(&self, state: &WorkloadState, lines: usize) -> Result<Option<String>, SpawnError> {
+        use futures_util::StreamExt;
+        let container = ContainerRef::of(state)?;
+        let Some(id) = container.key() else { return Ok(None) };
+        let docker = self.docker().await?;
+        let options = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let mut stream = docker.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(output) => text.push_str(&String::from_utf8_lossy(&output.into_bytes())),
+                Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
+                Err(e) => return Err(engine_error(e)),
+            }
+        }
+        Ok(Some(text))
+    }
+
     async fn usage(&self, state: &WorkloadState) -> Result<Option<super::Usage>, SpawnError> {
         use futures_util::StreamExt;
         let container = ContainerRef::of(state)?;

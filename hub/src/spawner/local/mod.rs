@@ -176,6 +176,17 @@ impl Spawner for LocalSpawner {
         self.stop_dir(&dir).await
     }
 
+    async fn logs(&self, state: &WorkloadState, lines: usize) -> Result<Option<String>, SpawnError> {
+        let path = self.checked_dir(state)?.join(LOG_FILE);
+        blocking(move || {
+            let text = std::fs::read(&path).ok()?;
+            let text = String::from_utf8_lossy(&text);
+            let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+            Some(tail.into_iter().rev().collect::<Vec<_>>().join("\n") + "\n")
+        })
+        .await
+    }
+
     async fn poll(&self, state: &WorkloadState) -> Result<ServerStatus, SpawnError> {
         let dir = self.checked_dir(state)?;
         let Some(id) = read_pid_file(&dir) else {
