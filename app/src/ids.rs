@@ -51,6 +51,9 @@ pub const GPU_SESSION_NOTICE: &str = "gpu-session-notice";
 /// The culler's notice of a running server ("stops at 14:05 unless used"), with Keep running.
 pub const CULL_NOTICE: &str = "cull-notice";
 pub const ENGINE_NOTICE: &str = "engine-notice";
+pub const ANNOUNCEMENTS: &str = "announcements";
+pub const ADMIN_TAB_ANNOUNCEMENTS: &str = "admin-tab-announcements";
+pub const ADMIN_ANNOUNCEMENTS: &str = "admin-announcements";
 pub const SERVER_LOG: &str = "server-log";
 pub const SERVER_LOG_TEXT: &str = "server-log-text";
 pub const USAGE_SUMMARY: &str = "usage-summary";

@@ -22,7 +22,9 @@ use leptos_router::path;
 use crate::components::nav::Nav;
 use crate::pages::{
     account::AccountPage,
-    admin::{AdminGpusPage, AdminGroupsPage, AdminLogPage, AdminPage, AdminUsagePage},
+    admin::{
+        AdminAnnouncementsPage, AdminGpusPage, AdminGroupsPage, AdminLogPage, AdminPage, AdminUsagePage,
+    },
     home::HomePage,
     login::LoginPage,
     not_found::NotFound,
@@ -73,6 +75,7 @@ fn Layout() -> impl IntoView {
     view! {
         <Nav/>
         <main class="page">
+            <crate::components::announcements::Announcements/>
             <Routes fallback=NotFound>
                 <Route path=path!("/hub/home") view=HomePage/>
                 <Route path=path!("/hub/login") view=LoginPage/>
@@ -83,6 +86,7 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/hub/admin/gpus") view=AdminGpusPage/>
                 <Route path=path!("/hub/admin/usage") view=AdminUsagePage/>
                 <Route path=path!("/hub/admin/log") view=AdminLogPage/>
+                <Route path=path!("/hub/admin/announcements") view=AdminAnnouncementsPage/>
                 <Route path=path!("/hub/usage") view=UsagePage/>
                 <Route path=path!("/hub/token") view=TokensPage/>
                 <Route path=path!("/hub/spawn-pending/:user") view=SpawnPendingPage/>

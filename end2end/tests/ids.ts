@@ -56,3 +56,6 @@ export const CULL_NOTICE = 'cull-notice';
 export const ENGINE_NOTICE = 'engine-notice';
 export const SERVER_LOG = 'server-log';
 export const SERVER_LOG_TEXT = 'server-log-text';
+export const ANNOUNCEMENTS = 'announcements';
+export const ADMIN_TAB_ANNOUNCEMENTS = 'admin-tab-announcements';
+export const ADMIN_ANNOUNCEMENTS = 'admin-announcements';

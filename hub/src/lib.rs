@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod announcements;
 pub mod audit;
 pub mod catalogue;
 pub mod change;

@@ -1,5 +1,6 @@
 //! Pieces shared by several pages.
 
+pub mod announcements;
 pub mod form_message;
 pub mod live_usage;
 pub mod nav;

@@ -33,6 +33,7 @@ pub const TABLES: &[&str] = &[
     "api_tokens",
     "shares",
     "share_codes",
+    "announcements",
     "events",
     "login_failures",
     "oidc_logins",

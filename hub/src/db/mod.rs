@@ -4,6 +4,7 @@
 //! PostgreSQL through sqlx's `Any` driver: every query is the same text on both (placeholders `$N`,
 //! `BIGINT` times and 0/1 flags, `TEXT` JSON); what differs lives in [`backend`] alone.
 
+pub mod announcements;
 pub mod backend;
 pub mod backup;
 pub mod copy;

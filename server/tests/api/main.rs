@@ -6,6 +6,7 @@ mod helpers;
 
 mod activity;
 mod admin;
+mod announcements;
 mod auth_hardening;
 mod cli;
 mod compat;

@@ -2,6 +2,7 @@
 //! refuses others before rendering, and every server function checks again.
 
 mod actions;
+mod announcements;
 mod gpus;
 mod groups;
 mod log;
@@ -12,6 +13,7 @@ use leptos::prelude::*;
 
 use crate::ids;
 
+pub use announcements::AdminAnnouncementsPage;
 pub use gpus::AdminGpusPage;
 pub use groups::AdminGroupsPage;
 pub use log::AdminLogPage;
@@ -59,6 +61,7 @@ fn AdminTabs(current: &'static str) -> impl IntoView {
             {tab("/hub/admin/groups", "Groups", ids::ADMIN_TAB_GROUPS)}
             {tab("/hub/admin/gpus", "GPUs", ids::ADMIN_TAB_GPUS)}
             {tab("/hub/admin/usage", "Usage", ids::ADMIN_TAB_USAGE)}
+            {tab("/hub/admin/announcements", "Announcements", ids::ADMIN_TAB_ANNOUNCEMENTS)}
             {tab("/hub/admin/log", "Audit log", ids::ADMIN_TAB_LOG)}
         </nav>
     }
