@@ -23,7 +23,8 @@ use crate::components::nav::Nav;
 use crate::pages::{
     account::AccountPage,
     admin::{
-        AdminAnnouncementsPage, AdminGpusPage, AdminGroupsPage, AdminLogPage, AdminPage, AdminUsagePage,
+        AdminAnnouncementsPage, AdminGpusPage, AdminGroupsPage, AdminLogPage, AdminOverviewPage, AdminPage,
+        AdminUsagePage,
     },
     home::HomePage,
     login::LoginPage,
@@ -87,6 +88,7 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/hub/admin/usage") view=AdminUsagePage/>
                 <Route path=path!("/hub/admin/log") view=AdminLogPage/>
                 <Route path=path!("/hub/admin/announcements") view=AdminAnnouncementsPage/>
+                <Route path=path!("/hub/admin/overview") view=AdminOverviewPage/>
                 <Route path=path!("/hub/usage") view=UsagePage/>
                 <Route path=path!("/hub/token") view=TokensPage/>
                 <Route path=path!("/hub/spawn-pending/:user") view=SpawnPendingPage/>

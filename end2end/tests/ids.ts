@@ -59,3 +59,6 @@ export const SERVER_LOG_TEXT = 'server-log-text';
 export const ANNOUNCEMENTS = 'announcements';
 export const ADMIN_TAB_ANNOUNCEMENTS = 'admin-tab-announcements';
 export const ADMIN_ANNOUNCEMENTS = 'admin-announcements';
+export const ADMIN_TAB_OVERVIEW = 'admin-tab-overview';
+export const ADMIN_OVERVIEW = 'admin-overview';
+export const MY_GPU_USE = 'my-gpu-use';

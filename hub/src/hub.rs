@@ -51,6 +51,7 @@ struct Inner {
     oidc: Option<Arc<Oidc>>,
     metrics: crate::metrics::Metrics,
     engine: crate::servers::engine::EngineState,
+    overview: crate::overview::Sampler,
     /// Set when the process begins to stop: open websockets close on it.
     stopping: tokio::sync::watch::Sender<bool>,
     /// The hub's API as servers reach it (`JUPYTERHUB_API_URL`), once its listener is up.
@@ -111,6 +112,7 @@ impl Hub {
                 oidc,
                 metrics,
                 engine: Default::default(),
+                overview: Default::default(),
                 stopping: tokio::sync::watch::Sender::new(false),
                 internal_api_url: std::sync::OnceLock::new(),
             }),
@@ -175,6 +177,11 @@ impl Hub {
 
     pub fn clock(&self) -> &dyn Clock {
         self.inner.clock.as_ref()
+    }
+
+    /// What the Overview's sampler remembers between rounds.
+    pub fn overview(&self) -> &crate::overview::Sampler {
+        &self.inner.overview
     }
 
     /// Says this process is stopping: what waits on [`Hub::stopping`] ends.

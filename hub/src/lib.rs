@@ -20,6 +20,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;
+pub mod overview;
 pub mod scopes;
 pub mod secret;
 pub mod servers;

@@ -475,6 +475,13 @@ impl Metrics {
         self.spawn_duration.with_label_values(&[status.as_str(), reason]).observe(took.as_secs_f64());
     }
 
+    /// The successful starts so far: their total time in seconds, and how many.
+    pub fn spawn_successes(&self) -> (f64, u64) {
+        let success =
+            self.spawn_duration.with_label_values(&[SpawnStatus::Success.as_str(), spawn_reason::NONE]);
+        (success.get_sample_sum(), success.get_sample_count())
+    }
+
     pub fn stop(&self, outcome: Outcome, took: Duration) {
         self.stop_duration.with_label_values(&[outcome.as_str()]).observe(took.as_secs_f64());
     }

@@ -107,6 +107,18 @@ pub async fn reconcile_servers(hub: Hub) {
     }
 }
 
+/// Samples the Overview's figures every few minutes (under the reconcile lease: one process).
+pub async fn sample_overview(hub: Hub) {
+    let mut tick = tokio::time::interval(hub::overview::SAMPLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = hub::overview::sample(&hub).await {
+            warn!(error = %e, "sampling the overview's figures failed");
+        }
+    }
+}
+
 /// How often the spawner's engine is asked whether it answers.
 const ENGINE_EVERY: Duration = Duration::from_secs(2);
 

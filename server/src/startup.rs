@@ -102,6 +102,7 @@ impl Application {
         let culler = tokio::spawn(crate::housekeeping::cull(self.hub.clone()));
         let event_loop = tokio::spawn(hub::metrics::measure_event_loop(self.hub.clone()));
         let engine = tokio::spawn(crate::housekeeping::watch_engine(self.hub.clone()));
+        let overview = tokio::spawn(crate::housekeeping::sample_overview(self.hub.clone()));
         // Managed services call the hub's API on this process's own listener.
         let local = if self.addr.ip().is_unspecified() {
             SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), self.addr.port())
@@ -155,6 +156,7 @@ impl Application {
         culler.abort();
         event_loop.abort();
         engine.abort();
+        overview.abort();
         services.abort();
         let _ = services.await;
         if let Err(e) = hub::services::supervisor::release_leases(&self.hub).await {

@@ -143,6 +143,47 @@ pub async fn extend_gpu_session(name: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A person's own GPU use over their GPU sessions so far (the Overview's samples of the units
+/// they hold), for the dashboard's chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuUseView {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub chart: crate::components::chart::ChartData,
+}
+
+#[server(prefix = "/hub/fn", endpoint = "my_gpu_use")]
+pub async fn my_gpu_use() -> Result<Option<GpuUseView>, AppError> {
+    use crate::components::chart::{ChartData, ChartSeries};
+    let user = crate::session::ssr::require_user()?;
+    let hub = crate::state::hub()?;
+    let series = hub::overview::gpu_use_of(&hub, &user).await?;
+    let Some(from_ms) = series.iter().filter_map(|s| s.points.first().map(|p| p.0)).min() else {
+        return Ok(None);
+    };
+    let chart = ChartData {
+        metric: "my_gpu_utilization_percent".into(),
+        title: "Your GPU utilisation this session (%)".into(),
+        series: series.into_iter().map(|s| ChartSeries { label: s.label, points: s.points }).collect(),
+    };
+    Ok(Some(GpuUseView { from_ms, to_ms: hub.clock().now_ms(), chart }))
+}
+
+/// The chart of [`my_gpu_use`], when the person holds GPUs that were sampled.
+#[component]
+fn MyGpuUse() -> impl IntoView {
+    let gpu_use = Resource::new(|| (), |_| my_gpu_use());
+    view! {
+        <Transition fallback=|| ()>
+            {move || gpu_use.get().and_then(Result::ok).flatten().map(|g| view! {
+                <div class="my-gpu-use" data-testid=ids::MY_GPU_USE>
+                    <crate::components::chart::LineChart chart=g.chart from_ms=g.from_ms to_ms=g.to_ms/>
+                </div>
+            })}
+        </Transition>
+    }
+}
+
 /// Since when the container engine has not answered, if it has not (`None`: it answers).
 #[server(prefix = "/hub/fn", endpoint = "engine_outage")]
 pub async fn engine_outage() -> Result<Option<i64>, AppError> {
@@ -496,6 +537,7 @@ fn Servers() -> impl IntoView {
                 })}
             </Transition>
             <Usage/>
+            <MyGpuUse/>
             {move || stop.value().get().and_then(|r| r.err()).or_else(|| delete.value().get().and_then(|r| r.err())).map(|e| view! {
                 <p class="notice error" role="alert">{e.to_string()}</p>
             })}

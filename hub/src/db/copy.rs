@@ -34,6 +34,7 @@ pub const TABLES: &[&str] = &[
     "shares",
     "share_codes",
     "announcements",
+    "samples",
     "events",
     "login_failures",
     "oidc_logins",

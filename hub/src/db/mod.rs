@@ -16,6 +16,7 @@ pub mod groups;
 pub mod leases;
 pub mod oauth;
 pub mod oidc_logins;
+pub mod samples;
 pub mod servers;
 pub mod sessions;
 pub mod settings;

@@ -64,6 +64,14 @@ pub async fn list(pool: &Pool) -> Result<Vec<UserRow>, sqlx::Error> {
         .await
 }
 
+/// Users active at or after `since` (ms).
+pub async fn active_since(conn: &mut DbConn, since: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users WHERE last_activity >= $1")
+        .bind(since)
+        .fetch_one(&mut *conn)
+        .await
+}
+
 pub async fn count(pool: &Pool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users").fetch_one(pool).await
 }

@@ -43,6 +43,7 @@ pub use queries::{active, get, list, page_details};
 pub(crate) use queue::advance_queue_soon;
 use queue::publish_queue_positions;
 pub use queue::{advance_queue, describe_wait, queue, QueuePlace};
+pub(crate) use reconcile::holds_lease as holds_reconcile_lease;
 pub use reconcile::{reconcile, sweep_orphans, Reconciled};
 use stop::carry_out_stop;
 pub(crate) use stop::stop_because;

@@ -17,7 +17,7 @@ pub struct Reconciled {
 }
 
 /// Whether this process holds the reconcile lease now (what runs under it runs here).
-pub(super) async fn holds_lease(hub: &Hub) -> Result<bool, sqlx::Error> {
+pub(crate) async fn holds_lease(hub: &Hub) -> Result<bool, sqlx::Error> {
     let mut conn = hub.db().acquire().await?;
     Ok(leases::holder(&mut conn, RECONCILE_LEASE).await?.as_deref() == Some(hub.instance_id()))
 }

@@ -148,7 +148,8 @@ pub trait Spawner: Send + Sync + 'static {
     /// records it first, so a hub killed mid-start can still find and remove what it made.
     fn planned_state(&self, user: &UserName, server: &ServerName) -> WorkloadState;
     /// Creates and starts the workload, reporting each step, and returns at once when it runs
-    /// (the hub then waits for Jupyter). On failure nothing is left running.
+    /// (the hub then waits for Jupyter). On failure nothing is left running; a workload that ran
+    /// and exited may be left (stopped) for the hub to read its log before it stops it.
     async fn start(&self, spec: &SpawnSpec, progress: ProgressSink<'_>) -> Result<Started, SpawnError>;
     /// Stops the workload and removes it (the user's home stays). Stopping what is gone succeeds.
     async fn stop(&self, state: &WorkloadState) -> Result<(), SpawnError>;

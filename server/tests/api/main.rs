@@ -26,6 +26,7 @@ mod login;
 mod metrics;
 mod oauth;
 mod oidc;
+mod overview;
 mod pages;
 mod proxy;
 mod rest;

@@ -6,6 +6,7 @@ mod announcements;
 mod gpus;
 mod groups;
 mod log;
+mod overview;
 mod usage;
 mod users;
 
@@ -17,6 +18,7 @@ pub use announcements::AdminAnnouncementsPage;
 pub use gpus::AdminGpusPage;
 pub use groups::AdminGroupsPage;
 pub use log::AdminLogPage;
+pub use overview::AdminOverviewPage;
 pub use usage::AdminUsagePage;
 pub use users::AdminPage;
 
@@ -57,6 +59,7 @@ fn AdminTabs(current: &'static str) -> impl IntoView {
     };
     view! {
         <nav class="tabs" aria-label="Administration">
+            {tab("/hub/admin/overview", "Overview", ids::ADMIN_TAB_OVERVIEW)}
             {tab("/hub/admin", "Users", ids::ADMIN_TAB_USERS)}
             {tab("/hub/admin/groups", "Groups", ids::ADMIN_TAB_GROUPS)}
             {tab("/hub/admin/gpus", "GPUs", ids::ADMIN_TAB_GPUS)}

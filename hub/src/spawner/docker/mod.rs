@@ -454,6 +454,15 @@ impl DockerSpawner {
             .inspect_container(&created.id, None::<InspectContainerOptions>)
             .await
             .map_err(engine_error)?;
+        // A container that already exited has no port: say how it ended, not that a port is missing.
+        if let Some(state) = inspected.state.as_ref().filter(|s| s.running == Some(false)) {
+            if state.oom_killed == Some(true) {
+                return Err(SpawnError::OutOfMemory);
+            }
+            if let Some(code) = state.exit_code {
+                return Err(SpawnError::Exited(code));
+            }
+        }
         let upstream = inspected
             .network_settings
             .and_then(|n| n.ports)
@@ -536,7 +545,10 @@ impl Spawner for DockerSpawner {
     async fn start(&self, spec: &SpawnSpec, progress: ProgressSink<'_>) -> Result<Started, SpawnError> {
         let (mut created, mut network) = (None, None);
         let outcome = self.start_inner(spec, progress, &mut created, &mut network).await;
-        if outcome.is_err() {
+        // A container that ran and exited stays for the hub to read its log; the hub removes it
+        // (and its network) right after, by the planned state.
+        let exited = matches!(outcome, Err(SpawnError::Exited(_) | SpawnError::OutOfMemory));
+        if outcome.is_err() && !exited {
             // Clean up whatever was made; the volume stays.
             if let Ok(docker) = self.docker().await {
                 if let Some(id) = created.as_deref() {
