@@ -165,6 +165,68 @@ async fn pypis_idle_culler_as_a_managed_service_culls_an_idle_server() {
     assert_eq!(stop.actor.as_deref(), Some("service:idle-culler"), "{stop:?}");
 }
 
+/// The same culler with `--cull-users`, `--remove-named-servers` and pages of two users
+/// (`--api-page-size`): an idle named server is stopped and removed, idle users are deleted over
+/// every page, the admin stays (`--cull-admin-users=False`), and the audit log names the service.
+#[tokio::test]
+async fn pypis_idle_culler_culls_named_servers_and_idle_users_over_pages() {
+    let python = venv_python();
+    let app = TestApp::spawn_with(|c| {
+        let mut s = service("idle-culler");
+        s.command = vec![
+            python.display().to_string(),
+            "-m".into(),
+            "jupyterhub_idle_culler".into(),
+            "--timeout=8".into(),
+            "--cull-every=2".into(),
+            "--cull-users=True".into(),
+            "--remove-named-servers=True".into(),
+            "--cull-admin-users=False".into(),
+            "--api-page-size=2".into(),
+        ];
+        c.services.push(s);
+        c.roles.push(role(
+            "idle-culler",
+            &["list:users", "read:users:activity", "read:servers", "delete:servers", "admin:users"],
+            &["idle-culler"],
+            &[],
+        ));
+    })
+    .await;
+    app.add_user("root", "root-password", true).await;
+    let root = app.session("root", "root-password").await;
+    for name in ["ann", "ben", "cat", "dan", "eve"] {
+        app.add_user(name, &format!("{name}-password"), false).await;
+    }
+    let alice_session = {
+        app.add_user("alice", "alice-password", false).await;
+        app.session("alice", "alice-password").await
+    };
+    assert_eq!(app.start_and_wait(&alice_session, "base", "small", "nb").await["ready"], true);
+
+    wait_for("the culler to remove the idle users", Duration::from_secs(120), async || {
+        let users: Value = app.get("/hub/api/users", Some(&root)).await.json().await.ok()?;
+        let names: Vec<&str> = users.as_array()?.iter().filter_map(|u| u["name"].as_str()).collect();
+        (names == ["root"]).then_some(())
+    })
+    .await;
+    let (events, _) = hub::audit::page(&app.hub, None, 0, 200).await.unwrap();
+    let by_culler = |action: &str| {
+        events
+            .iter()
+            .filter(|e| e.action == action && e.actor.as_deref() == Some("service:idle-culler"))
+            .count()
+    };
+    assert_eq!(
+        by_culler("user.delete"),
+        6,
+        "five idle users and alice, whose named server went first: {events:?}"
+    );
+    assert!(by_culler("server.stop") >= 1, "{events:?}");
+    assert_eq!(by_culler("server.delete"), 1, "the named server was removed: {events:?}");
+    assert!(crate::helpers::containers(&app.prefix).is_empty(), "nothing left running");
+}
+
 /// The echo service: a real HTTP and websocket server (tornado, from the test venv) that echoes
 /// what it was sent, on a free port.
 fn echo_service() -> (tokio::process::Child, u16) {
