@@ -26,11 +26,20 @@ pub async fn prune(hub: &Hub) {
 
 /// Whether the database answers a query.
 pub async fn database_ok(hub: &Hub) -> bool {
-    db::users::count(hub.db()).await.is_ok()
+    database_answers(hub).await.is_ok()
 }
 
-/// How long the readiness probe waits for each part before it calls it down.
-const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long the probes wait for the database before they call it down.
+const DATABASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the database answers a query within [`DATABASE_TIMEOUT`], and why not.
+async fn database_answers(hub: &Hub) -> Result<(), String> {
+    match tokio::time::timeout(DATABASE_TIMEOUT, db::users::count(hub.db())).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", DATABASE_TIMEOUT.as_secs())),
+    }
+}
 
 /// What the readiness probe found: each part the hub needs to serve, and why one is down.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,20 +56,6 @@ impl Readiness {
 
 /// Asks the database and the configured spawner's engine at once, each within a few seconds.
 pub async fn readiness(hub: &Hub) -> Readiness {
-    let database = async {
-        match tokio::time::timeout(READY_TIMEOUT, db::users::count(hub.db())).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {} s", READY_TIMEOUT.as_secs())),
-        }
-    };
-    let engine = async {
-        let spawner = hub.spawners().current().map_err(|e| e.to_string())?;
-        match tokio::time::timeout(READY_TIMEOUT, spawner.ready()).await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("no answer within {} s", READY_TIMEOUT.as_secs())),
-        }
-    };
-    let (database, engine) = tokio::join!(database, engine);
+    let (database, engine) = tokio::join!(database_answers(hub), crate::servers::engine::answers(hub));
     Readiness { database, engine }
 }

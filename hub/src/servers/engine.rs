@@ -56,16 +56,19 @@ enum Change {
     Back(Outage),
 }
 
+/// Whether the configured spawner's engine answers within [`CHECK_TIMEOUT`], and why not (the
+/// watcher and the readiness probe both ask this).
+pub async fn answers(hub: &Hub) -> Result<(), String> {
+    let spawner = hub.spawners().current().map_err(|e| e.to_string())?;
+    match tokio::time::timeout(CHECK_TIMEOUT, spawner.ready()).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+    }
+}
+
 /// One check: asks the configured spawner's engine; on an outage's end, reconciles at once.
 pub async fn check(hub: &Hub) {
-    let found = match hub.spawners().current() {
-        Ok(spawner) => match tokio::time::timeout(CHECK_TIMEOUT, spawner.ready()).await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
-        },
-        Err(e) => Err(e.to_string()),
-    };
-    match hub.engine().record(hub.clock().now_ms(), found) {
+    match hub.engine().record(hub.clock().now_ms(), answers(hub).await) {
         Change::None => {}
         Change::Down(error) => {
             hub.metrics().engine_unreachable();

@@ -34,11 +34,12 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         .filter(|(_, r)| r.is_err())
         .map(|(name, _)| name)
         .collect();
-    let status = if found.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let ready = found.ready();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
         Json(json!({
-            "status": if found.ready() { "ready" } else { "unavailable" },
+            "status": if ready { "ready" } else { "unavailable" },
             "version": env!("CARGO_PKG_VERSION"),
             "spawner": state.hub.spawners().current_kind().as_str(),
             "database": part(&found.database),

@@ -59,26 +59,11 @@ async fn a_kernel_at_work_with_the_browser_closed_is_activity_and_an_idle_open_t
 /// `jupyterhub-singleuser` server, reporting itself), the same servers idle are culled.
 #[tokio::test]
 async fn a_culler_keeps_servers_whose_kernels_work_with_the_browser_closed_and_culls_idle_ones() {
-    let python = crate::services::venv_python();
     let app = TestApp::spawn_with(|c| {
         c.hub.servers_api_port = 0;
         c.servers.activity_poll_seconds = 5;
         c.flavours.push(crate::egress::base_singleuser());
-        let mut culler = crate::services::service("idle-culler");
-        culler.command = vec![
-            python.display().to_string(),
-            "-m".into(),
-            "jupyterhub_idle_culler".into(),
-            "--timeout=60".into(),
-            "--cull-every=10".into(),
-        ];
-        c.services.push(culler);
-        c.roles.push(crate::services::role(
-            "idle-culler",
-            &["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            &["idle-culler"],
-            &[],
-        ));
+        crate::services::pypi_culler(c, &["--timeout=60", "--cull-every=10"], &[]);
     })
     .await;
     // Working and idle, of each kind.

@@ -123,29 +123,25 @@ sys.exit(3)
     drop(app);
 }
 
+/// PyPI's `jupyterhub-idle-culler`, unchanged, as the managed service `idle-culler` run with
+/// `args`, and a role of exactly the culler's scopes plus `extra_scopes`.
+pub(crate) fn pypi_culler(c: &mut hub::config::Config, args: &[&str], extra_scopes: &[&str]) {
+    let mut s = service("idle-culler");
+    s.command = [venv_python().display().to_string(), "-m".into(), "jupyterhub_idle_culler".into()]
+        .into_iter()
+        .chain(args.iter().map(|a| (*a).to_owned()))
+        .collect();
+    c.services.push(s);
+    let mut scopes = vec!["list:users", "read:users:activity", "read:servers", "delete:servers"];
+    scopes.extend_from_slice(extra_scopes);
+    c.roles.push(role("idle-culler", &scopes, &["idle-culler"], &[]));
+}
+
 /// The idle culler from PyPI, unchanged, as a managed service with a role of exactly its scopes:
 /// it stops a server nobody uses, and the audit log says who did.
 #[tokio::test]
 async fn pypis_idle_culler_as_a_managed_service_culls_an_idle_server() {
-    let python = venv_python();
-    let app = TestApp::spawn_with(|c| {
-        let mut s = service("idle-culler");
-        s.command = vec![
-            python.display().to_string(),
-            "-m".into(),
-            "jupyterhub_idle_culler".into(),
-            "--timeout=8".into(),
-            "--cull-every=2".into(),
-        ];
-        c.services.push(s);
-        c.roles.push(role(
-            "idle-culler",
-            &["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            &["idle-culler"],
-            &[],
-        ));
-    })
-    .await;
+    let app = TestApp::spawn_with(|c| pypi_culler(c, &["--timeout=8", "--cull-every=2"], &[])).await;
     app.add_user("alice", "alice-password", false).await;
     let session = app.session("alice", "alice-password").await;
     assert_eq!(app.start_and_wait(&session, "base", "small", "").await["ready"], true);
@@ -170,29 +166,15 @@ async fn pypis_idle_culler_as_a_managed_service_culls_an_idle_server() {
 /// every page, the admin stays (`--cull-admin-users=False`), and the audit log names the service.
 #[tokio::test]
 async fn pypis_idle_culler_culls_named_servers_and_idle_users_over_pages() {
-    let python = venv_python();
-    let app = TestApp::spawn_with(|c| {
-        let mut s = service("idle-culler");
-        s.command = vec![
-            python.display().to_string(),
-            "-m".into(),
-            "jupyterhub_idle_culler".into(),
-            "--timeout=8".into(),
-            "--cull-every=2".into(),
-            "--cull-users=True".into(),
-            "--remove-named-servers=True".into(),
-            "--cull-admin-users=False".into(),
-            "--api-page-size=2".into(),
-        ];
-        c.services.push(s);
-        c.roles.push(role(
-            "idle-culler",
-            &["list:users", "read:users:activity", "read:servers", "delete:servers", "admin:users"],
-            &["idle-culler"],
-            &[],
-        ));
-    })
-    .await;
+    let args = [
+        "--timeout=8",
+        "--cull-every=2",
+        "--cull-users=True",
+        "--remove-named-servers=True",
+        "--cull-admin-users=False",
+        "--api-page-size=2",
+    ];
+    let app = TestApp::spawn_with(|c| pypi_culler(c, &args, &["admin:users"])).await;
     app.add_user("root", "root-password", true).await;
     let root = app.session("root", "root-password").await;
     for name in ["ann", "ben", "cat", "dan", "eve"] {
